@@ -1,0 +1,53 @@
+# newsrec: every front door of the project. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.newsrec-installed
+SYSPY  := $(shell command -v python3)
+export PATH := $(BIN):$(PATH)
+# uv: the one on PATH, else the copy `make install` puts in a user site
+UV     := $(shell command -v uv 2>/dev/null || echo "$(SYSPY) -m uv")
+PYTEST_ARGS ?=
+
+SOURCE ?=
+MIND_DIR ?=
+
+.PHONY: help install data validate demo test test-full bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## build .venv from uv.lock (installs uv if missing; does nothing when up to date)
+
+$(STAMP): pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(SYSPY) -m uv --version >/dev/null 2>&1 || { \
+	  echo "installing uv from PyPI"; $(SYSPY) -m pip install --quiet --user uv; }
+	$(UV) sync --locked --python 3.11
+	@touch $@
+
+data: install ## ingest + validate: simulated news, or SOURCE=mind MIND_DIR=<dir> for real MIND files
+	@if [ -n "$(SOURCE)" ]; then newsrec use-source $(SOURCE) $(MIND_DIR); fi
+	dvc repro validate
+	@dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
+
+validate: install ## run the Great Expectations data contracts (re-runs only what changed)
+	dvc repro validate
+	@python -m newsrec.report validation
+
+demo: install data ## the whole lifecycle that exists so far, then a summary of what it made
+	@python -m newsrec.report demo
+
+test: install ## the fast test suite
+	python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-full: install ## every test, the slow end-to-end ones too
+	python -m pytest $(PYTEST_ARGS)
+
+bench: install ## benchmarks: simulator throughput and memory, ingest+validate vs reading parquet
+	python bench/simulator.py
+	python bench/ingest_validate.py
+
+clean: ## remove generated data and reports (keeps .venv and the DVC cache)
+	rm -rf data reports

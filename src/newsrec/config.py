@@ -1,0 +1,167 @@
+"""params.yaml -> one typed config, keyed by stage; project paths.
+
+Unknown keys and wrong types fail with a message naming the key, e.g.
+``params.yaml: world.n_users: Input should be a valid integer (got 'many')``.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClickModel(Strict):
+    """Weights of the simulator's true click model (a logistic model)."""
+
+    base: float = -4.5
+    interest: float = 1.3
+    popularity: float = 0.45
+    freshness: float = 1.0
+    freshness_tau_hours: float = Field(12.0, gt=0)
+    clickbait: float = 1.6
+    quality: float = 0.6
+
+
+class InterestShock(Strict):
+    enabled: bool = False
+    day: int = Field(4, ge=0)
+    category: str = "news"
+    boost: float = Field(4.0, gt=0)
+
+
+class NewCohort(Strict):
+    enabled: bool = False
+    day: int = Field(4, ge=0)
+    n_users: int = Field(1000, ge=1)
+    category: str = "sports"
+
+
+class NewCategory(Strict):
+    enabled: bool = False
+    day: int = Field(4, ge=0)
+    name: str = "elections"
+    share: float = Field(0.25, gt=0, lt=1)
+
+
+class Scenarios(Strict):
+    interest_shock: InterestShock = InterestShock()
+    new_cohort: NewCohort = NewCohort()
+    new_category: NewCategory = NewCategory()
+
+
+class World(Strict):
+    """The simulated news world (the `world` stage)."""
+
+    seed: int = 7
+    start: datetime = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    days: int = Field(7, ge=1)
+    backlog_days: int = Field(2, ge=0)
+    n_users: int = Field(5000, ge=1)
+    n_articles: int = Field(2500, ge=1)
+    impressions_per_day: int = Field(4000, ge=1)
+    candidates_min: int = Field(10, ge=1)
+    candidates_max: int = Field(30, ge=1)
+    candidate_window_hours: float = Field(48.0, gt=0)
+    history_max: int = Field(50, ge=0)
+    history_mean: float = Field(12.0, ge=0)
+    cold_user_fraction: float = Field(0.1, ge=0, le=1)
+    rating_rate: float = Field(0.3, ge=0, le=1)
+    clickbait_penalty: float = Field(0.7, ge=0)
+    click_model: ClickModel = ClickModel()
+    scenarios: Scenarios = Scenarios()
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "World":
+        if self.candidates_min > self.candidates_max:
+            raise ValueError("candidates_min must not exceed candidates_max")
+        return self
+
+
+class Ingest(Strict):
+    """The `ingest` stage: raw MIND-format files -> canonical parquet tables."""
+
+    source: Literal["sim", "mind"] = "sim"
+    chunk_lines: int = Field(200_000, ge=1)
+
+
+class Validate(Strict):
+    """The `validate` stage: Great Expectations data contracts."""
+
+    min_known_news_fraction: float = Field(0.99, ge=0, le=1)
+    ctr_min: float = Field(0.01, ge=0, le=1)
+    ctr_max: float = Field(0.30, ge=0, le=1)
+    mind_time_min: datetime = datetime(2019, 10, 1, tzinfo=timezone.utc)
+    mind_time_max: datetime = datetime(2019, 12, 1, tzinfo=timezone.utc)
+    known_categories: list[str] = Field(default_factory=list)
+    rating_min: int = 1
+    rating_max: int = 5
+    examples: int = Field(5, ge=0)
+
+
+class Params(Strict):
+    world: World = World()
+    ingest: Ingest = Ingest()
+    validate_: Validate = Field(Validate(), alias="validate")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or does not fit the schema."""
+
+
+def project_root() -> Path:
+    """The project folder: $NEWSREC_ROOT, else the current directory."""
+    return Path(os.environ.get("NEWSREC_ROOT", ".")).resolve()
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """Read and check params.yaml; raise ConfigError naming the offending key."""
+    path = Path(path) if path else project_root() / "params.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of stage names at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            got = "" if err["type"] == "extra_forbidden" else f" (got {repr(err['input'])[:80]})"
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"{path.name}: {key}: {msg}{got}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+class Paths:
+    """Where each stage reads and writes, relative to the project root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or project_root()
+        self.raw = self.root / "data" / "raw"
+        self.canonical = self.root / "data" / "canonical"
+        self.reports = self.root / "reports"
+
+    def raw_source(self, source: str) -> Path:
+        return self.raw / source
+
+    def table(self, name: str) -> Path:
+        return self.canonical / f"{name}.parquet"

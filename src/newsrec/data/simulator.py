@@ -1,0 +1,172 @@
+"""Generate MIND-format files (news.tsv, behaviors.tsv) plus a click-feedback file with
+ratings from the simulated world, one day at a time so memory stays bounded."""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from newsrec.config import World as WorldParams
+from newsrec.data.io import atomic_dir
+from newsrec.data.world import NewsWorld
+
+MIND_TIME = "%m/%d/%Y %I:%M:%S %p"
+BATCH_CELLS = 4_000_000  # impressions x pool entries per vectorised batch
+
+
+@dataclass
+class DayLog:
+    """One day's logged impressions, before formatting."""
+
+    impression_id: np.ndarray
+    user: np.ndarray
+    time: np.ndarray  # datetime64[us]
+    offsets: np.ndarray  # candidate list offsets into the arrays below
+    article: np.ndarray
+    clicked: np.ndarray
+    history: list[str]
+
+
+@dataclass(frozen=True)
+class SimSummary:
+    impressions: int
+    candidates: int
+    clicks: int
+    ratings: int
+
+
+def _initial_histories(world: NewsWorld, rng: np.random.Generator) -> list[deque]:
+    """Clicks before the log starts, drawn by interest and popularity from the backlog."""
+    p, a = world.p, world.articles
+    h = [deque(maxlen=p.history_max) for _ in range(len(world.users.user_id))]
+    old = np.flatnonzero(a.published < world.start)
+    if len(old) == 0 or p.history_max == 0:
+        return h
+    pop = np.exp(a.popularity[old])
+    for u in range(len(h)):
+        if world.users.joins_day[u] > 0 or rng.random() < p.cold_user_fraction:
+            continue
+        n = min(rng.poisson(p.history_mean * min(world.users.activity[u], 3.0)), len(old), p.history_max)
+        if n == 0:
+            continue
+        w = world.users.interest[u][a.category[old]] * pop
+        pick = rng.choice(old, size=n, replace=False, p=w / w.sum())
+        h[u].extend(a.news_id[np.sort(pick)])
+    return h
+
+
+def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -> DayLog:
+    p, a, rng = world.p, world.articles, world.day_rng(day)
+    active = np.flatnonzero(world.users.joins_day <= day)
+    w = world.users.activity[active]
+    n = rng.poisson(p.impressions_per_day)
+    users = active[rng.choice(len(active), size=n, p=w / w.sum())]
+    # a daily rhythm: more reading in the morning and evening
+    hours = np.sort(np.mod(rng.normal(rng.choice([8.0, 19.0], n), 3.0), 24.0))
+    times = world.day_start(day) + (hours * 3600e6).astype("timedelta64[us]")
+    window = np.timedelta64(int(p.candidate_window_hours * 3600e6), "us")
+    lo = np.searchsorted(a.published, world.day_start(day) - window)
+    hi = np.searchsorted(a.published, world.day_start(day + 1))
+    pool = np.arange(lo, hi)
+    k_want = rng.integers(p.candidates_min, p.candidates_max + 1, n)
+    kmax = p.candidates_max
+    logw = a.popularity[pool] * 0.8
+    cand = np.full((n, kmax), -1, dtype=np.int64)
+    step = max(1, BATCH_CELLS // max(len(pool), 1))
+    for s in range(0, n, step):  # Gumbel top-k: weighted sampling without replacement
+        t = times[s:s + step, None]
+        pub = a.published[pool][None, :]
+        keys = logw[None, :] + rng.gumbel(size=(len(t), len(pool)))
+        keys[(pub > t) | (pub < t - window)] = -np.inf
+        top = np.argsort(-keys, axis=1)[:, :kmax] if len(pool) else np.zeros((len(t), 0), int)
+        ok = np.take_along_axis(keys, top, axis=1) > -np.inf
+        ok &= np.arange(top.shape[1])[None, :] < k_want[s:s + step, None]
+        cand[s:s + step, :top.shape[1]] = np.where(ok, pool[top] if len(pool) else top, -1)
+    valid = cand >= 0
+    order = np.argsort(np.where(valid, rng.random(cand.shape), 2.0), axis=1)  # shuffle each list
+    cand = np.take_along_axis(cand, order, axis=1)
+    valid = cand >= 0
+    safe = np.where(valid, cand, 0)
+    prob = 1 / (1 + np.exp(-world.click_logit(users[:, None], safe, times[:, None])))
+    clicked = (rng.random(cand.shape) < prob) & valid
+    keep = clicked.any(axis=1)  # like MIND, only impressions with a click are logged
+    users, times, cand, valid, clicked = users[keep], times[keep], cand[keep], valid[keep], clicked[keep]
+    counts = valid.sum(axis=1)
+    history = [" ".join(hist[u]) for u in users]
+    for u, row, c in zip(users, cand, clicked):  # today's clicks join tomorrow's history
+        hist[u].extend(a.news_id[row[c]])
+    return DayLog(np.arange(next_id, next_id + len(users)), users, times,
+                  np.concatenate([[0], np.cumsum(counts)]), cand[valid], clicked[valid].astype(np.int8),
+                  history)
+
+
+def _fmt_time(t: np.ndarray) -> pa.Array:
+    return pc.strftime(pa.array(t.astype("datetime64[s]"), pa.timestamp("s")), format=MIND_TIME)
+
+
+def _behaviors_lines(world: NewsWorld, log: DayLog) -> pa.Array:
+    tokens = pc.binary_join_element_wise(
+        pa.array(world.articles.news_id[log.article]), pc.cast(pa.array(log.clicked), pa.string()), "-")
+    lists = pa.ListArray.from_arrays(pa.array(log.offsets, pa.int32()), tokens)
+    return pc.binary_join_element_wise(
+        pc.cast(pa.array(log.impression_id), pa.string()), pa.array(world.users.user_id[log.user]),
+        _fmt_time(log.time), pa.array(log.history, pa.string()), pc.binary_join(lists, " "), "\t")
+
+
+def _feedback_lines(world: NewsWorld, log: DayLog, rng: np.random.Generator) -> tuple[pa.Array, int]:
+    imp_of = np.repeat(np.arange(len(log.user)), np.diff(log.offsets))
+    rows = np.flatnonzero(log.clicked.astype(bool) & (rng.random(len(log.clicked)) < world.p.rating_rate))
+    arts, imps = log.article[rows], imp_of[rows]
+    dwell = (rng.exponential(4.0, len(rows)) * 60e6 + 30e6).astype("timedelta64[us]")
+    lines = pc.binary_join_element_wise(
+        pc.cast(pa.array(log.impression_id[imps]), pa.string()), pa.array(world.users.user_id[log.user[imps]], pa.string()),
+        pa.array(world.articles.news_id[arts], pa.string()), _fmt_time(log.time[imps] + dwell),
+        pc.cast(pa.array(world.rating(arts, rng)), pa.string()), "\t")
+    return lines, len(rows)
+
+
+def _write(f, lines: pa.Array) -> None:
+    if len(lines):
+        f.write("\n".join(lines.to_pylist()) + "\n")
+
+
+def simulate(p: WorldParams, out: Path, progress: Callable[[int, int], None] | None = None) -> SimSummary:
+    """Write news.tsv, behaviors.tsv and feedback.tsv for the world into `out`, atomically."""
+    world = NewsWorld(p)
+    hist = _initial_histories(world, world.day_rng(-1 % 2**31))
+    totals = np.zeros(4, dtype=np.int64)
+    with atomic_dir(out) as tmp:
+        with open(tmp / "behaviors.tsv", "w") as fb, open(tmp / "feedback.tsv", "w") as ff:
+            ff.write("impression_id\tuser_id\tnews_id\ttime\trating\n")
+            next_id = 1
+            for day in range(p.days):
+                log = _simulate_day(world, day, next_id, hist)
+                next_id += len(log.user)
+                _write(fb, _behaviors_lines(world, log))
+                lines, nr = _feedback_lines(world, log, world.day_rng(10_000 + day))
+                _write(ff, lines)
+                totals += [len(log.user), len(log.article), int(log.clicked.sum()), nr]
+                if progress:
+                    progress(day + 1, p.days)
+        _write_news(world, tmp / "news.tsv")
+        arts, users = world.truth()
+        arts.to_parquet(tmp / "truth_articles.parquet", index=False)
+        users.to_parquet(tmp / "truth_users.parquet", index=False)
+    return SimSummary(*map(int, totals))
+
+
+def _write_news(world: NewsWorld, path: Path) -> None:
+    a = world.articles
+    cats = np.array(world.categories)[a.category]
+    with open(path, "w") as f:
+        for row in zip(a.news_id, cats, a.subcategory, a.title, a.abstract):
+            f.write("\t".join(row) + "\t\t[]\t[]\n")
+
+
+def iter_days(p: WorldParams) -> Iterator[int]:
+    return iter(range(p.days))

@@ -1,0 +1,46 @@
+"""Short, readable summaries for make targets: `python -m newsrec.report demo|validation`."""
+from __future__ import annotations
+
+import json
+import sys
+
+import pyarrow.parquet as pq
+
+from newsrec.config import Paths, load_params
+from newsrec.data.schema import TABLES
+
+
+def validation(paths: Paths) -> list[str]:
+    f = paths.reports / "validation.json"
+    if not f.exists():
+        return ["validation: not run yet (make validate)"]
+    v = json.loads(f.read_text())
+    head = f"validation: {'PASSED' if v['ok'] else 'FAILED'}, {v['checks'] - v['failed']}/{v['checks']} checks"
+    return [head, *[f"  {r}" for r in v["reasons"]],
+            f"  summary    {f}", f"  Data Docs  {paths.reports / 'data_docs' / 'index.html'}"]
+
+
+def demo(paths: Paths) -> list[str]:
+    p = load_params()
+    out = [f"newsrec demo: source = {p.ingest.source}", f"raw files      {paths.raw_source(p.ingest.source)}",
+           f"canonical      {paths.canonical}"]
+    for name in TABLES:
+        f = paths.table(name)
+        rows = pq.ParquetFile(f).metadata.num_rows if f.exists() else "missing"
+        out.append(f"  {name:<12} {rows:>12,} rows" if isinstance(rows, int) else f"  {name:<12} {rows}")
+    out += validation(paths)
+    out += [f"versions       dvc.lock (hashes of every stage's inputs and outputs); "
+            f"`dvc push` copies data to the remote in .dvc/config"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    what = (argv or sys.argv[1:] or ["demo"])[0]
+    paths = Paths()
+    lines = {"demo": demo, "validation": validation}[what](paths)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
