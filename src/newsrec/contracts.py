@@ -148,7 +148,8 @@ def views(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     if "news_id" in imps:
         imps["unknown_news_id"] = imps["news_id"].where(~imps["news_id"].isin(known))
     if "history" in hist:
-        hist["history"] = [list(h) if h is not None else None for h in hist["history"]]
+        # arrow lists arrive as numpy arrays; anything else is left for the type check to report
+        hist["history"] = [list(h) if isinstance(h, (np.ndarray, list)) else h for h in hist["history"]]
     ids = hist["history"].explode().dropna() if "history" in hist else pd.Series([], dtype=object)
     hids = pd.DataFrame({"news_id": ids.to_numpy()})
     hids["unknown_news_id"] = hids["news_id"].where(~hids["news_id"].isin(known))

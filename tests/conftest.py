@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny simulated world, a tiny MIND directory, their canonical tables."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mind_fixture import write_mind  # noqa: E402
+
+from newsrec.config import Params, World  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_world(**kw) -> World:
+    base = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
+    return World(**{**base, **kw})
+
+
+@pytest.fixture(scope="session")
+def world_params() -> World:
+    return tiny_world()
+
+
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory, world_params) -> Path:
+    from newsrec.data.simulator import simulate
+
+    out = tmp_path_factory.mktemp("sim") / "sim"
+    simulate(world_params, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_canonical(tmp_path_factory, sim_dir) -> Path:
+    from newsrec.data.canonical import ingest_dir
+
+    out = tmp_path_factory.mktemp("canon") / "canonical"
+    ingest_dir(sim_dir, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_params(world_params) -> Params:
+    return Params(world=world_params)
+
+
+@pytest.fixture()
+def mind_dir(tmp_path) -> Path:
+    return write_mind(tmp_path / "mind")

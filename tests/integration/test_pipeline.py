@@ -1,0 +1,82 @@
+"""The DVC pipeline end to end in a scratch copy of the project: world -> ingest -> validate,
+a no-op second run, the MIND source, and corrupt input stopping it with a clear message."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mind_fixture import write_mind
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_ROOT": str(cwd)}
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{args} exited {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res
+
+
+@pytest.fixture()
+def project(tmp_path) -> Path:
+    proj = tmp_path / "proj"
+    shutil.copytree(ROOT / "src", proj / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / f, proj / f)
+    shutil.copytree(ROOT / ".dvc", proj / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["world"].update(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(proj, "git", "init", "-q")
+    return proj
+
+
+def test_sim_pipeline_is_reproducible_and_skips_when_unchanged(project):
+    first = sh(project, "dvc", "repro", "validate")
+    assert "Running stage 'world'" in first.stdout and "Running stage 'validate'" in first.stdout
+    assert "checks passed" in first.stderr
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"world", "ingest", "validate"}
+    assert lock["stages"]["ingest"]["params"]["params.yaml"]["ingest"]["source"] == "sim"
+    second = sh(project, "dvc", "repro", "validate")
+    assert "Data and pipelines are up to date" in second.stdout and "Running stage" not in second.stdout
+    sh(project, "dvc", "push", "-q")
+    assert any((project / "dvc-remote").rglob("*"))
+    status = sh(project, "git", "status", "--porcelain", "--ignored", "data").stdout
+    assert "!! data/" in status  # data stays out of git
+
+
+def test_mind_source_then_corrupt_input(project, tmp_path):
+    mind = write_mind(tmp_path / "MIND")
+    sh(project, "newsrec", "use-source", "mind", str(mind))
+    assert "source: mind" in (project / "params.yaml").read_text()
+    run = sh(project, "dvc", "repro", "validate")
+    assert "Running stage 'world'" not in run.stdout  # the simulator is not upstream of real data
+    assert "{'train': 30, 'dev': 30, 'test': 30}" in run.stderr
+    # a malformed line: stops at ingest with file and line, validate does not run
+    f = project / "data/raw/mind/dev/behaviors.tsv"
+    f.write_text(f.read_text() + "31\tU1\tyesterday\t\tN1000-1\n")
+    bad = sh(project, "dvc", "repro", "validate", check=False)
+    assert bad.returncode != 0
+    assert "dev/behaviors.tsv: line 31: time 'yesterday'" in bad.stderr
+    assert "Running stage 'validate'" not in bad.stdout
+
+
+def test_failed_contract_stops_the_pipeline(project, tmp_path):
+    mind = write_mind(tmp_path / "MIND")
+    for news in mind.rglob("news.tsv"):  # unknown categories: the contract must refuse them
+        news.write_text(news.read_text().replace("\tsports\t", "\tastrology\t"))
+    sh(project, "newsrec", "use-source", "mind", str(mind))
+    bad = sh(project, "dvc", "repro", "validate", check=False)
+    assert bad.returncode != 0
+    assert "FAILED news.category: every category is a known one" in bad.stderr
+    assert "astrology" in bad.stderr
+    assert (project / "reports/data_docs/index.html").exists()
