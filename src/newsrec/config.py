@@ -6,7 +6,7 @@ Unknown keys and wrong types fail with a message naming the key, e.g.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -61,7 +61,7 @@ class World(Strict):
     """The simulated news world (the `world` stage)."""
 
     seed: int = 7
-    start: datetime = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    start: datetime = datetime(2026, 11, 2, tzinfo=UTC)
     days: int = Field(7, ge=1)
     backlog_days: int = Field(2, ge=0)
     n_users: int = Field(5000, ge=1)
@@ -81,10 +81,10 @@ class World(Strict):
     @field_validator("start")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
-        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
     @model_validator(mode="after")
-    def _sizes(self) -> "World":
+    def _sizes(self) -> World:
         if self.candidates_min > self.candidates_max:
             raise ValueError("candidates_min must not exceed candidates_max")
         return self
@@ -103,18 +103,67 @@ class Validate(Strict):
     min_known_news_fraction: float = Field(0.99, ge=0, le=1)
     ctr_min: float = Field(0.01, ge=0, le=1)
     ctr_max: float = Field(0.30, ge=0, le=1)
-    mind_time_min: datetime = datetime(2019, 10, 1, tzinfo=timezone.utc)
-    mind_time_max: datetime = datetime(2019, 12, 1, tzinfo=timezone.utc)
+    mind_time_min: datetime = datetime(2019, 10, 1, tzinfo=UTC)
+    mind_time_max: datetime = datetime(2019, 12, 1, tzinfo=UTC)
     known_categories: list[str] = Field(default_factory=list)
     rating_min: int = 1
     rating_max: int = 5
     examples: int = Field(5, ge=0)
 
 
+class Features(Strict):
+    """The `features` stage: point-in-time feature tables."""
+
+    snapshot_hours: int = Field(1, ge=1)  # how often article stats are refreshed
+    affinity_prior: float = Field(2.0, ge=0)  # pseudo-clicks spread evenly over categories
+    ctr_prior_impressions: float = Field(100.0, gt=0)  # m of the smoothed CTR
+    quality_prior_impressions: float = Field(200.0, gt=0)  # m of the CTR-based quality (no ratings)
+    rating_prior_votes: float = Field(5.0, gt=0)  # m of the weighted rating
+    quality_source: Literal["auto", "ratings", "ctr"] = "auto"
+    text_dims: int = Field(16, ge=1)
+    seed: int = 7
+
+
+class Train(Strict):
+    """The `train` stage: the click model and its time-based split."""
+
+    seed: int = 7
+    train_days: int = Field(4, ge=1)  # counted from the first day of data
+    valid_days: int = Field(1, ge=1)
+    test_days: int = Field(2, ge=1)
+    learning_rate: float = Field(0.08, gt=0)
+    max_iter: int = Field(300, ge=1)
+    max_leaf_nodes: int = Field(31, ge=2)
+    min_samples_leaf: int = Field(40, ge=1)
+    l2_regularization: float = Field(1.0, ge=0)
+    experiment: str = "newsrec"
+    model_name: str = "newsrec-ranker"
+
+
+class Ranking(Strict):
+    """The blended score: a * engagement + b * quality, both scaled to [0, 1]."""
+
+    engagement_weight: float = Field(0.2, ge=0)
+    quality_weight: float = Field(0.8, ge=0)
+    k: int = Field(10, ge=1)
+
+
+class Promote(Strict):
+    """The promotion gate: margins the challenger must beat."""
+
+    metric: Literal["auc", "mrr", "ndcg@5", "ndcg@10"] = "ndcg@10"
+    min_gain_over_champion: float = 0.0
+    min_gain_over_popularity: float = 0.0
+
+
 class Params(Strict):
     world: World = World()
     ingest: Ingest = Ingest()
     validate_: Validate = Field(Validate(), alias="validate")
+    features: Features = Features()
+    train: Train = Train()
+    ranking: Ranking = Ranking()
+    promote: Promote = Promote()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -159,6 +208,10 @@ class Paths:
         self.raw = self.root / "data" / "raw"
         self.canonical = self.root / "data" / "canonical"
         self.reports = self.root / "reports"
+        self.features = self.root / "data" / "features"
+        self.feature_repo = self.root / "feature_repo"
+        self.feast = self.root / "data" / "feast"
+        self.mlflow = self.root / "mlruns"
 
     def raw_source(self, source: str) -> Path:
         return self.raw / source

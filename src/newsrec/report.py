@@ -29,8 +29,8 @@ def demo(paths: Paths) -> list[str]:
         rows = pq.ParquetFile(f).metadata.num_rows if f.exists() else "missing"
         out.append(f"  {name:<12} {rows:>12,} rows" if isinstance(rows, int) else f"  {name:<12} {rows}")
     out += validation(paths)
-    out += [f"versions       dvc.lock (hashes of every stage's inputs and outputs); "
-            f"`dvc push` copies data to the remote in .dvc/config"]
+    out += ["versions       dvc.lock (hashes of every stage's inputs and outputs); "
+            "`dvc push` copies data to the remote in .dvc/config"]
     return out
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from mind_fixture import write_mind
 
 ROOT = Path(__file__).resolve().parents[2]

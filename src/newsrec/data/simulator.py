@@ -83,7 +83,7 @@ def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -
         pub = a.published[pool][None, :]
         keys = logw[None, :] + rng.gumbel(size=(len(t), len(pool)))
         keys[(pub > t) | (pub < t - window)] = -np.inf
-        top = np.argsort(-keys, axis=1)[:, :kmax] if len(pool) else np.zeros((len(t), 0), int)
+        top = _top_k(keys, kmax)
         ok = np.take_along_axis(keys, top, axis=1) > -np.inf
         ok &= np.arange(top.shape[1])[None, :] < k_want[s:s + step, None]
         cand[s:s + step, :top.shape[1]] = np.where(ok, pool[top] if len(pool) else top, -1)
@@ -103,6 +103,15 @@ def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -
     return DayLog(np.arange(next_id, next_id + len(users)), users, times,
                   np.concatenate([[0], np.cumsum(counts)]), cand[valid], clicked[valid].astype(np.int8),
                   history)
+
+
+def _top_k(keys: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k largest keys of each row, largest first."""
+    if keys.shape[1] <= k:
+        return np.argsort(-keys, axis=1)
+    part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(keys, part, axis=1), axis=1)
+    return np.take_along_axis(part, order, axis=1)
 
 
 def _fmt_time(t: np.ndarray) -> pa.Array:

@@ -1,0 +1,104 @@
+"""MLflow 3: tracking (SQLite + a local artifact folder by default), logging a training
+run, and the registry with aliases (`challenger`, `champion`), never stages."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+CHALLENGER, CHAMPION = "challenger", "champion"
+HISTORY_TAG = "champion_history"  # JSON list of versions that were champion, oldest first
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls from here
+
+
+def metric_names(metrics: dict[str, float], prefix: str = "") -> dict[str, float]:
+    """MLflow metric names cannot hold '@': ndcg@10 -> ndcg_at_10."""
+    return {f"{prefix}{k.replace('@', '_at_')}": float(v) for k, v in metrics.items()}
+
+
+def configure(root: Path, experiment: str) -> str:
+    """Set the tracking and registry URI explicitly and select the experiment; return its id.
+
+    $MLFLOW_TRACKING_URI wins (the prod profile); else SQLite in mlruns/ of the project.
+    """
+    import mlflow
+
+    store = root / "mlruns"
+    store.mkdir(parents=True, exist_ok=True)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
+    mlflow.set_experiment(experiment)
+    return exp.experiment_id
+
+
+def log_sklearn_model(model, input_example, metadata: dict, trusted: list[str]):
+    """Log the fitted estimator (skops format) with signature and input example."""
+    import mlflow
+    import sklearn
+    import skops
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, model.predict_proba(input_example.to_numpy())[:, 1])
+    return mlflow.sklearn.log_model(
+        model, name="model", serialization_format="skops", skops_trusted_types=trusted,
+        signature=signature, input_example=input_example, metadata=metadata,
+        pyfunc_predict_fn="predict_proba",
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
+
+
+def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
+    """Register a logged model as a new version and point `challenger` at it."""
+    import mlflow
+
+    mv = mlflow.register_model(model_uri, name, tags=tags)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(name, CHALLENGER, mv.version)
+    return str(mv.version)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def load_model(name: str, version: str):
+    """The scikit-learn estimator of a registered version and the metadata logged with it."""
+    import mlflow
+    from mlflow.models import Model
+
+    uri = f"models:/{name}/{version}"
+    meta = Model.load(uri).metadata or {}
+    return mlflow.sklearn.load_model(uri), meta
+
+
+def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for k, v in tags.items():
+        client.set_model_version_tag(name, version, k, str(v))
+
+
+def champion_history(name: str) -> list[str]:
+    import mlflow
+
+    tags = mlflow.MlflowClient().get_registered_model(name).tags or {}
+    return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+
+def set_champion(name: str, version: str, history: list[str]) -> None:
+    """Point `champion` at version and record the history used by rollback."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))

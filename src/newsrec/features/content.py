@@ -1,0 +1,25 @@
+"""The content signal: titles -> TF-IDF -> a few latent (LSA) dimensions, unit length."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+
+def title_embeddings(titles: list[str], dims: int, seed: int) -> np.ndarray:
+    """Unit-length LSA vectors of the titles (float32, shape len(titles) x dims).
+
+    Fitted on the titles alone: no clicks or labels are involved.
+    """
+    if not titles:
+        return np.zeros((0, dims), np.float32)
+    tfidf = TfidfVectorizer(min_df=2, sublinear_tf=True).fit_transform(titles)
+    k = max(1, min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
+    z = TruncatedSVD(n_components=k, random_state=seed).fit_transform(tfidf)
+    z = np.pad(z, ((0, 0), (0, dims - z.shape[1])))
+    return unit(z).astype(np.float32)
+
+
+def unit(z: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(z, axis=1, keepdims=True)
+    return np.divide(z, n, out=np.zeros_like(z, dtype=np.float64), where=n > 0)

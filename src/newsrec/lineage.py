@@ -1,0 +1,33 @@
+"""Lineage facts for tags: the git commit and the dvc.lock hashes of a stage's inputs."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+
+def git_sha(root: Path) -> str:
+    """The commit checked out, with '-dirty' if tracked files changed; 'unknown' outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def dvc_hashes(root: Path, paths: list[str]) -> dict[str, str]:
+    """md5 recorded in dvc.lock for each path, as any stage's output ('' if not recorded)."""
+    lock = root / "dvc.lock"
+    found = {p: "" for p in paths}
+    if not lock.exists():
+        return found
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") in found:
+                found[out["path"]] = out.get("md5", "")
+    return found

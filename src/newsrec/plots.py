@@ -1,0 +1,62 @@
+"""Figures people would rather look at than read: ROC, calibration, importance, metrics."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+
+
+def roc(y, p, title: str = "ROC, validation days"):
+    fpr, tpr, _ = roc_curve(y, p)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(fpr, tpr, label=f"model (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="random")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def calibration(y, p, title: str = "Calibration, validation days"):
+    frac, mean = calibration_curve(y, p, n_bins=15, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(mean, frac, "o-", label="model")
+    hi = max(mean.max(), frac.max())
+    ax.plot([0, hi], [0, hi], "--", color="grey", label="perfect")
+    ax.set(xlabel="predicted click probability", ylabel="observed click rate", title=title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def importance(names: list[str], mean: np.ndarray, std: np.ndarray, title: str = "Permutation importance"):
+    order = np.argsort(mean)
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
+    ax.barh(np.array(names)[order], mean[order], xerr=std[order], color="tab:blue")
+    ax.set(xlabel="drop in validation AUC when shuffled", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranking metrics"):
+    names = list(metrics)
+    keys = ["auc", "mrr", "ndcg@5", "ndcg@10"]
+    x = np.arange(len(keys))
+    w = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, n in enumerate(names):
+        ax.bar(x + i * w, [metrics[n][k] for k in keys], w, label=n)
+    ax.set_xticks(x + w * (len(names) - 1) / 2, keys)
+    ax.set(ylabel="mean over impressions", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path) -> None:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
