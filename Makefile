@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 SOURCE ?=
 MIND_DIR ?=
 
-.PHONY: help install data validate demo test test-full bench clean
+.PHONY: help install data validate features train evaluate promote rollback demo test test-full bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,25 @@ validate: install ## run the Great Expectations data contracts (re-runs only wha
 	dvc repro validate
 	@python -m newsrec.report validation
 
-demo: install data ## the whole lifecycle that exists so far, then a summary of what it made
+features: install ## point-in-time feature tables, then feast apply + materialize to the online store
+	dvc repro feast
+
+train: install ## Feast training set, then fit + log to MLflow + register as `challenger`
+	dvc repro train
+
+evaluate: install ## MIND metrics of the challenger vs baselines, oracle (simulated data) and champion
+	dvc repro evaluate
+
+promote: install ## the gate: challenger -> `champion` if it wins; tags and a model card either way
+	dvc repro promote
+
+rollback: install ## move `champion` back to the previous champion
+	newsrec rollback
+
+demo: install ## data, validate, features, train, evaluate, gate; then a summary of what it made
+	@if [ -n "$(SOURCE)" ]; then newsrec use-source $(SOURCE) $(MIND_DIR); fi
+	dvc repro promote
+	@dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
 	@python -m newsrec.report demo
 
 test: install ## the fast test suite

@@ -12,7 +12,7 @@ def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1) -
     rng = random.Random(seed)
     ids = [f"N{1000 + i}" for i in range(n_news)]
     cats = list(CATS)
-    for split, day in (("MINDtiny_train", 11), ("MINDtiny_dev", 14), ("MINDtiny_test", 15)):
+    for split, day, span in (("MINDtiny_train", 11, 3), ("MINDtiny_dev", 14, 1), ("MINDtiny_test", 15, 1)):
         d = root / split
         d.mkdir(parents=True, exist_ok=True)
         with open(d / "news.tsv", "w") as f:
@@ -30,6 +30,6 @@ def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1) -
                     clicked = rng.randrange(len(cands))
                     imps = " ".join(f"{c}-{int(j == clicked or rng.random() < 0.1)}" for j, c in enumerate(cands))
                 hour = 1 + line % 12
-                f.write(f"{line}\tU{rng.randint(1, 12)}\t11/{day}/2019 {hour}:{line % 60:02d}:07 "
+                f.write(f"{line}\tU{rng.randint(1, 12)}\t11/{day + line % span}/2019 {hour}:{line % 60:02d}:07 "
                         f"{'AM' if line % 2 else 'PM'}\t{hist}\t{imps}\n")
     return root

@@ -2,40 +2,17 @@
 a no-op second run, the MIND source, and corrupt input stopping it with a clear message."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from mind_fixture import write_mind
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def sh(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_ROOT": str(cwd)}
-    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{args} exited {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res
+from scratch import TINY_WORLD, make_project, sh
 
 
 @pytest.fixture()
 def project(tmp_path) -> Path:
-    proj = tmp_path / "proj"
-    shutil.copytree(ROOT / "src", proj / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for f in ("dvc.yaml", ".dvcignore"):
-        shutil.copy(ROOT / f, proj / f)
-    shutil.copytree(ROOT / ".dvc", proj / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["world"].update(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(proj, "git", "init", "-q")
-    return proj
+    return make_project(tmp_path / "proj", world=TINY_WORLD)
 
 
 def test_sim_pipeline_is_reproducible_and_skips_when_unchanged(project):

@@ -29,10 +29,10 @@ def configure(root: Path, experiment: str) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        return mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
-    mlflow.set_experiment(experiment)
-    return exp.experiment_id
+    exp_id = exp.experiment_id if exp else mlflow.create_experiment(
+        experiment, artifact_location=(store / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
 
 
 def log_sklearn_model(model, input_example, metadata: dict, trusted: list[str]):

@@ -1,0 +1,41 @@
+"""A scratch copy of the project in a temporary folder, and a runner for its commands."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def sh(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_ROOT": str(cwd)}
+    res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{args} exited {res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")
+    return res
+
+
+def make_project(dest: Path, **sections) -> Path:
+    """Copy what the pipeline needs; `sections` update params.yaml (e.g. world={...})."""
+    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "feature_repo", dest / "feature_repo", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / f, dest / f)
+    shutil.copytree(ROOT / ".dvc", dest / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, values in sections.items():
+        params[key].update(values)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(dest, "git", "init", "-q")
+    return dest
+
+
+TINY_WORLD = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
+SMALL_WORLD = dict(n_users=600, n_articles=500, impressions_per_day=500, days=5, backlog_days=1)
+SMALL_TRAIN = dict(train_days=3, valid_days=1, test_days=1, max_iter=100)

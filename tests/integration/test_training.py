@@ -1,0 +1,119 @@
+"""The training chain in a scratch project: features -> Feast -> train -> evaluate -> gate,
+the MLflow registry and its aliases, determinism, rollback, and a failed run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mind_fixture import write_mind
+from scratch import SMALL_TRAIN, SMALL_WORLD, make_project, sh
+
+KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    proj = make_project(tmp_path_factory.mktemp("train") / "proj", world=SMALL_WORLD, train=SMALL_TRAIN)
+    sh(proj, "dvc", "repro", "promote")
+    return proj
+
+
+def _json(proj: Path, name: str):
+    return json.loads((proj / "reports" / name).read_text())
+
+
+def _client(proj: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{proj / 'mlruns' / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{proj / 'mlruns' / 'mlflow.db'}")
+    return mlflow.MlflowClient()
+
+
+def test_metrics_shape_and_quality(project):
+    m = _json(project, "metrics.json")
+    assert set(m) == {"model", "popularity", "random", "quality", "oracle"}
+    assert all(set(v) == KEYS for v in m.values())
+    assert m["oracle"]["ndcg@10"] > m["model"]["ndcg@10"] > m["popularity"]["ndcg@10"] > m["random"]["ndcg@10"]
+    real = _json(project, "evaluation.json")["realised"]
+    assert real["blend"]["true_quality@10"] > real["engagement"]["true_quality@10"]  # b = 0.8 buys quality
+    assert real["engagement"]["true_ctr@10"] > real["blend"]["true_ctr@10"]  # at some engagement cost
+
+
+def test_mlflow_run_and_registry(project):
+    c = _client(project)
+    t, pr = _json(project, "train.json"), _json(project, "promotion.json")
+    run = c.get_run(t["run_id"])
+    assert run.info.status == "FINISHED"
+    assert {"git_sha", "dvc.data/canonical", "dvc.data/features", "feature_service"} <= set(run.data.tags)
+    assert run.data.tags["feature_service"] == "ranker_v1" and run.data.tags["dvc.data/features"].endswith(".dir")
+    assert "train.learning_rate" in run.data.params and "valid_ndcg_at_10" in run.data.metrics
+    assert "test.model.ndcg_at_10" in run.data.metrics and "test.oracle.auc" in run.data.metrics
+    arts = {a.path for a in c.list_artifacts(t["run_id"], "plots")}
+    assert {"plots/roc.png", "plots/calibration.png", "plots/importance.png", "plots/metrics.png"} <= arts
+    assert "model_card.md" in {a.path for a in c.list_artifacts(t["run_id"])}
+    mv = c.get_model_version_by_alias("newsrec-ranker", "challenger")
+    assert str(mv.version) == t["version"] == "1" and mv.tags["gate.decision"] == ("promoted" if pr["promoted"] else "rejected")
+    from mlflow.models import Model
+    model = Model.load(f"models:/newsrec-ranker/{mv.version}")
+    assert model.signature is not None and model.saved_input_example_info is not None
+    card = (project / "reports" / "model_card.md").read_text()
+    for section in ("## Features", "## Metrics on the test days", "## Intended use and limits", "dvc.data/canonical"):
+        assert section in card
+
+
+def test_training_is_deterministic_then_promote_and_rollback(project):
+    first = _json(project, "train.json")
+    sh(project, "newsrec", "train")
+    second = _json(project, "train.json")
+    assert second["version"] == "2" and second["metrics"] == first["metrics"]
+    c = _client(project)
+    assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == 1
+    sh(project, "newsrec", "evaluate")
+    # an equal model does not beat the champion by a positive margin
+    assert "not promoted" in sh(project, "newsrec", "promote").stderr
+    ev = _json(project, "evaluation.json")
+    assert ev["champion"]["version"] == "1"
+    (project / "params.yaml").write_text((project / "params.yaml").read_text()
+                                         .replace("min_gain_over_champion: 0.0", "min_gain_over_champion: -1.0"))
+    assert "PROMOTED" in sh(project, "newsrec", "promote").stderr
+    assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == 2
+    sh(project, "newsrec", "rollback")
+    assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == 1
+    again = sh(project, "newsrec", "rollback", check=False)
+    assert again.returncode == 2 and "no previous champion" in again.stderr
+
+
+def test_a_failed_run_registers_nothing(project, monkeypatch):
+    from newsrec.adapters import mlflow as ml
+    from newsrec.stages import training
+
+    c = _client(project)
+    before = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
+    champion = c.get_model_version_by_alias("newsrec-ranker", "champion").version
+
+    def broken(*a, **k):
+        raise RuntimeError("artifact store unavailable")
+
+    monkeypatch.setenv("NEWSREC_ROOT", str(project))
+    monkeypatch.setattr(ml, "log_sklearn_model", broken)
+    with pytest.raises(RuntimeError, match="artifact store unavailable"):
+        training.train(type("A", (), {"params": str(project / "params.yaml")})())
+    after = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
+    assert after == before
+    assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == champion
+    last = c.search_runs([c.get_experiment_by_name("newsrec").experiment_id], max_results=1,
+                         order_by=["attributes.start_time DESC"])[0]
+    assert last.info.status == "FAILED"
+
+
+def test_mind_chain_reports_metrics_without_oracle(tmp_path):
+    proj = make_project(tmp_path / "proj", train=dict(train_days=2, valid_days=1, test_days=1, max_iter=50))
+    mind = write_mind(tmp_path / "MIND", n_lines=80)
+    sh(proj, "newsrec", "use-source", "mind", str(mind))
+    sh(proj, "dvc", "repro", "promote")
+    m = _json(proj, "metrics.json")
+    assert set(m) == {"model", "popularity", "random", "quality"}  # no ground truth, no oracle
+    assert all(set(v) == KEYS for v in m.values())
+    assert "true_ctr@10" not in _json(proj, "evaluation.json")["realised"]["blend"]

@@ -1,0 +1,120 @@
+"""Point-in-time correctness of the feature tables, checked on random data: changing
+anything after a cut-off time must not change any row stamped at or before it."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsrec.config import Features
+from newsrec.features import build_features, fill_defaults, fit_defaults, request_features
+from newsrec.features.request import MODEL_FEATURES
+
+CATS = ["news", "sports", "finance", "other"]
+START = pd.Timestamp("2026-11-02", tz="UTC")
+WORDS = "storm vote goal stocks recipe film trial senate league market".split()
+
+
+def random_tables(seed: int, n_imps: int = 80, days: float = 3.0) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ids = [f"N{i}" for i in range(15)]
+    times = START + pd.to_timedelta(np.sort(rng.uniform(0, days * 86400, n_imps)).round(), unit="s")
+    hist_rows, imp_rows, fb_rows = [], [], []
+    for i, t in enumerate(times):
+        user = f"U{rng.integers(6)}"
+        cands = rng.choice(ids, rng.integers(2, 6), replace=False)
+        clicks = (rng.random(len(cands)) < 0.3).astype(int)
+        hist = list(rng.choice(ids, rng.integers(0, 5), replace=False))
+        hist_rows.append((i, i, user, t, hist, len(cands), int(clicks.sum()), "train"))
+        for j, (n, c) in enumerate(zip(cands, clicks)):
+            imp_rows.append((i, user, t, n, j, c, "train"))
+            if c and rng.random() < 0.6:
+                fb_rows.append((i, user, n, t + pd.Timedelta(minutes=int(rng.integers(1, 90))), int(rng.integers(1, 6))))
+    imps = pd.DataFrame(imp_rows, columns=["impression_id", "user_id", "time", "news_id", "position", "clicked", "split"])
+    hist = pd.DataFrame(hist_rows, columns=["impression_id", "raw_impression_id", "user_id", "time", "history",
+                                            "n_candidates", "n_clicks", "split"])
+    fb = pd.DataFrame(fb_rows, columns=["impression_id", "user_id", "news_id", "time", "rating"])
+    first = imps.groupby("news_id")["time"].min()
+    news = pd.DataFrame({"news_id": ids, "category": [CATS[i % 3] for i in range(len(ids))],
+                         "subcategory": "s", "title": [" ".join(rng.choice(WORDS, 4)) for _ in ids], "abstract": ""})
+    news["first_seen"] = news["news_id"].map(first)
+    for df in (imps, hist, fb, news):
+        for c in ("time", "first_seen"):
+            if c in df:
+                df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[us, UTC]")
+    return {"news": news, "impressions": imps, "histories": hist, "feedback": fb}
+
+
+def perturb_after(t: dict[str, pd.DataFrame], cut: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Rewrite every event strictly after `cut`: flip clicks, new histories, new ratings."""
+    t = {k: v.copy() for k, v in t.items()}
+    late = t["impressions"]["time"] > cut
+    t["impressions"].loc[late, "clicked"] = 1 - t["impressions"].loc[late, "clicked"]
+    n = t["impressions"][late].groupby("impression_id")["clicked"].sum()
+    h = t["histories"]
+    late_h = h["time"] > cut
+    h.loc[late_h, "n_clicks"] = h.loc[late_h, "impression_id"].map(n).fillna(0).astype(int)
+    h.loc[late_h, "history"] = pd.Series([["N1", "N2", "N3"]] * int(late_h.sum()), index=h.index[late_h])
+    late_f = t["feedback"]["time"] > cut
+    t["feedback"].loc[late_f, "rating"] = 6 - t["feedback"].loc[late_f, "rating"]
+    return t
+
+
+def _build(t, source="ratings"):
+    return build_features(t["news"], t["impressions"], t["histories"], t["feedback"], CATS,
+                          Features(text_dims=4, quality_source=source))
+
+
+def _upto(df: pd.DataFrame, cut, keys) -> pd.DataFrame:
+    out = df[df["event_timestamp"] <= cut].sort_values(keys).reset_index(drop=True)
+    return out.apply(lambda c: c.map(tuple) if c.dtype == object and len(c) and isinstance(c.iloc[0], np.ndarray) else c)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), frac=st.floats(0.05, 0.95), source=st.sampled_from(["ratings", "ctr"]))
+def test_no_value_uses_events_after_its_timestamp(seed, frac, source):
+    t = random_tables(seed)
+    cut = START + pd.Timedelta(days=3 * frac)
+    a, b = _build(t, source), _build(perturb_after(t, cut), source)
+    for name, keys in (("users", ["user_id", "event_timestamp", "history_len"]),
+                       ("news_meta", ["news_id"]), ("news_stats", ["news_id", "event_timestamp"])):
+        pd.testing.assert_frame_equal(_upto(getattr(a, name), cut, keys), _upto(getattr(b, name), cut, keys))
+
+
+def test_values_match_a_direct_count():
+    t = random_tables(3)
+    f = _build(t)
+    imps, hist = t["impressions"], t["histories"]
+    for _, row in f.users.sample(20, random_state=0).iterrows():
+        mine = hist[(hist["user_id"] == row["user_id"]) & (hist["time"] < row["event_timestamp"])
+                    & (hist["time"] >= row["event_timestamp"] - pd.Timedelta(days=1))]
+        assert row["user_imps_1d"] == len(mine) and row["user_clicks_1d"] == mine["n_clicks"].sum()
+    for _, row in f.news_stats.sample(20, random_state=0).iterrows():
+        mine = imps[(imps["news_id"] == row["news_id"]) & (imps["time"] < row["event_timestamp"])]
+        assert row["news_imps"] == len(mine) and row["news_clicks"] == mine["clicked"].sum()
+    assert (f.news_meta["event_timestamp"] == f.news_meta["news_id"].map(t["news"].set_index("news_id")["first_seen"])).all()
+
+
+def test_quality_falls_back_to_ctr_without_ratings():
+    t = random_tables(5)
+    t["feedback"] = t["feedback"].iloc[0:0]
+    f = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], CATS, Features(text_dims=4))
+    assert f.quality_source == "ctr" and f.news_stats["news_quality"].between(0, 1).all()
+
+
+def test_request_features_and_defaults():
+    df = pd.DataFrame({"request_time": [7200.0, 0.0], "first_seen_ts": [0.0, 3600.0],
+                       "user_aff": [np.array([0.2, 0.8], np.float32), None], "category_idx": [1, 0],
+                       "user_emb": [np.array([1.0, 0.0]), None], "news_emb": [np.array([0.6, 0.8]), np.array([1.0, 0])]})
+    r = request_features(df)
+    assert r["freshness_hours"].tolist() == [2.0, 0.0]  # never negative
+    assert r["category_affinity"].iloc[0] == pytest.approx(0.8) and np.isnan(r["category_affinity"].iloc[1])
+    assert r["content_similarity"].iloc[0] == pytest.approx(0.6) and np.isnan(r["content_similarity"].iloc[1])
+    x = pd.concat([pd.DataFrame({c: [1.0, np.nan] for c in MODEL_FEATURES if c not in r}), r], axis=1)
+    d = fit_defaults(x, n_categories=4)
+    filled, counts = fill_defaults(x, d)
+    assert not filled.isna().any().any()
+    assert filled["category_affinity"].iloc[1] == 0.25 and filled["content_similarity"].iloc[1] == 0.0
+    assert counts["news_ctr"] == 1 and counts["freshness_hours"] == 0

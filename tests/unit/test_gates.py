@@ -1,0 +1,33 @@
+"""The promotion gate is a pure decision with readable reasons."""
+from newsrec.config import Promote
+from newsrec.gates import promotion_decision
+
+POP = {"ndcg@10": 0.40}
+
+
+def test_first_model_needs_only_to_beat_popularity():
+    d = promotion_decision({"ndcg@10": 0.50}, None, POP, Promote())
+    assert d.ok and "beats popularity" in d.reasons[0] and "no champion yet" in d.reasons[1]
+    assert not promotion_decision({"ndcg@10": 0.39}, None, POP, Promote()).ok
+
+
+def test_must_beat_champion_by_the_margin():
+    p = Promote(min_gain_over_champion=0.01)
+    assert not promotion_decision({"ndcg@10": 0.505}, {"ndcg@10": 0.50}, POP, p).ok
+    d = promotion_decision({"ndcg@10": 0.52}, {"ndcg@10": 0.50}, POP, p)
+    assert d.ok and "gain +0.0200" in d.reasons[1]
+
+
+def test_beating_champion_is_not_enough_without_beating_popularity():
+    d = promotion_decision({"ndcg@10": 0.35}, {"ndcg@10": 0.30}, POP, Promote())
+    assert not d.ok and "does not beat popularity" in d.reasons[0]
+
+
+def test_missing_metric_is_refused():
+    d = promotion_decision({"ndcg@10": float("nan")}, None, POP, Promote())
+    assert not d.ok and "no ndcg@10" in d.reasons[0]
+
+
+def test_other_metric_from_params():
+    d = promotion_decision({"auc": 0.7, "ndcg@10": 0.1}, None, {"auc": 0.6, "ndcg@10": 0.4}, Promote(metric="auc"))
+    assert d.ok
