@@ -16,7 +16,6 @@ from newsrec.data.io import atomic_dir
 from newsrec.data.world import NewsWorld
 
 MIND_TIME = "%m/%d/%Y %I:%M:%S %p"
-BATCH_CELLS = 4_000_000  # impressions x pool entries per vectorised batch
 
 
 @dataclass
@@ -69,24 +68,8 @@ def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -
     # a daily rhythm: more reading in the morning and evening
     hours = np.sort(np.mod(rng.normal(rng.choice([8.0, 19.0], n), 3.0), 24.0))
     times = world.day_start(day) + (hours * 3600e6).astype("timedelta64[us]")
-    window = np.timedelta64(int(p.candidate_window_hours * 3600e6), "us")
-    lo = np.searchsorted(a.published, world.day_start(day) - window)
-    hi = np.searchsorted(a.published, world.day_start(day + 1))
-    pool = np.arange(lo, hi)
     k_want = rng.integers(p.candidates_min, p.candidates_max + 1, n)
-    kmax = p.candidates_max
-    logw = a.popularity[pool] * 0.8
-    cand = np.full((n, kmax), -1, dtype=np.int64)
-    step = max(1, BATCH_CELLS // max(len(pool), 1))
-    for s in range(0, n, step):  # Gumbel top-k: weighted sampling without replacement
-        t = times[s:s + step, None]
-        pub = a.published[pool][None, :]
-        keys = logw[None, :] + rng.gumbel(size=(len(t), len(pool)))
-        keys[(pub > t) | (pub < t - window)] = -np.inf
-        top = _top_k(keys, kmax)
-        ok = np.take_along_axis(keys, top, axis=1) > -np.inf
-        ok &= np.arange(top.shape[1])[None, :] < k_want[s:s + step, None]
-        cand[s:s + step, :top.shape[1]] = np.where(ok, pool[top] if len(pool) else top, -1)
+    cand = _sample_candidates(world, times, k_want, rng)
     valid = cand >= 0
     order = np.argsort(np.where(valid, rng.random(cand.shape), 2.0), axis=1)  # shuffle each list
     cand = np.take_along_axis(cand, order, axis=1)
@@ -105,13 +88,34 @@ def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -
                   history)
 
 
-def _top_k(keys: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k largest keys of each row, largest first."""
-    if keys.shape[1] <= k:
-        return np.argsort(-keys, axis=1)
-    part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(keys, part, axis=1), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+def _sample_candidates(world: NewsWorld, times: np.ndarray, k_want: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Candidate lists weighted by popularity, without repeats, from the articles published
+    within the candidate window before the impression's hour; -1 pads short lists.
+
+    Draws with replacement and keeps first occurrences: the same distribution as drawing
+    one by one without replacement, at O(k log pool) per impression.
+    """
+    a, kmax = world.articles, world.p.candidates_max
+    window = np.timedelta64(int(world.p.candidate_window_hours * 3600e6), "us")
+    weight = np.exp(0.8 * a.popularity)
+    out = np.full((len(times), kmax), -1, dtype=np.int64)
+    hours = times.astype("datetime64[h]").astype("datetime64[us]")
+    for h in np.unique(hours):
+        rows = np.flatnonzero(hours == h)
+        pool = np.arange(np.searchsorted(a.published, h - window), np.searchsorted(a.published, h, side="right"))
+        if len(pool) == 0:
+            continue
+        cw = np.cumsum(weight[pool])
+        draws = np.searchsorted(cw, rng.random((len(rows), 3 * kmax)) * cw[-1], side="right")
+        order = np.argsort(draws, axis=1, kind="stable")
+        srt = np.take_along_axis(draws, order, axis=1)
+        dup = np.zeros(draws.shape, dtype=bool)
+        np.put_along_axis(dup, order[:, 1:], srt[:, 1:] == srt[:, :-1], axis=1)
+        rank = np.cumsum(~dup, axis=1)
+        r, c = np.nonzero(~dup & (rank <= k_want[rows, None]))
+        out[rows[r], rank[r, c] - 1] = pool[np.minimum(draws[r, c], len(pool) - 1)]
+    return out
 
 
 def _fmt_time(t: np.ndarray) -> pa.Array:
