@@ -63,9 +63,11 @@ test: install ## the fast test suite
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest $(PYTEST_ARGS)
 
-bench: install ## benchmarks: simulator throughput and memory, ingest+validate vs reading parquet
+bench: install ## benchmarks (ratios in one run): simulator, ingest+validate, Feast training set, training
 	python bench/simulator.py
 	python bench/ingest_validate.py
+	python bench/trainset.py
+	dvc repro trainset && python bench/train.py
 
 clean: ## remove generated data and reports (keeps .venv and the DVC cache)
 	rm -rf data reports

@@ -1,0 +1,64 @@
+"""Click-model training time and peak memory at 100k and 1M rows, each in a fresh
+subprocess, on rows resampled from a simulated training set. Prints the ratios.
+Usage: python bench/train.py [--sizes 100000 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child(n: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from newsrec.config import Train
+    from newsrec.features import MODEL_FEATURES, fill_defaults, fit_defaults
+    from newsrec.model import fit
+
+    src = ROOT / "data" / "trainset" / "trainset.parquet"
+    frame = pd.read_parquet(src, columns=MODEL_FEATURES + ["clicked"])
+    frame = frame.iloc[np.random.default_rng(0).integers(0, len(frame), n)]
+    x, _ = fill_defaults(frame, fit_defaults(frame, 21))
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    model = fit(x, frame["clicked"], Train())
+    print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0, "iterations": int(model.n_iter_),
+                      "rss_before_fit_mb": rss0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--child", type=int)
+    a = ap.parse_args()
+    if a.child:
+        return child(a.child)
+    if not (ROOT / "data" / "trainset" / "trainset.parquet").exists():
+        sys.exit("run `make train` first: this bench resamples data/trainset/trainset.parquet")
+    runs = []
+    for n in a.sizes:
+        out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(runs[-1], flush=True)
+    print(f"\n{'rows':>10} {'seconds':>8} {'iters':>6} {'s/iter':>7} {'peak RSS MB':>12}")
+    for r in runs:
+        print(f"{r['rows']:>10,} {r['seconds']:>8.1f} {r['iterations']:>6} {r['seconds'] / r['iterations']:>7.3f} "
+              f"{r['peak_rss_mb']:>12,.0f}")
+    a0, a1 = runs[0], runs[-1]
+    print(f"\n{a1['rows'] / a0['rows']:.0f}x the rows: {a1['seconds'] / a0['seconds']:.1f}x the time "
+          f"({(a1['seconds'] / a1['iterations']) / (a0['seconds'] / a0['iterations']):.1f}x per boosting iteration), "
+          f"{a1['peak_rss_mb'] / a0['peak_rss_mb']:.1f}x the peak memory")
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results" / f"train-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(runs, indent=2))
+
+
+if __name__ == "__main__":
+    main()
