@@ -1,0 +1,83 @@
+"""The prediction log: every response's request, features and scores, appended off the
+request path through a bounded queue and written as date-partitioned parquet files.
+
+Each flush writes a new file under date=YYYY-MM-DD/ to a temporary name and renames it,
+so a killed process loses at most the records not yet flushed and never corrupts a file
+that was already written. When the queue is full, records are dropped and counted.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from newsrec.data.io import atomic_file
+
+
+class PredictionLog:
+    """A background writer; `append` never blocks the caller."""
+
+    def __init__(self, root: Path, max_queue: int = 10_000, batch: int = 500, interval_s: float = 2.0) -> None:
+        self.root, self.batch, self.interval = Path(root), batch, interval_s
+        self._q: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._stop = threading.Event()
+        self._seq = 0
+        self.dropped = 0
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def append(self, record: dict) -> bool:
+        """Queue one record (a flat dict with a `request_time`); False if it was dropped."""
+        try:
+            self._q.put_nowait(record)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued and stop the writer (call on shutdown)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        pending: list[dict] = []
+        last = time.monotonic()
+        while not (self._stop.is_set() and self._q.empty()):
+            try:
+                pending.append(self._q.get(timeout=0.2))
+            except queue.Empty:
+                pass
+            if pending and (len(pending) >= self.batch or time.monotonic() - last >= self.interval
+                            or self._stop.is_set()):
+                self._flush(pending)
+                pending, last = [], time.monotonic()
+        if pending:
+            self._flush(pending)
+
+    def _flush(self, records: list[dict]) -> None:
+        df = pd.DataFrame.from_records(records)
+        day = pd.to_datetime(df["request_time"], utc=True).dt.strftime("%Y-%m-%d")
+        for d, part in df.groupby(day, sort=True):
+            folder = self.root / f"date={d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            name = f"part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet"
+            with atomic_file(folder / name) as tmp:
+                part.to_parquet(tmp, index=False)
+            self.written += len(part)
+
+
+def read_log(root: Path, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+    """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None."""
+    files = []
+    for folder in sorted(Path(root).glob("date=*")):
+        d = folder.name.split("=", 1)[1]
+        if (start is None or d >= start) and (end is None or d <= end):
+            files += sorted(folder.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
