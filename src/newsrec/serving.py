@@ -1,0 +1,96 @@
+"""Serving logic, free of any web framework: validate a request, assemble its features
+with the same on-demand code as training, score, blend with quality, return the top k.
+
+The BentoML service (services/) fetches the user's online features and a cached table of
+article features and calls `Ranker.recommend`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from newsrec.features import MODEL_FEATURES, fill_defaults, request_features
+from newsrec.features.request import NEWS, USER
+from newsrec.ranking import blend
+
+USER_COLUMNS = USER + ["user_aff", "user_emb"]
+NEWS_COLUMNS = ["category_idx", "first_seen_ts", "news_emb"] + NEWS
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=200)
+    candidates: list[str] | None = Field(None, max_length=500, description="news ids; default: the freshest")
+    k: int = Field(10, ge=1, le=100)
+    request_time: datetime | None = None
+
+
+class Item(BaseModel):
+    news_id: str
+    engagement: float
+    quality: float
+    score: float
+
+
+class Recommendation(BaseModel):
+    user_id: str
+    items: list[Item]
+    model_version: str
+    fallback: bool
+    fallback_reason: str | None = None
+    unknown_candidates: list[str] = []
+    request_time: datetime
+
+
+@dataclass
+class Ranker:
+    """A model version with what it needs to score: defaults, categories, blend weights."""
+
+    model: object
+    version: str
+    defaults: dict[str, float]
+    engagement_weight: float
+    quality_weight: float
+
+    def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> pd.DataFrame:
+        """One row per candidate: user features, article features, request features."""
+        x = news[NEWS_COLUMNS].copy()
+        for c in USER_COLUMNS:
+            x[c] = [user.get(c) if user else None] * len(x)
+        x["request_time"] = request_time.timestamp()
+        return pd.concat([x, request_features(x)], axis=1)
+
+    def score(self, x: pd.DataFrame) -> np.ndarray:
+        filled, _ = fill_defaults(x, self.defaults)
+        return self.model.predict_proba(filled[MODEL_FEATURES].to_numpy())[:, 1]
+
+    def recommend(self, req: RecommendRequest, user: dict | None, news: pd.DataFrame,
+                  unknown: list[str]) -> tuple[Recommendation, pd.DataFrame]:
+        """Rank `news` (the known candidates, indexed by news_id) for the request; also return
+        the scored rows for the prediction log."""
+        now = req.request_time or datetime.now(UTC)
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        x = self.features(user, news, now)
+        quality = x["news_quality"].astype(float).fillna(self.defaults["news_quality"]).to_numpy()
+        groups = np.zeros(len(x), dtype=int)
+        if user is None:  # a new reader: no history to personalise on
+            pop = x["news_clicks_1d"].astype(float).fillna(0).to_numpy()
+            engagement = pop / max(pop.max(), 1.0)
+            reason = "unknown user: ranked by quality and popularity"
+        else:
+            engagement = self.score(x) if len(x) else np.zeros(0)
+            reason = None
+        score = blend(engagement, quality, groups, self.engagement_weight, self.quality_weight) if len(x) else engagement
+        order = np.argsort(-score, kind="stable")[:req.k]
+        items = [Item(news_id=str(news.index[i]), engagement=float(engagement[i]), quality=float(quality[i]),
+                      score=float(score[i])) for i in order]
+        scored = x[MODEL_FEATURES].assign(news_id=news.index.to_numpy(), engagement=engagement, quality=quality,
+                                          score=score, user_id=req.user_id, request_time=now,
+                                          model_version=self.version, fallback=user is None)
+        return Recommendation(user_id=req.user_id, items=items, model_version=self.version, fallback=user is None,
+                              fallback_reason=reason, unknown_candidates=unknown, request_time=now), scored

@@ -1,0 +1,67 @@
+"""Serving logic with the model stubbed: ranking, cold start, request validation."""
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from newsrec.features import MODEL_FEATURES
+from newsrec.serving import Ranker, RecommendRequest
+
+
+class Stub:
+    """Click probability = the article's smoothed CTR: easy to predict by hand."""
+
+    def predict_proba(self, x):
+        p = x[:, MODEL_FEATURES.index("news_ctr")]
+        return np.c_[1 - p, p]
+
+
+NOW = datetime(2026, 11, 9, 12, tzinfo=UTC)
+NEWS = pd.DataFrame({
+    "category_idx": [0, 1, 2], "first_seen_ts": [NOW.timestamp() - 3600] * 3,
+    "news_emb": [np.array([1.0, 0.0])] * 3, "news_imps": [10, 20, 30], "news_clicks": [1, 2, 3],
+    "news_imps_1d": [10, 20, 30], "news_clicks_1d": [5, 1, 3], "news_ctr": [0.30, 0.10, 0.20],
+    "news_quality": [0.2, 0.9, 0.5]}, index=pd.Index(["N1", "N2", "N3"], name="news_id"))
+USER = {"history_len": 3, "user_imps_1d": 1, "user_clicks_1d": 1, "user_imps_7d": 2, "user_clicks_7d": 1,
+        "user_aff": np.array([0.5, 0.3, 0.2], np.float32), "user_emb": np.array([1.0, 0.0], np.float32)}
+DEFAULTS = dict.fromkeys(MODEL_FEATURES, 0.0) | {"news_quality": 0.5, "news_ctr": 0.1}
+
+
+def ranker(a=1.0, b=0.0):
+    return Ranker(Stub(), "7", DEFAULTS, a, b)
+
+
+def test_known_user_ranked_by_engagement_then_blended():
+    rec, scored = ranker().recommend(RecommendRequest(user_id="U1", k=2, request_time=NOW), USER, NEWS, [])
+    assert [i.news_id for i in rec.items] == ["N1", "N3"] and not rec.fallback and rec.model_version == "7"
+    assert rec.items[0].engagement == pytest.approx(0.30)
+    assert scored["category_affinity"].tolist() == pytest.approx([0.5, 0.3, 0.2])
+    assert scored["freshness_hours"].tolist() == pytest.approx([1.0] * 3)
+    rec_q, _ = ranker(0.0, 1.0).recommend(RecommendRequest(user_id="U1", k=3, request_time=NOW), USER, NEWS, [])
+    assert [i.news_id for i in rec_q.items] == ["N2", "N3", "N1"]  # all weight on quality
+
+
+def test_unknown_user_gets_the_quality_popularity_fallback():
+    rec, scored = ranker(0.5, 0.5).recommend(RecommendRequest(user_id="new", request_time=NOW), None, NEWS, ["N9"])
+    assert rec.fallback and "unknown user" in rec.fallback_reason and rec.unknown_candidates == ["N9"]
+    assert rec.items[0].engagement == pytest.approx(1.0)  # the most clicked article in the last day
+    assert scored["fallback"].all()
+
+
+def test_no_known_candidates_returns_an_empty_list():
+    rec, _ = ranker().recommend(RecommendRequest(user_id="U1", request_time=NOW), USER, NEWS.iloc[0:0], ["N8"])
+    assert rec.items == [] and rec.unknown_candidates == ["N8"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"user_id": "U1", "k": 0}, "k"), ({"user_id": "U1", "k": 101}, "k"),
+    ({"user_id": "U1", "candidates": [f"N{i}" for i in range(501)]}, "candidates"),
+    ({"user_id": ""}, "user_id"), ({"k": 5}, "user_id"), ({"user_id": "U1", "colour": "red"}, "colour"),
+    ({"user_id": "U1", "request_time": "yesterday"}, "request_time"),
+])
+def test_bad_requests_name_the_field(body, field):
+    with pytest.raises(ValidationError) as e:
+        RecommendRequest.model_validate(body)
+    assert field in {str(err["loc"][0]) for err in e.value.errors()}
