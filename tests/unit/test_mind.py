@@ -73,3 +73,21 @@ def test_malformed_news_line(mind_dir, tmp_path):
     f.write_text("\n".join(lines) + "\n")
     with pytest.raises(MalformedInputError, match=r"news.tsv: line 5: category is empty"):
         ingest_dir(mind_dir, tmp_path / "c")
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_an_impression_without_candidates_is_data_not_a_crash(mind_dir, tmp_path, where):
+    # the contract, not the parser, refuses it (validate: at least one candidate per impression)
+    f = mind_dir / "MINDtiny_dev" / "behaviors.tsv"
+    lines = f.read_text().splitlines()
+    empty = "99\tU1\t11/14/2019 9:05:58 AM\tN1000\t"
+    lines = [empty] + lines if where == "first" else lines + [empty]
+    f.write_text("\n".join(lines) + "\n")
+    ingest_dir(mind_dir, tmp_path / "c")
+    hist = read_table(tmp_path / "c" / "histories.parquet")
+    row = hist[(hist["split"] == "dev") & (hist["raw_impression_id"] == 99)]
+    assert row["n_candidates"].tolist() == [0] and row["n_clicks"].tolist() == [0]
+    dev = hist[hist["split"] == "dev"]
+    imps = read_table(tmp_path / "c" / "impressions.parquet")
+    clicks = imps[imps["split"] == "dev"].groupby("impression_id")["clicked"].sum()
+    assert (dev.set_index("impression_id")["n_clicks"].drop(row["impression_id"]) == clicks).all()

@@ -77,6 +77,7 @@ def test_fresh_articles_are_clicked_more(tables, world_params):
     age = (imps["time"] - imps["published"]).dt.total_seconds() / 3600
     assert age[imps["clicked"] == 1].mean() < age[imps["clicked"] == 0].mean()
     assert (age >= 0).all()  # never shown before it was published
+    assert age.max() <= world_params.candidate_window_hours  # nor after the candidate window
 
 
 def _ctr_by_day(tmp_path, w, category):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -102,3 +104,51 @@ def set_champion(name: str, version: str, history: list[str]) -> None:
     client = mlflow.MlflowClient()
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+class RunLog:
+    """What a stage logs to one MLflow run, without importing mlflow itself."""
+
+    def __init__(self, run) -> None:
+        self.id = run.info.run_id
+
+    def tags(self, tags: dict[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags(tags)
+
+    def params(self, params: dict) -> None:
+        import mlflow
+
+        mlflow.log_params(params)
+
+    def metrics(self, metrics: dict[str, float], prefix: str = "") -> None:
+        import mlflow
+
+        mlflow.log_metrics(metric_names(metrics, prefix))
+
+    def figure(self, fig, path: str) -> None:
+        import matplotlib.pyplot as plt
+        import mlflow
+
+        mlflow.log_figure(fig, path)
+        plt.close(fig)
+
+    def text(self, text: str, path: str) -> None:
+        import mlflow
+
+        mlflow.log_text(text, path)
+
+    def artifact(self, path: str, folder: str) -> None:
+        import mlflow
+
+        mlflow.log_artifact(path, folder)
+
+
+@contextmanager
+def run(run_name: str | None = None, run_id: str | None = None) -> Iterator[RunLog]:
+    """Start (or, with run_id, resume) a run; it ends FAILED if the block raises."""
+    import mlflow
+
+    with mlflow.start_run(run_name=run_name, run_id=run_id) as r:
+        yield RunLog(r)

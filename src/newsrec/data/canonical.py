@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from newsrec.data import schema
 from newsrec.data.io import atomic_dir
-from newsrec.data.mind import Behaviors, MalformedInputError, read_behaviors, read_feedback, read_news
+from newsrec.data.mind import Behaviors, MalformedInputError, per_list_sum, read_behaviors, read_feedback, read_news
 
 SPLIT_ORDER = ("train", "dev", "test")
 Progress = Callable[[str], None]
@@ -59,9 +59,7 @@ def _tables(b: Behaviors, ids: pa.Array, split: str, path: Path) -> tuple[pa.Tab
     pos = (np.arange(len(rows)) - b.candidates.offsets.to_numpy()[:-1][rows.to_numpy()]).astype(np.int16)
     if b.clicked is not None:
         clicked = pc.list_flatten(b.clicked)
-        n_clicks = pa.array([int(x) for x in np.add.reduceat(clicked.to_numpy(), b.clicked.offsets.to_numpy()[:-1])]
-                            if len(clicked) else np.zeros(len(ids), int), pa.int32())
-        n_clicks = pc.if_else(pc.equal(n_cand, 0), pa.scalar(0, pa.int32()), n_clicks)
+        n_clicks = pa.array(per_list_sum(b.clicked, clicked.to_numpy()), pa.int32())
     else:
         clicked = pa.nulls(len(rows), pa.int8())
         n_clicks = pa.nulls(len(ids), pa.int32())

@@ -97,6 +97,12 @@ def _drop_empty(lists: pa.ListArray) -> pa.ListArray:
                                     flat.filter(keep))
 
 
+def per_list_sum(lists: pa.ListArray, values: np.ndarray) -> np.ndarray:
+    """Sum of `values` (one per flattened element) within each list; 0 for empty lists."""
+    parents = pc.list_parent_indices(lists).to_numpy()
+    return np.bincount(parents, weights=np.asarray(values, dtype=np.float64), minlength=len(lists)).astype(np.int64)
+
+
 def _parse_behaviors(path: Path, first: int, lines: list[str]) -> Behaviors:
     cols = pc.split_pattern(pa.array(lines, pa.string()), "\t")
     if not pc.all(pc.equal(pc.list_value_length(cols), 5)).as_py():
@@ -116,10 +122,8 @@ def _parse_behaviors(path: Path, first: int, lines: list[str]) -> Behaviors:
     if len(flat_t) and not pc.all(pc.match_substring_regex(flat_t, _TOKEN_RE.pattern)).as_py():
         raise ValueError("token")
     has_label = pc.match_substring(flat_t, "-").to_numpy(zero_copy_only=False)
-    offsets = tokens.offsets.to_numpy()
-    n_lab = np.add.reduceat(has_label, offsets[:-1]) if len(flat_t) else np.zeros(len(lines))
-    n_cand = np.diff(offsets)
-    n_lab = np.where(n_cand > 0, n_lab, 0)
+    n_cand = np.diff(tokens.offsets.to_numpy())
+    n_lab = per_list_sum(tokens, has_label)
     if np.any((n_lab > 0) & (n_lab < n_cand)):
         raise ValueError("mixed")
     labeled = bool(n_lab.sum() > 0)

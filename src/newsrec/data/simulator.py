@@ -91,7 +91,7 @@ def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -
 def _sample_candidates(world: NewsWorld, times: np.ndarray, k_want: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
     """Candidate lists weighted by popularity, without repeats, from the articles published
-    within the candidate window before the impression's hour; -1 pads short lists.
+    before the impression's hour and at most the candidate window old; -1 pads short lists.
 
     Draws with replacement and keeps first occurrences: the same distribution as drawing
     one by one without replacement, at O(k log pool) per impression.
@@ -103,7 +103,9 @@ def _sample_candidates(world: NewsWorld, times: np.ndarray, k_want: np.ndarray,
     hours = times.astype("datetime64[h]").astype("datetime64[us]")
     for h in np.unique(hours):
         rows = np.flatnonzero(hours == h)
-        pool = np.arange(np.searchsorted(a.published, h - window), np.searchsorted(a.published, h, side="right"))
+        # published before the hour began, and at most `window` old anywhere in the hour
+        lo = np.searchsorted(a.published, h + np.timedelta64(1, "h") - window)
+        pool = np.arange(lo, np.searchsorted(a.published, h, side="right"))
         if len(pool) == 0:
             continue
         cw = np.cumsum(weight[pool])

@@ -25,8 +25,6 @@ def _scorers(test: pd.DataFrame, model_scores: np.ndarray, p, paths: Paths) -> d
 
 def evaluate(args: argparse.Namespace) -> int:
     """Stage `evaluate`: per-impression metrics on the test days, realised engagement and quality."""
-    import mlflow
-
     from newsrec import plots
     from newsrec.adapters import mlflow as ml
     from newsrec.features import fill_defaults
@@ -74,19 +72,17 @@ def evaluate(args: argparse.Namespace) -> int:
                                                    "impressions": int(g.nunique())})
     (paths.reports / "plots").mkdir(parents=True, exist_ok=True)
     plots.save(plots.scorers(metrics), paths.reports / "plots" / "metrics.png")
-    with mlflow.start_run(run_id=trained["run_id"]):
+    with ml.run(run_id=trained["run_id"]) as run:
         for name, m in metrics.items():
-            mlflow.log_metrics(ml.metric_names(m, f"test.{name}."))
+            run.metrics(m, f"test.{name}.")
         for name, v in real.items():
-            mlflow.log_metrics(ml.metric_names(v, f"test.ranked_by_{name}."))
-        mlflow.log_artifact(str(paths.reports / "plots" / "metrics.png"), "plots")
+            run.metrics(v, f"test.ranked_by_{name}.")
+        run.artifact(str(paths.reports / "plots" / "metrics.png"), "plots")
     return 0
 
 
 def promote(args: argparse.Namespace) -> int:
     """Stage `promote`: the gate decides; tags, model card and (maybe) the champion alias."""
-    import mlflow
-
     from newsrec.adapters import mlflow as ml
     from newsrec.gates import promotion_decision
     from newsrec.modelcard import model_card
@@ -109,8 +105,8 @@ def promote(args: argparse.Namespace) -> int:
                       tags, p.train.model_dump() | {"ranking": p.ranking.model_dump()}, meta["features"],
                       p.ingest.source)
     (paths.reports / "model_card.md").write_text(card)
-    with mlflow.start_run(run_id=trained["run_id"]):
-        mlflow.log_text(card, "model_card.md")
+    with ml.run(run_id=trained["run_id"]) as run:
+        run.text(card, "model_card.md")
     ml.tag_version(name, version, {"gate.decision": "promoted" if decision.ok else "rejected",
                                    "gate.reasons": " | ".join(decision.reasons), "gate.metric": p.promote.metric})
     if decision.ok:

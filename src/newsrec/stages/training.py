@@ -45,8 +45,6 @@ def trainset(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     """Stage `train`: fit, log to MLflow (params, metrics, plots, model, lineage), register."""
-    import mlflow
-
     from newsrec import lineage, metrics, plots
     from newsrec.adapters import feast as fa
     from newsrec.adapters import mlflow as ml
@@ -74,24 +72,25 @@ def train(args: argparse.Namespace) -> int:
             "dvc.data/features": hashes["data/features"], "feature_service": fa.SERVICE,
             "feature_service_version": fa.service_version(fs)}
     ml.configure(paths.root, p.train.experiment)
-    with mlflow.start_run(run_name=f"train-{sha[:8]}") as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params({f"train.{k}": v for k, v in p.train.model_dump().items()}
+    with ml.run(run_name=f"train-{sha[:8]}") as run:
+        run.tags(tags)
+        run.params({f"train.{k}": v for k, v in p.train.model_dump().items()}
                           | {f"features.{k}": v for k, v in p.features.model_dump().items()}
                           | {"rows.train": len(tr), "rows.valid": len(va), "n_iter": model.n_iter_})
-        mlflow.log_metrics(ml.metric_names(valid) | ml.metric_names(filled, "filled."))
-        mlflow.log_figure(plots.roc(va["clicked"], pv), "plots/roc.png")
-        mlflow.log_figure(plots.calibration(va["clicked"], pv), "plots/calibration.png")
+        run.metrics(valid)
+        run.metrics(filled, "filled.")
+        run.figure(plots.roc(va["clicked"], pv), "plots/roc.png")
+        run.figure(plots.calibration(va["clicked"], pv), "plots/calibration.png")
         imp = _importance(model, xv, va["clicked"], p.train.seed)
-        mlflow.log_figure(plots.importance(MODEL_FEATURES, *imp), "plots/importance.png")
+        run.figure(plots.importance(MODEL_FEATURES, *imp), "plots/importance.png")
         meta = {"features": MODEL_FEATURES, "defaults": defaults, "categories": categories,
                 "feature_service": fa.SERVICE} | tags
         info = ml.log_sklearn_model(model, xt.head(5), meta, SKOPS_TRUSTED)
-        version = ml.register(info.model_uri, p.train.model_name, tags | {"run_id": run.info.run_id})
-    out = {"run_id": run.info.run_id, "model_uri": info.model_uri, "model_name": p.train.model_name,
+        version = ml.register(info.model_uri, p.train.model_name, tags | {"run_id": run.id})
+    out = {"run_id": run.id, "model_uri": info.model_uri, "model_name": p.train.model_name,
            "version": version, "metrics": valid}
     write_json(paths.reports / "train.json", out)
-    say(f"registered {p.train.model_name} v{version} as challenger (run {run.info.run_id})")
+    say(f"registered {p.train.model_name} v{version} as challenger (run {run.id})")
     return 0
 
 
