@@ -14,7 +14,10 @@ PYTEST_ARGS ?=
 SOURCE ?=
 MIND_DIR ?=
 
-.PHONY: help install data validate features train evaluate promote rollback demo test test-full bench clean
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: help install data validate features train evaluate promote rollback package serve demo test test-full bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +53,13 @@ promote: install ## the gate: challenger -> `champion` if it wins; tags and a mo
 
 rollback: install ## move `champion` back to the previous champion
 	newsrec rollback
+
+package: install ## import models:/newsrec-ranker@champion into BentoML and build the Bento
+	newsrec package
+
+serve: install ## the recommendation service on HOST:PORT (default 127.0.0.1:3000)
+	newsrec package --no-build
+	bentoml serve services.recommender:Recommender --host $(HOST) --port $(PORT)
 
 demo: install ## data, validate, features, train, evaluate, gate; then a summary of what it made
 	@if [ -n "$(SOURCE)" ]; then newsrec use-source $(SOURCE) $(MIND_DIR); fi

@@ -13,7 +13,7 @@ COMMANDS = {
     "world": "data:world", "ingest": "data:ingest", "validate": "data:validate",
     "use-source": "data:use_source", "features": "features:features", "feast": "features:feast",
     "trainset": "training:trainset", "train": "training:train", "evaluate": "evaluation:evaluate",
-    "promote": "evaluation:promote", "rollback": "evaluation:rollback",
+    "promote": "evaluation:promote", "rollback": "evaluation:rollback", "package": "serving:package",
 }
 
 HELP = {
@@ -28,6 +28,7 @@ HELP = {
     "evaluate": "stage evaluate: MIND metrics of the model, baselines, oracle and champion",
     "promote": "stage promote: the gate; challenger -> champion if it wins, with a model card",
     "rollback": "move the champion alias back to the previous champion",
+    "package": "import the champion into BentoML and build the Bento",
 }
 
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in COMMANDS:
         sp = sub.add_parser(name, help=HELP[name])
+        if name == "package":
+            sp.add_argument("--no-build", action="store_true", help="only import the model")
         if name == "use-source":
             sp.add_argument("source", choices=["sim", "mind"])
             sp.add_argument("dir", nargs="?")

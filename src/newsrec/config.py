@@ -156,6 +156,15 @@ class Promote(Strict):
     min_gain_over_popularity: float = 0.0
 
 
+class Serve(Strict):
+    """The recommendation service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    freshest_n: int = Field(100, ge=1, le=500)  # candidates when a request names none
+    cache_seconds: float = Field(300.0, gt=0)  # article features are re-read this often
+
+
 class Params(Strict):
     world: World = World()
     ingest: Ingest = Ingest()
@@ -164,6 +173,7 @@ class Params(Strict):
     train: Train = Train()
     ranking: Ranking = Ranking()
     promote: Promote = Promote()
+    serve: Serve = Serve()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

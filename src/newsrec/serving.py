@@ -80,7 +80,7 @@ class Ranker:
         groups = np.zeros(len(x), dtype=int)
         if user is None:  # a new reader: no history to personalise on
             pop = x["news_clicks_1d"].astype(float).fillna(0).to_numpy()
-            engagement = pop / max(pop.max(), 1.0)
+            engagement = pop / max(pop.max(initial=0.0), 1.0)
             reason = "unknown user: ranked by quality and popularity"
         else:
             engagement = self.score(x) if len(x) else np.zeros(0)

@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def sh(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_ROOT": str(cwd)}
+def env_for(cwd: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_ROOT": str(cwd), **extra}
+
+
+def sh(cwd: Path, *args: str, check: bool = True, timeout: int = 900, **extra: str) -> subprocess.CompletedProcess:
+    env = env_for(cwd, **extra)
     res = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
         raise AssertionError(f"{args} exited {res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}")

@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 from mind_fixture import write_mind
-from scratch import SMALL_TRAIN, SMALL_WORLD, make_project, sh
+from scratch import make_project, sh
 
 KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10"}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    proj = make_project(tmp_path_factory.mktemp("train") / "proj", world=SMALL_WORLD, train=SMALL_TRAIN)
-    sh(proj, "dvc", "repro", "promote")
-    return proj
+def project(trained_project) -> Path:
+    return trained_project
 
 
 def _json(proj: Path, name: str):

@@ -50,9 +50,10 @@ def test_unknown_user_gets_the_quality_popularity_fallback():
     assert scored["fallback"].all()
 
 
-def test_no_known_candidates_returns_an_empty_list():
-    rec, _ = ranker().recommend(RecommendRequest(user_id="U1", request_time=NOW), USER, NEWS.iloc[0:0], ["N8"])
-    assert rec.items == [] and rec.unknown_candidates == ["N8"]
+@pytest.mark.parametrize("user", [USER, None])
+def test_no_known_candidates_returns_an_empty_list(user):
+    rec, _ = ranker().recommend(RecommendRequest(user_id="U1", request_time=NOW), user, NEWS.iloc[0:0], ["N8"])
+    assert rec.items == [] and rec.unknown_candidates == ["N8"] and rec.fallback == (user is None)
 
 
 @pytest.mark.parametrize("body, field", [

@@ -54,3 +54,26 @@ def historical(fs, entities: pd.DataFrame, service: str = SERVICE) -> pd.DataFra
 
 def service_version(fs, service: str = SERVICE) -> str:
     return fs.get_feature_service(service).tags.get("version", "")
+
+
+USER_FEATURES = ["history_len", "user_imps_1d", "user_clicks_1d", "user_imps_7d", "user_clicks_7d",
+                 "user_aff", "user_emb"]
+NEWS_FEATURES = {"news_meta": ["category_idx", "first_seen_ts", "news_emb"],
+                 "news_stats": ["news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d", "news_ctr",
+                                "news_quality"]}
+
+
+def online_user(fs, user_id: str) -> dict | None:
+    """The user's latest materialized features; None for a user the store does not know."""
+    got = fs.get_online_features(features=[f"user_features:{c}" for c in USER_FEATURES],
+                                 entity_rows=[{"user_id": user_id}]).to_dict()
+    row = {c: got[c][0] for c in USER_FEATURES}
+    return None if all(v is None for v in row.values()) else row
+
+
+def online_news(fs, news_ids: list[str]) -> pd.DataFrame:
+    """Article features from the online store, indexed by news_id (rows of unknown ids dropped)."""
+    feats = [f"{view}:{c}" for view, cols in NEWS_FEATURES.items() for c in cols]
+    got = fs.get_online_features(features=feats, entity_rows=[{"news_id": n} for n in news_ids]).to_dict()
+    df = pd.DataFrame(got).set_index("news_id")
+    return df[df["first_seen_ts"].notna()]

@@ -1,0 +1,60 @@
+"""The BentoML service: POST /recommend over the champion model, Feast online features and
+the prediction log. BentoML itself serves /healthz, /readyz (through __is_ready__) and
+/metrics (Prometheus: request count and latency; plus the counters below).
+
+Thin by design: every decision is made by newsrec.serving.Ranker.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bentoml
+
+from newsrec.serving import Recommendation, RecommendRequest
+
+MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", "newsrec-ranker:latest")
+FALLBACKS = bentoml.metrics.Counter(name="newsrec_fallback_total", documentation="responses that used a fallback")
+ERRORS = bentoml.metrics.Counter(name="newsrec_error_total", documentation="requests that failed inside the service")
+
+
+@bentoml.service(name="newsrec", traffic={"timeout": 30})
+class Recommender:
+    model_ref = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        from newsrec.adapters.serving import ArticleCache, load_ranker
+        from newsrec.config import Paths, load_params
+        from newsrec.predlog import PredictionLog
+
+        paths = Paths()
+        p = load_params()
+        self.params = p
+        stored = bentoml.models.get(MODEL_TAG)
+        self.ranker = load_ranker(Path(stored.path_of("mlflow_model")), stored.info.labels.get("version", "?"),
+                                  p.ranking)
+        self.articles = ArticleCache(paths.feature_repo, p.serve.freshest_n, p.serve.cache_seconds)
+        self.log = PredictionLog(paths.root / "data" / "predictions")
+
+    def __is_ready__(self) -> bool:
+        return self.ranker is not None and self.articles.reachable()
+
+    @bentoml.api(route="/recommend", input_spec=RecommendRequest)
+    def recommend(self, **fields) -> Recommendation:
+        try:
+            req = RecommendRequest(**fields)
+            user = self.articles.user(req.user_id)
+            news, unknown = self.articles.lookup(req.candidates)
+            rec, scored = self.ranker.recommend(req, user, news, unknown)
+        except Exception:
+            ERRORS.inc()
+            raise
+        if rec.fallback:
+            FALLBACKS.inc()
+        for row in scored.to_dict("records"):
+            self.log.append(row)
+        return rec
+
+    @bentoml.on_shutdown
+    def _flush(self) -> None:
+        self.log.close()

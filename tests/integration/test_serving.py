@@ -1,0 +1,122 @@
+"""The BentoML service over the champion: HTTP through the ASGI app, parity with the
+offline scores, and a real `bentoml serve` subprocess with its prediction log."""
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scratch import BIN, env_for, sh
+
+
+@pytest.fixture(scope="module")
+def packaged(trained_project, tmp_path_factory):
+    home = tmp_path_factory.mktemp("bentoml-home")
+    sh(trained_project, "newsrec", "package", "--no-build", BENTOML_HOME=str(home))
+    tag = json.loads((trained_project / "reports" / "package.json").read_text())["bento_model"]
+    return trained_project, home, tag
+
+
+def _user_and_candidates(proj: Path) -> tuple[str, list[str], pd.Timestamp]:
+    users = pd.read_parquet(proj / "data" / "features" / "users.parquet")
+    last = users.sort_values("event_timestamp").groupby("user_id").tail(1)
+    user = users["user_id"].value_counts().index[0]
+    meta = pd.read_parquet(proj / "data" / "features" / "news_meta.parquet")
+    fresh = meta.nlargest(20, "event_timestamp")["news_id"].tolist()
+    t = max(users["event_timestamp"].max(), meta["event_timestamp"].max()) + pd.Timedelta(hours=1)
+    assert last.set_index("user_id").loc[user, "event_timestamp"] < t
+    return user, fresh, t
+
+
+def _offline_scores(proj: Path, user: str, news: list[str], t: pd.Timestamp) -> dict[str, float]:
+    from newsrec.adapters import feast as fa
+    from newsrec.adapters import mlflow as ml
+    from newsrec.features import fill_defaults
+    from newsrec.model import predict
+
+    ent = pd.DataFrame({"user_id": user, "news_id": news, "event_timestamp": t, "request_time": t.timestamp()})
+    frame = fa.historical(fa.store(proj / "feature_repo"), ent)
+    ml.configure(proj, "newsrec")
+    model, meta = ml.load_model("newsrec-ranker", ml.alias_version("newsrec-ranker", ml.CHAMPION))
+    x, _ = fill_defaults(frame, meta["defaults"])
+    return dict(zip(frame["news_id"], predict(model, x)))
+
+
+def test_http_api_and_parity(packaged, monkeypatch):
+    proj, home, tag = packaged
+    for k, v in {"NEWSREC_ROOT": str(proj), "BENTOML_HOME": str(home), "NEWSREC_MODEL_TAG": tag}.items():
+        monkeypatch.setenv(k, v)
+    from starlette.testclient import TestClient
+
+    svc = importlib.import_module("services.recommender")  # first import: env above is in force
+    user, fresh, t = _user_and_candidates(proj)
+    with TestClient(svc.Recommender.to_asgi()) as c:
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
+        r = c.post("/recommend", json={"user_id": user, "candidates": fresh + ["N_unknown"], "k": 100,
+                                       "request_time": t.isoformat()})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert not body["fallback"] and body["unknown_candidates"] == ["N_unknown"] and len(body["items"]) == 20
+        scores = [i["score"] for i in body["items"]]
+        assert scores == sorted(scores, reverse=True)
+        offline = _offline_scores(proj, user, fresh, t)
+        online = {i["news_id"]: i["engagement"] for i in body["items"]}
+        assert np.allclose([online[n] for n in fresh], [offline[n] for n in fresh], rtol=0, atol=1e-6)
+        cold = c.post("/recommend", json={"user_id": "someone-new", "k": 5}).json()
+        assert cold["fallback"] and len(cold["items"]) == 5 and "unknown user" in cold["fallback_reason"]
+        for bad, field in (({"user_id": user, "k": 0}, "k"), ({"user_id": user, "k": 101}, "k"),
+                           ({"user_id": user, "candidates": ["N1"] * 501}, "candidates"),
+                           ({"user_id": user, "colour": "red"}, "colour"), ({"k": 3}, "user_id")):
+            r = c.post("/recommend", json=bad)
+            assert 400 <= r.status_code < 500 and field in r.text, (bad, r.text)
+        r = c.post("/recommend", content=b"{not json", headers={"content-type": "application/json"})
+        assert 400 <= r.status_code < 500
+        assert c.post("/recommend", json={"user_id": user}).status_code == 200  # still serving
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bentoml_serve_subprocess_and_prediction_log(packaged):
+    import urllib.request
+
+    proj, home, tag = packaged
+    port = _free_port()
+    env = env_for(proj, BENTOML_HOME=str(home), NEWSREC_MODEL_TAG=tag)
+    p = subprocess.Popen([str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1",
+                          "--port", str(port)], cwd=proj, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/readyz", timeout=5).status == 200:
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise AssertionError("the service did not become ready within 180 s")
+        for user in ("someone-new", "another-new"):
+            req = urllib.request.Request(f"{url}/recommend", data=json.dumps({"user_id": user, "k": 3}).encode(),
+                                         headers={"content-type": "application/json"})
+            assert len(json.loads(urllib.request.urlopen(req, timeout=30).read())["items"]) == 3
+        metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+        assert "newsrec_fallback_total 2.0" in metrics and "bentoml_service_request_duration_seconds" in metrics
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    from newsrec.predlog import read_log
+
+    log = read_log(proj / "data" / "predictions")
+    mine = log[log["user_id"].isin(["someone-new", "another-new"])]  # flushed at shutdown
+    assert set(mine["user_id"]) == {"someone-new", "another-new"} and mine["fallback"].all()
