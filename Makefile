@@ -55,7 +55,7 @@ rollback: install ## move `champion` back to the previous champion
 	newsrec rollback
 
 package: install ## import models:/newsrec-ranker@champion into BentoML and build the Bento
-	newsrec package
+	NEWSREC_UV="$(UV)" newsrec package
 
 serve: install ## the recommendation service on HOST:PORT (default 127.0.0.1:3000)
 	newsrec package --no-build

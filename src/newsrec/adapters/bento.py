@@ -2,8 +2,9 @@
 build a Bento that carries the project's own package."""
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 BENTO_MODEL = "newsrec-ranker"
@@ -24,9 +25,8 @@ def build(root: Path) -> str:
     import bentoml
 
     dist = root / "dist"
-    subprocess.run([sys.executable, "-m", "uv", "build", "--wheel", "-o", str(dist)], cwd=root, check=True,
-                   capture_output=True) if _has_uv() else subprocess.run(
-        ["uv", "build", "--wheel", "-o", str(dist)], cwd=root, check=True, capture_output=True)
+    uv = shlex.split(os.environ.get("NEWSREC_UV", "uv"))  # make passes the uv it installed with
+    subprocess.run([*uv, "build", "--wheel", "-o", str(dist)], cwd=root, check=True, capture_output=True)
     wheel = sorted(dist.glob("newsrec-*.whl"))[-1]
     bento = bentoml.bentos.build(
         SERVICE, include=["services/*.py", "params.yaml", "feature_repo/*"],
@@ -34,8 +34,3 @@ def build(root: Path) -> str:
         build_ctx=str(root))
     return str(bento.tag)
 
-
-def _has_uv() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("uv") is not None
