@@ -10,15 +10,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "integration"))
 
 from mind_fixture import write_mind  # noqa: E402
+from worlds import tiny_world  # noqa: E402
 
 from newsrec.config import Params, World  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_world(**kw) -> World:
-    base = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
-    return World(**{**base, **kw})
 
 
 @pytest.fixture(scope="session")

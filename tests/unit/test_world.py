@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_world
+from worlds import tiny_world
 
 from newsrec.data import vocab
 from newsrec.data.canonical import ingest_dir, read_table
