@@ -3,7 +3,7 @@ ratings from the simulated world, one day at a time so memory stays bounded."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +181,3 @@ def _write_news(world: NewsWorld, path: Path) -> None:
     with open(path, "w") as f:
         for row in zip(a.news_id, cats, a.subcategory, a.title, a.abstract):
             f.write("\t".join(row) + "\t\t[]\t[]\n")
-
-
-def iter_days(p: WorldParams) -> Iterator[int]:
-    return iter(range(p.days))
