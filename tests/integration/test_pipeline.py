@@ -51,8 +51,10 @@ def test_failed_contract_stops_the_pipeline(project, tmp_path):
     for news in mind.rglob("news.tsv"):  # unknown categories: the contract must refuse them
         news.write_text(news.read_text().replace("\tsports\t", "\tastrology\t"))
     sh(project, "newsrec", "use-source", "mind", str(mind))
-    bad = sh(project, "dvc", "repro", "validate", check=False)
+    bad = sh(project, "dvc", "repro", "promote", check=False)  # what `make demo` asks for
     assert bad.returncode != 0
+    assert "Running stage 'validate'" in bad.stdout and "Running stage 'features'" not in bad.stdout
+    assert not (project / "data/features").exists()
     assert "FAILED news.category: every category is a known one" in bad.stderr
     assert "astrology" in bad.stderr
     assert (project / "reports/data_docs/index.html").exists()
