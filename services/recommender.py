@@ -51,8 +51,7 @@ class Recommender:
             raise
         if rec.fallback:
             FALLBACKS.inc()
-        for row in scored.to_dict("records"):
-            self.log.append(row)
+        self.log.append(scored)
         return rec
 
     @bentoml.on_shutdown

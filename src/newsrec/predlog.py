@@ -31,10 +31,11 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def append(self, record: dict) -> bool:
-        """Queue one record (a flat dict with a `request_time`); False if it was dropped."""
+    def append(self, rows: dict | pd.DataFrame) -> bool:
+        """Queue one record (a flat dict with a `request_time`) or a response's rows (a frame
+        with that column); False if it was dropped."""
         try:
-            self._q.put_nowait(record)
+            self._q.put_nowait(rows)
             return True
         except queue.Full:
             self.dropped += 1
@@ -46,22 +47,27 @@ class PredictionLog:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        pending: list[dict] = []
-        last = time.monotonic()
+        pending: list[dict | pd.DataFrame] = []
+        rows, last = 0, time.monotonic()
         while not (self._stop.is_set() and self._q.empty()):
             try:
-                pending.append(self._q.get(timeout=0.2))
+                item = self._q.get(timeout=0.2)
+                pending.append(item)
+                rows += len(item) if isinstance(item, pd.DataFrame) else 1
             except queue.Empty:
                 pass
-            if pending and (len(pending) >= self.batch or time.monotonic() - last >= self.interval
-                            or self._stop.is_set()):
+            if pending and (rows >= self.batch or time.monotonic() - last >= self.interval or self._stop.is_set()):
                 self._flush(pending)
-                pending, last = [], time.monotonic()
+                pending, rows, last = [], 0, time.monotonic()
         if pending:
             self._flush(pending)
 
-    def _flush(self, records: list[dict]) -> None:
-        df = pd.DataFrame.from_records(records)
+    def _flush(self, items: list[dict | pd.DataFrame]) -> None:
+        frames = [i for i in items if isinstance(i, pd.DataFrame)]
+        records = [i for i in items if not isinstance(i, pd.DataFrame)]
+        if records:
+            frames.append(pd.DataFrame.from_records(records))
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         day = pd.to_datetime(df["request_time"], utc=True).dt.strftime("%Y-%m-%d")
         for d, part in df.groupby(day, sort=True):
             folder = self.root / f"date={d}"

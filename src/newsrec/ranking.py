@@ -13,7 +13,12 @@ def weighted_rating(r, v, m: float, c) -> np.ndarray:
 
 
 def minmax(values, groups) -> np.ndarray:
-    """Scale to [0, 1] within each group (a candidate list); a constant list becomes 0.5."""
+    """Scale to [0, 1] within each group (a candidate list); a constant list becomes 0.5.
+    groups=None: the values are one list."""
+    if groups is None:
+        v = np.asarray(values, dtype=np.float64)
+        span = v.max(initial=-np.inf) - v.min(initial=np.inf) if len(v) else 0.0
+        return (v - v.min()) / span if span > 0 else np.full(len(v), 0.5)
     s = pd.Series(np.asarray(values, dtype=np.float64))
     g = s.groupby(np.asarray(groups), sort=False)
     lo, hi = g.transform("min"), g.transform("max")

@@ -59,10 +59,10 @@ class Ranker:
 
     def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> pd.DataFrame:
         """One row per candidate: user features, article features, request features."""
-        x = news[NEWS_COLUMNS].copy()
-        for c in USER_COLUMNS:
-            x[c] = [user.get(c) if user else None] * len(x)
-        x["request_time"] = request_time.timestamp()
+        n = len(news)
+        x = pd.DataFrame({**{c: news[c].to_numpy() for c in NEWS_COLUMNS},
+                          **{c: [user.get(c) if user else None] * n for c in USER_COLUMNS},
+                          "request_time": np.full(n, request_time.timestamp())}, index=news.index)
         return pd.concat([x, request_features(x)], axis=1)
 
     def score(self, x: pd.DataFrame) -> np.ndarray:
@@ -77,7 +77,6 @@ class Ranker:
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         x = self.features(user, news, now)
         quality = x["news_quality"].astype(float).fillna(self.defaults["news_quality"]).to_numpy()
-        groups = np.zeros(len(x), dtype=int)
         if user is None:  # a new reader: no history to personalise on
             pop = x["news_clicks_1d"].astype(float).fillna(0).to_numpy()
             engagement = pop / max(pop.max(initial=0.0), 1.0)
@@ -85,12 +84,13 @@ class Ranker:
         else:
             engagement = self.score(x) if len(x) else np.zeros(0)
             reason = None
-        score = blend(engagement, quality, groups, self.engagement_weight, self.quality_weight) if len(x) else engagement
+        score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
         order = np.argsort(-score, kind="stable")[:req.k]
         items = [Item(news_id=str(news.index[i]), engagement=float(engagement[i]), quality=float(quality[i]),
                       score=float(score[i])) for i in order]
-        scored = x[MODEL_FEATURES].assign(news_id=news.index.to_numpy(), engagement=engagement, quality=quality,
-                                          score=score, user_id=req.user_id, request_time=now,
-                                          model_version=self.version, fallback=user is None)
+        scored = pd.DataFrame({**{c: x[c].to_numpy(np.float64, na_value=np.nan) for c in MODEL_FEATURES},
+                               "news_id": news.index.to_numpy(), "engagement": engagement, "quality": quality,
+                               "score": score, "user_id": req.user_id, "request_time": pd.Timestamp(now),
+                               "model_version": self.version, "fallback": user is None})
         return Recommendation(user_id=req.user_id, items=items, model_version=self.version, fallback=user is None,
                               fallback_reason=reason, unknown_candidates=unknown, request_time=now), scored

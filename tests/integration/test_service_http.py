@@ -87,14 +87,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_bentoml_serve_subprocess_and_prediction_log(packaged):
+def _hostile_bodies(rng: np.random.Generator, n: int) -> list[tuple[bytes, str]]:
+    """Bodies a careless or hostile client sends: broken JSON, wrong types, extreme values."""
+    values = [None, True, -1, 0, 10**30, 1e308, float("nan"), "", "x" * 100_000, "\u0000\ud800", [], {}, [[[[]]]],
+              "9999-12-31T23:59:59Z", "0001-01-01T00:00:00", "yesterday", ["N1"] * 501, [None, 3], "N1"]
+    keys = ["user_id", "candidates", "k", "request_time", "extra"]
+    out = [(b"", "application/json"), (b"{not json", "application/json"), (b"\xff\xfe\x00", "application/json"),
+           (b"[" * 5000 + b"]" * 5000, "application/json"), (b"null", "application/json"),
+           (b'{"user_id": "u"}', "text/plain"), (json.dumps({"user_id": "u", "candidates": []}).encode(),
+                                                 "application/json")]
+    while len(out) < n:
+        body = {"user_id": "U1"}
+        for _ in range(int(rng.integers(1, 4))):
+            body[keys[rng.integers(len(keys))]] = values[rng.integers(len(values))]
+        out.append((json.dumps(body).encode(), "application/json"))
+    return out
+
+
+def _no_request_crashes_the_worker(server_pid: int, port: int) -> None:
+    import http.client
+
+    import psutil
+
+    procs = {q.pid for q in psutil.Process(server_pid).children(recursive=True)}
+    statuses = []
+    for body, ctype in _hostile_bodies(np.random.default_rng(0), 200):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("POST", "/recommend", body, {"content-type": ctype})
+        r = c.getresponse()
+        r.read()
+        statuses.append(r.status)
+        c.close()
+    assert all(s < 500 for s in statuses), sorted(set(statuses))
+    assert statuses.count(200) >= 5 and any(400 <= s < 500 for s in statuses)  # both kinds were exercised
+    assert {q.pid for q in psutil.Process(server_pid).children(recursive=True)} == procs  # no worker restarted
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/recommend", json.dumps({"user_id": "U1", "k": 2}), {"content-type": "application/json"})
+    assert c.getresponse().status == 200
+
+
+def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     import urllib.request
 
     proj, home, tag = packaged
+    out = (tmp_path / "serve.log").open("wb")  # a file, not a pipe nobody drains: a full pipe blocks the server
     port = _free_port()
     env = env_for(proj, BENTOML_HOME=str(home), NEWSREC_MODEL_TAG=tag)
     p = subprocess.Popen([str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1",
-                          "--port", str(port)], cwd=proj, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          "--port", str(port)], cwd=proj, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -112,9 +152,11 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged):
             assert len(json.loads(urllib.request.urlopen(req, timeout=30).read())["items"]) == 3
         metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
         assert "newsrec_fallback_total 2.0" in metrics and "bentoml_service_request_duration_seconds" in metrics
+        _no_request_crashes_the_worker(p.pid, port)
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
+        out.close()
     from newsrec.predlog import read_log
 
     log = read_log(proj / "data" / "predictions")

@@ -118,3 +118,40 @@ def test_request_features_and_defaults():
     assert not filled.isna().any().any()
     assert filled["category_affinity"].iloc[1] == 0.25 and filled["content_similarity"].iloc[1] == 0.0
     assert counts["news_ctr"] == 1 and counts["freshness_hours"] == 0
+
+
+def _row_pick(aff, i):
+    if aff is None or isinstance(aff, float) or i is None or np.isnan(i) or not 0 <= int(i) < len(aff):
+        return np.nan
+    return float(aff[int(i)])
+
+
+def _row_dot(u, n):
+    if u is None or n is None or isinstance(u, float) or isinstance(n, float) or len(u) != len(n):
+        return np.nan
+    return float(np.dot(np.asarray(u, np.float64), np.asarray(n, np.float64)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_vectorised_request_features_equal_the_row_by_row_definition(seed):
+    """Missing vectors, NaN filled in, unknown or out-of-range categories, differing sizes."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+
+    def vec():
+        kind = rng.integers(0, 6)
+        return None if kind == 0 else np.nan if kind == 1 else rng.normal(size=int(rng.choice([0, 3, 4])))
+
+    df = pd.DataFrame({"request_time": rng.uniform(0, 1e6, n), "first_seen_ts": rng.uniform(0, 1e6, n),
+                       "user_aff": [vec() for _ in range(n)],
+                       "category_idx": pd.array([None if rng.random() < 0.2 else int(rng.integers(-1, 5))
+                                                 for _ in range(n)], dtype="Int64"),
+                       "user_emb": [vec() for _ in range(n)], "news_emb": [vec() for _ in range(n)]})
+    r = request_features(df)
+    idx = df["category_idx"].to_numpy(np.float64, na_value=np.nan)
+    want_aff = [_row_pick(a, i) for a, i in zip(df["user_aff"], idx)]
+    want_dot = [_row_dot(u, v) for u, v in zip(df["user_emb"], df["news_emb"])]
+    np.testing.assert_allclose(r["category_affinity"], want_aff, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(r["content_similarity"], want_dot, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert (r["freshness_hours"] >= 0).all() and list(r.index) == list(df.index)
