@@ -5,7 +5,11 @@
 - peer:  `mlflow models serve` of the same model version, features sent in the request.
 
 Needs `make demo` first (a champion and a materialized online store).
-Usage: python bench/serve.py [--requests 2000] [--clients 8]
+Latency: one client, so the ratio to the floor is the cost of HTTP and the framework.
+Throughput: `--clients` concurrent connections against one worker per server.
+Memory: the service's resident memory (all its processes) after 1k and after 100k requests.
+
+Usage: python bench/serve.py [--requests 1000] [--clients 4] [--leak-requests 100000]
 """
 from __future__ import annotations
 
@@ -13,9 +17,11 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -78,10 +84,35 @@ def load(port: int, path: str, bodies: list[bytes], clients: int) -> dict:
     return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)), "rps": len(a) / wall}
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a server and all its worker processes."""
+    import psutil
+
+    root = psutil.Process(pid)
+    return sum(q.memory_info().rss for q in [root, *root.children(recursive=True)]) / 2**20
+
+
+def start(cmd: list[str], env: dict, port: int, ready: str, log: Path) -> subprocess.Popen:
+    out = log.open("wb")
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    wait_ready(port, ready)
+    return p
+
+
+def stop(p: subprocess.Popen) -> None:
+    p.terminate()
+    p.wait(120)
+
+
+def row(label: str, r: dict) -> str:
+    return f"{label:>34} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['rps']:>8.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=1000, help="per latency/throughput run")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent keep-alive connections for throughput")
+    ap.add_argument("--leak-requests", type=int, default=100_000, help="0 skips the memory check")
     a = ap.parse_args()
     os.environ.setdefault("NEWSREC_ROOT", str(ROOT))
     from newsrec.adapters import mlflow as ml
@@ -103,7 +134,8 @@ def main() -> None:
     ids = cache.table().index.to_numpy()
     reqs = [{"user_id": str(rng.choice(users)), "candidates": rng.choice(ids, 100, replace=False).tolist(), "k": 10}
             for _ in range(a.requests)]
-    # floor: the same work in-process
+    bodies = [json.dumps(r).encode() for r in reqs]
+    # floor: the same work in-process, one request at a time (what one client sees without HTTP)
     lat, peer_bodies = [], []
     for r in reqs:
         t = time.perf_counter()
@@ -111,43 +143,60 @@ def main() -> None:
         news, unknown = cache.lookup(req.candidates)
         _, scored = ranker.recommend(req, cache.user(req.user_id), news, unknown)
         lat.append(time.perf_counter() - t)
-        if len(peer_bodies) < len(reqs):
-            x, _ = fill_defaults(scored, ranker.defaults)
-            peer_bodies.append(json.dumps({"dataframe_split": x.to_dict(orient="split")}).encode())
+        x, _ = fill_defaults(scored, ranker.defaults)
+        peer_bodies.append(json.dumps({"dataframe_split": x.to_dict(orient="split")}).encode())
     f = np.array(lat) * 1000
-    res = {"floor": {"p50_ms": float(np.percentile(f, 50)), "p99_ms": float(np.percentile(f, 99)),
-                     "rps": len(f) / f.sum() * 1000}}
+    res: dict = {"config": vars(a), "floor": {"p50_ms": float(np.percentile(f, 50)),
+                                             "p99_ms": float(np.percentile(f, 99)), "rps": float(len(f) / f.sum() * 1000)}}
     print("floor", res["floor"], flush=True)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    tmp = Path(tempfile.mkdtemp(prefix="newsrec-bench-"))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_PREDICTIONS": str(tmp / "predictions")}
     port = free_port()
-    ours = subprocess.Popen([str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours = start([str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1",
+                  "--port", str(port)], env, port, "/readyz", tmp / "ours.log")
     try:
-        wait_ready(port, "/readyz")
-        res["ours"] = load(port, "/recommend", [json.dumps(r).encode() for r in reqs], a.clients)
+        res["ours_1"] = load(port, "/recommend", bodies, 1)
+        print("ours, 1 client", res["ours_1"], flush=True)
+        res["ours_n"] = load(port, "/recommend", bodies, a.clients)
+        print(f"ours, {a.clients} clients", res["ours_n"], flush=True)
+        if a.leak_requests:
+            sent = 2 * len(bodies)
+            res["memory_mb"] = {}
+            for target in (1_000, a.leak_requests):
+                while sent < target:
+                    n = min(len(bodies), target - sent)
+                    load(port, "/recommend", bodies[:n], a.clients)
+                    sent += n
+                    print(f"\r  memory check: {sent:,}/{a.leak_requests:,} requests", end="", flush=True)
+                time.sleep(3)  # let the prediction log drain
+                res["memory_mb"][str(target)] = tree_rss_mb(ours.pid)
+            print("\nours, memory (MB) after N requests", res["memory_mb"], flush=True)
     finally:
-        ours.terminate()
-        ours.wait(60)
-    print("ours", res["ours"], flush=True)
+        stop(ours)
     port = free_port()
-    peer = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", str(local), "--env-manager", "local",
-                             "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peer = start([str(BIN / "mlflow"), "models", "serve", "-m", str(local), "--env-manager", "local",
+                  "-h", "127.0.0.1", "-p", str(port)], env, port, "/ping", tmp / "peer.log")
     try:
-        wait_ready(port, "/ping")
-        res["peer"] = load(port, "/invocations", peer_bodies, a.clients)
+        res["peer_1"] = load(port, "/invocations", peer_bodies, 1)
+        res["peer_n"] = load(port, "/invocations", peer_bodies, a.clients)
     finally:
-        peer.terminate()
-        peer.wait(60)
-    print("peer", res["peer"], flush=True)
-    print(f"\n{a.requests} requests x 100 candidates, {a.clients} clients on loopback (one run)")
-    print(f"{'':>28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
-    for name, label in (("floor", "in-process floor"), ("ours", "newsrec (BentoML + Feast)"),
-                        ("peer", "mlflow models serve")):
-        r = res[name]
-        print(f"{label:>28} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['rps']:>8.1f}")
-    print(f"\nours p50 / floor p50: {res['ours']['p50_ms'] / res['floor']['p50_ms']:.2f}x (target <= 2x)")
-    print(f"ours throughput / peer throughput: {res['ours']['rps'] / res['peer']['rps']:.2f}x (target >= 1x)")
+        stop(peer)
+    print("peer", res["peer_1"], res["peer_n"], flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\n{a.requests} requests x 100 candidates per run, loopback, one worker per server (one run)")
+    print(f"{'':>34} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    print(row("in-process floor, 1 client", res["floor"]))
+    print(row("newsrec (BentoML+Feast), 1 client", res["ours_1"]))
+    print(row(f"newsrec, {a.clients} clients", res["ours_n"]))
+    print(row("mlflow models serve, 1 client", res["peer_1"]))
+    print(row(f"mlflow models serve, {a.clients} clients", res["peer_n"]))
+    print(f"\nours p50 / floor p50 (1 client): {res['ours_1']['p50_ms'] / res['floor']['p50_ms']:.2f}x (target <= 2x)")
+    print(f"ours / peer throughput ({a.clients} clients): {res['ours_n']['rps'] / res['peer_n']['rps']:.2f}x "
+          "(target >= 1x)")
+    if "memory_mb" in res:
+        m = res["memory_mb"]
+        print(f"memory after {a.leak_requests:,} / after 1,000 requests: {m[str(a.leak_requests)] / m['1000']:.2f}x "
+              "(target <= 1x, no leak)")
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / f"serve-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(res, indent=2))
 

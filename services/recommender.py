@@ -34,7 +34,7 @@ class Recommender:
         self.ranker = load_ranker(Path(stored.path_of("mlflow_model")), stored.info.labels.get("version", "?"),
                                   p.ranking)
         self.articles = ArticleCache(paths.feature_repo, p.serve.freshest_n, p.serve.cache_seconds)
-        self.log = PredictionLog(paths.root / "data" / "predictions")
+        self.log = PredictionLog(paths.predictions, max_queue=2_000, batch=20_000)  # queue: responses; batch: rows
 
     def __is_ready__(self) -> bool:
         return self.ranker is not None and self.articles.reachable()

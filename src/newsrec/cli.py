@@ -14,6 +14,7 @@ COMMANDS = {
     "use-source": "data:use_source", "features": "features:features", "feast": "features:feast",
     "trainset": "training:trainset", "train": "training:train", "evaluate": "evaluation:evaluate",
     "promote": "evaluation:promote", "rollback": "evaluation:rollback", "package": "serving:package",
+    "traffic": "serving:traffic", "monitor": "monitoring.run:monitor",  # a dotted module is imported as is (the monitoring/ package)
 }
 
 HELP = {
@@ -29,6 +30,8 @@ HELP = {
     "promote": "stage promote: the gate; challenger -> champion if it wins, with a model card",
     "rollback": "move the champion alias back to the previous champion",
     "package": "import the champion into BentoML and build the Bento",
+    "traffic": "replay labeled impressions of the last day against the service; record the clicks",
+    "monitor": "Evidently drift and performance reports on the prediction log, then the drift gate",
 }
 
 
@@ -40,15 +43,21 @@ def main(argv: list[str] | None = None) -> int:
         sp = sub.add_parser(name, help=HELP[name])
         if name == "package":
             sp.add_argument("--no-build", action="store_true", help="only import the model")
+        if name == "traffic":
+            sp.add_argument("--requests", type=int, default=500, help="how many impressions to replay")
+            sp.add_argument("--url", default=None, help="default: http://serve.host:serve.port")
+            sp.add_argument("--seed", type=int, default=0)
+        if name == "monitor":
+            sp.add_argument("--end", default=None, help="last day of the window (YYYY-MM-DD); default: today")
         if name == "use-source":
             sp.add_argument("source", choices=["sim", "mind"])
             sp.add_argument("dir", nargs="?")
     args = ap.parse_args(argv)
     module, fn = COMMANDS[args.cmd].split(":")
-    handler = getattr(importlib.import_module(f"newsrec.stages.{module}"), fn)
+    handler = getattr(importlib.import_module(module if "." in module else f"newsrec.stages.{module}"), fn)
     try:
         return handler(args)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, FileNotFoundError, ValueError) as e:  # CorruptLogError is a ValueError
         print(f"newsrec {args.cmd}: error: {e}", file=sys.stderr, flush=True)
         return 2
 

@@ -165,6 +165,36 @@ class Serve(Strict):
     cache_seconds: float = Field(300.0, gt=0)  # article features are re-read this often
 
 
+class Monitor(Strict):
+    """Reports on the prediction log against a training sample, and the drift gate."""
+
+    window_days: int = Field(1, ge=1)  # the log window: the last N days that have traffic
+    reference_rows: int = Field(50_000, ge=100)  # sample of the training set (reference)
+    current_rows: int = Field(50_000, ge=100)  # sample of the log window (current)
+    min_rows: int = Field(1_000, ge=1)  # a smaller window gets no decision
+    seed: int = 0
+    # features whose drift counts in the gate (all are reported); windows that are still
+    # filling up in a young log drift by construction, so they are left out by default
+    features: list[str] = ["user_imps_1d", "user_clicks_1d", "news_imps_1d", "news_clicks_1d", "news_ctr",
+                           "news_quality", "freshness_hours", "category_affinity", "content_similarity"]
+    drift_method: str = "wasserstein"  # an Evidently stat test name
+    drift_threshold: float = Field(0.1, gt=0)  # per feature: drift score above this is drift
+    drift_share: float = Field(0.5, gt=0, le=1)  # share of gated features drifting that means retrain
+    score_drift_threshold: float = Field(0.1, gt=0)  # drift score of the engagement scores
+    max_auc_drop: float = Field(0.03, ge=0)  # once clicks are known: drop from the reference
+    max_ndcg_drop: float = Field(0.03, ge=0)
+
+    @field_validator("features")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from newsrec.features.request import MODEL_FEATURES
+
+        bad = [f for f in v if f not in MODEL_FEATURES]
+        if bad:
+            raise ValueError(f"unknown feature(s) {bad}; known: {MODEL_FEATURES}")
+        return v
+
+
 class Params(Strict):
     world: World = World()
     ingest: Ingest = Ingest()
@@ -174,6 +204,7 @@ class Params(Strict):
     ranking: Ranking = Ranking()
     promote: Promote = Promote()
     serve: Serve = Serve()
+    monitor: Monitor = Monitor()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -222,6 +253,11 @@ class Paths:
         self.feature_repo = self.root / "feature_repo"
         self.feast = self.root / "data" / "feast"
         self.mlflow = self.root / "mlruns"
+        # the served traffic; NEWSREC_PREDICTIONS moves it (benchmarks keep theirs apart)
+        self.predictions = Path(os.environ.get("NEWSREC_PREDICTIONS") or self.root / "data" / "predictions")
+        self.outcomes = self.predictions.parent / "outcomes"  # clicks on served items, when known
+        self.monitoring = self.reports / "monitoring"  # Evidently HTML and JSON, one folder per run
+        self.evidently = self.reports / "evidently"  # the Evidently workspace that `make ui` serves
 
     def raw_source(self, source: str) -> Path:
         return self.raw / source

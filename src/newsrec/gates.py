@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from newsrec.config import Promote
+from newsrec.config import Monitor, Promote
 from newsrec.contracts import CheckResult, summarize
+from newsrec.monitor import DriftSummary
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,42 @@ def promotion_decision(challenger: dict[str, float], champion: dict[str, float] 
         reasons.append(f"{'beats' if passed else 'does not beat'} the champion on {m}: {c:.4f} vs "
                        f"{champion[m]:.4f} (gain {gap:+.4f}, needs > {p.min_gain_over_champion:+.4f})")
     return Decision(ok, reasons)
+
+
+@dataclass(frozen=True)
+class DriftDecision:
+    retrain: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def drift_decision(s: DriftSummary, p: Monitor) -> DriftDecision:
+    """Retrain when enough gated features drift, when the scores drift, or when performance
+    (once clicks are known) falls below the reference by more than the allowed drop. A window
+    too small to judge is kept, and says so."""
+    n = s.rows.get("current", 0)
+    if n == 0:
+        return DriftDecision(False, ["no traffic in the window: nothing to judge, nothing triggered"])
+    if n < p.min_rows:
+        return DriftDecision(False, [f"only {n:,} logged rows in the window (< min_rows {p.min_rows:,}): "
+                                     "too few to judge, nothing triggered"])
+    why, keep = [], []
+    gated = {f: v for f, v in s.feature_drift.items() if f in p.features}
+    drifted = sorted((f for f, v in gated.items() if v > p.drift_threshold), key=lambda f: -gated[f])
+    share = len(drifted) / len(gated) if gated else 0.0
+    line = (f"{len(drifted)}/{len(gated)} gated features drift ({share:.0%}, retrain at {p.drift_share:.0%})"
+            + (": " + ", ".join(f"{f} {gated[f]:.3f}" for f in drifted) if drifted else ""))
+    (why if gated and share >= p.drift_share else keep).append(line)
+    if s.score_drift is not None:
+        line = f"engagement score drift {s.score_drift:.3f} (retrain above {p.score_drift_threshold})"
+        (why if s.score_drift > p.score_drift_threshold else keep).append(line)
+    cur, ref = s.performance.get("current"), s.performance.get("reference")
+    if cur and ref:
+        for m, allowed in (("auc", p.max_auc_drop), ("ndcg@10", p.max_ndcg_drop)):
+            c, r = cur.get(m), ref.get(m)
+            if c is None or r is None or c != c or r != r:
+                continue
+            line = f"{m} {c:.4f} vs reference {r:.4f} (drop {r - c:+.4f}, retrain above {allowed})"
+            (why if r - c > allowed else keep).append(line)
+    else:
+        keep.append("clicks of the window not known yet: performance not judged")
+    return DriftDecision(bool(why), [*(f"RETRAIN: {w}" for w in why), *(f"ok: {k}" for k in keep)])

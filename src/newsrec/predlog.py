@@ -79,11 +79,39 @@ class PredictionLog:
             self.written += len(part)
 
 
-def read_log(root: Path, start: str | None = None, end: str | None = None) -> pd.DataFrame:
-    """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None."""
+class CorruptLogError(ValueError):
+    """A log file that cannot be read; its path is in the message."""
+
+
+def log_days(root: Path) -> list[str]:
+    """The days (YYYY-MM-DD) that have logged files, oldest first."""
+    return sorted(f.name.split("=", 1)[1] for f in Path(root).glob("date=*") if any(f.glob("part-*.parquet")))
+
+
+def read_log(root: Path, start: str | None = None, end: str | None = None,
+             columns: list[str] | None = None) -> pd.DataFrame:
+    """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None.
+    Raises CorruptLogError naming the first file that cannot be read."""
     files = []
     for folder in sorted(Path(root).glob("date=*")):
         d = folder.name.split("=", 1)[1]
         if (start is None or d >= start) and (end is None or d <= end):
             files += sorted(folder.glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+    frames = []
+    for f in files:
+        try:
+            frames.append(pd.read_parquet(f, columns=columns))
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise CorruptLogError(f"{f}: cannot be read ({type(e).__name__}: {e})") from None
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_outcomes(root: Path, outcomes: pd.DataFrame) -> None:
+    """Clicks on served items (request_id, news_id, clicked, request_time), date-partitioned
+    like the log, each file written atomically."""
+    day = pd.to_datetime(outcomes["request_time"], utc=True).dt.strftime("%Y-%m-%d")
+    for d, part in outcomes.groupby(day, sort=True):
+        folder = Path(root) / f"date={d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_file(folder / f"part-{os.getpid()}-{time.time_ns()}.parquet") as tmp:
+            part[["request_id", "news_id", "clicked", "request_time"]].to_parquet(tmp, index=False)

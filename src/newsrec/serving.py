@@ -6,6 +6,7 @@ article features and calls `Ranker.recommend`.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,6 +39,7 @@ class Item(BaseModel):
 
 
 class Recommendation(BaseModel):
+    request_id: str  # report clicks against it (the prediction log is keyed by it)
     user_id: str
     items: list[Item]
     model_version: str
@@ -85,12 +87,18 @@ class Ranker:
             engagement = self.score(x) if len(x) else np.zeros(0)
             reason = None
         score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
-        order = np.argsort(-score, kind="stable")[:req.k]
+        ranked = np.argsort(-score, kind="stable")
+        rank = np.empty(len(ranked), dtype=np.int64)
+        rank[ranked] = np.arange(1, len(ranked) + 1)
+        order = ranked[:req.k]
+        request_id = uuid.uuid4().hex
         items = [Item(news_id=str(news.index[i]), engagement=float(engagement[i]), quality=float(quality[i]),
                       score=float(score[i])) for i in order]
         scored = pd.DataFrame({**{c: x[c].to_numpy(np.float64, na_value=np.nan) for c in MODEL_FEATURES},
                                "news_id": news.index.to_numpy(), "engagement": engagement, "quality": quality,
-                               "score": score, "user_id": req.user_id, "request_time": pd.Timestamp(now),
+                               "score": score, "rank": rank, "shown": rank <= req.k, "request_id": request_id,
+                               "user_id": req.user_id, "request_time": pd.Timestamp(now),
                                "model_version": self.version, "fallback": user is None})
-        return Recommendation(user_id=req.user_id, items=items, model_version=self.version, fallback=user is None,
-                              fallback_reason=reason, unknown_candidates=unknown, request_time=now), scored
+        return Recommendation(request_id=request_id, user_id=req.user_id, items=items, model_version=self.version,
+                              fallback=user is None, fallback_reason=reason, unknown_candidates=unknown,
+                              request_time=now), scored

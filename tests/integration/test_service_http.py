@@ -153,6 +153,8 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
         metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
         assert "newsrec_fallback_total 2.0" in metrics and "bentoml_service_request_duration_seconds" in metrics
         _no_request_crashes_the_worker(p.pid, port)
+        replay = sh(proj, "newsrec", "traffic", "--requests", "150", "--url", url)
+        assert "150 responses" in replay.stderr
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
@@ -162,3 +164,12 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     log = read_log(proj / "data" / "predictions")
     mine = log[log["user_id"].isin(["someone-new", "another-new"])]  # flushed at shutdown
     assert set(mine["user_id"]) == {"someone-new", "another-new"} and mine["fallback"].all()
+    # the replayed day, with its clicks, through the Evidently reports and the drift gate
+    day = pd.read_parquet(proj / "data" / "outcomes").pipe(
+        lambda o: pd.to_datetime(o["request_time"], utc=True).max().strftime("%Y-%m-%d"))
+    sh(proj, "newsrec", "monitor", "--end", day)
+    decision = json.loads((proj / "reports/monitoring/decision.json").read_text())
+    assert decision["status"] == "judged" and decision["window"] == [day] and decision["reasons"]
+    summary = json.loads(Path(decision["summary"]).read_text())
+    assert summary["performance"]["current"]["requests"] > 100 and summary["feature_drift"]
+    assert (Path(decision["summary"]).parent / "drift.html").exists()

@@ -25,3 +25,36 @@ def package(args: argparse.Namespace) -> int:
         say(f"built Bento {built} (service {bento.SERVICE}, with the newsrec wheel)")
     write_json(paths.reports / "package.json", {"model_version": version, "bento_model": tag, "bento": built})
     return 0
+
+
+def traffic(args: argparse.Namespace) -> int:
+    """Replay labeled impressions of the last day against the running service and record the
+    clicks of what it showed, so that monitoring has a window with known outcomes."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from newsrec.data.canonical import read_table
+    from newsrec.predlog import write_outcomes
+    from newsrec.replay import replay, requests_from
+
+    p, paths = load_params(args.params), Paths()
+    say = progress("traffic")
+    url = args.url or f"http://{p.serve.host}:{p.serve.port}"
+
+    def recommend(req: dict) -> dict:
+        r = urllib.request.Request(f"{url}/recommend", data=json.dumps(req).encode(),
+                                   headers={"content-type": "application/json"})
+        try:
+            return json.loads(urllib.request.urlopen(r, timeout=60).read())
+        except urllib.error.URLError as e:
+            raise ValueError(f"{url}: the service does not answer ({e}); start it with `make serve`") from None
+
+    imps = read_table(paths.table("impressions"))
+    step = max(args.requests // 10, 1)
+    out = replay(requests_from(imps, args.requests, seed=args.seed), recommend,
+                 lambda i: say(f"{i:,}/{args.requests:,} requests") if i % step == 0 else None)
+    write_outcomes(paths.outcomes, out)
+    say(f"{out['request_id'].nunique():,} responses, {len(out):,} shown items, CTR {out['clicked'].mean():.3f}; "
+        f"outcomes -> {paths.outcomes}; the service logs to {paths.predictions}")
+    return 0

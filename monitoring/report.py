@@ -1,0 +1,79 @@
+"""Evidently 0.7 reports: drift of the model's features and scores between a training
+sample (reference) and a window of the prediction log (current), and, once the window's
+clicks are known, the classification performance on what readers saw.
+
+Each run is saved as HTML and JSON and added to a local Evidently workspace (`make ui`).
+The numbers the drift gate needs are read back from the snapshot into a DriftSummary.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from evidently import BinaryClassification, DataDefinition, Dataset, Report
+from evidently.metrics import RocAuc, ValueDrift
+from evidently.presets import DataDriftPreset
+
+from newsrec.config import Monitor
+from newsrec.features import MODEL_FEATURES
+
+PROJECT = "newsrec"
+SCORE = "engagement"  # the model's click probability; its drift is the score drift
+
+
+def drift_report(reference: pd.DataFrame, current: pd.DataFrame, p: Monitor, **run) -> object:
+    """Per-feature drift (the DataDriftPreset) and the drift of the engagement score."""
+    cols = MODEL_FEATURES + [SCORE]
+    definition = DataDefinition(numerical_columns=cols)
+    report = Report([DataDriftPreset(columns=MODEL_FEATURES, method=p.drift_method, threshold=p.drift_threshold,
+                                     drift_share=p.drift_share),
+                     ValueDrift(column=SCORE, method=p.drift_method, threshold=p.score_drift_threshold)])
+    return report.run(Dataset.from_pandas(current[cols], data_definition=definition),
+                      Dataset.from_pandas(reference[cols], data_definition=definition), **run)
+
+
+def performance_report(reference: pd.DataFrame, current: pd.DataFrame, **run) -> object:
+    """ROC AUC of the engagement score on the shown items whose clicks are known."""
+    definition = DataDefinition(numerical_columns=[SCORE], categorical_columns=["clicked"],
+                                classification=[BinaryClassification(target="clicked", prediction_probas=SCORE)])
+    cols = [SCORE, "clicked"]
+    return Report([RocAuc()]).run(Dataset.from_pandas(current[cols].astype({"clicked": int}), data_definition=definition),
+                                  Dataset.from_pandas(reference[cols].astype({"clicked": int}),
+                                                      data_definition=definition), **run)
+
+
+def drift_scores(snapshot) -> tuple[dict[str, float], float | None]:
+    """Each feature's drift score and the score's, as the report computed them."""
+    features, score = {}, None
+    for m in snapshot.dict()["metrics"]:
+        cfg = m["config"]
+        if cfg["type"].endswith(":ValueDrift"):
+            if cfg["column"] == SCORE:
+                score = float(m["value"])
+            else:
+                features[cfg["column"]] = float(m["value"])
+    return features, score
+
+
+def save(snapshots: dict[str, object], folder: Path, workspace: Path, name: str) -> dict[str, str]:
+    """Write each snapshot as HTML and JSON under `folder` and add it to the workspace."""
+    from evidently.ui.workspace import Workspace
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ws = Workspace.create(str(workspace))
+    found = ws.search_project(PROJECT)
+    project = found[0] if found else ws.create_project(PROJECT, description="newsrec: prediction-log monitoring")
+    files = {}
+    for kind, snap in snapshots.items():
+        html, js = folder / f"{kind}.html", folder / f"{kind}.json"
+        snap.save_html(str(html))
+        snap.save_json(str(js))
+        ws.add_run(project.id, snap, name=f"{name} {kind}")
+        files[kind] = str(html)
+    return files
+
+
+def timestamp(window: list[str]) -> datetime:
+    """The run's time on the workspace's axis: the end of its window."""
+    return pd.Timestamp(window[-1]).to_pydatetime()
