@@ -105,7 +105,7 @@ def stop(p: subprocess.Popen) -> None:
 
 
 def row(label: str, r: dict) -> str:
-    return f"{label:>34} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['rps']:>8.1f}"
+    return f"{label:>42} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['rps']:>8.1f}"
 
 
 def main() -> None:
@@ -173,26 +173,33 @@ def main() -> None:
             print("\nours, memory (MB) after N requests", res["memory_mb"], flush=True)
     finally:
         stop(ours)
-    port = free_port()
-    peer = start([str(BIN / "mlflow"), "models", "serve", "-m", str(local), "--env-manager", "local",
-                  "-h", "127.0.0.1", "-p", str(port)], env, port, "/ping", tmp / "peer.log")
-    try:
-        res["peer_1"] = load(port, "/invocations", peer_bodies, 1)
-        res["peer_n"] = load(port, "/invocations", peer_bodies, a.clients)
-    finally:
-        stop(peer)
-    print("peer", res["peer_1"], res["peer_n"], flush=True)
+    for workers in sorted({1, p.serve.workers}):  # mlflow's default, and as many workers as ours
+        port = free_port()
+        peer = start([str(BIN / "mlflow"), "models", "serve", "-m", str(local), "--env-manager", "local",
+                      "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], env, port, "/ping", tmp / "peer.log")
+        try:
+            res[f"peer{workers}_1"] = load(port, "/invocations", peer_bodies, 1)
+            res[f"peer{workers}_n"] = load(port, "/invocations", peer_bodies, a.clients)
+        finally:
+            stop(peer)
+        print(f"peer, {workers} worker(s)", res[f"peer{workers}_1"], res[f"peer{workers}_n"], flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{a.requests} requests x 100 candidates per run, loopback, one worker per server (one run)")
-    print(f"{'':>34} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    w = p.serve.workers
+    print(f"\n{a.requests} requests x 100 candidates per run, loopback, one run; ours with serve.workers={w}")
+    print(f"{'':>42} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     print(row("in-process floor, 1 client", res["floor"]))
-    print(row("newsrec (BentoML+Feast), 1 client", res["ours_1"]))
+    print(row(f"newsrec (BentoML+Feast, {w} workers), 1 client", res["ours_1"]))
     print(row(f"newsrec, {a.clients} clients", res["ours_n"]))
-    print(row("mlflow models serve, 1 client", res["peer_1"]))
-    print(row(f"mlflow models serve, {a.clients} clients", res["peer_n"]))
-    print(f"\nours p50 / floor p50 (1 client): {res['ours_1']['p50_ms'] / res['floor']['p50_ms']:.2f}x (target <= 2x)")
-    print(f"ours / peer throughput ({a.clients} clients): {res['ours_n']['rps'] / res['peer_n']['rps']:.2f}x "
-          "(target >= 1x)")
+    for k in sorted({1, w}):
+        print(row(f"mlflow models serve ({k} worker(s)), 1 client", res[f"peer{k}_1"]))
+        print(row(f"mlflow models serve ({k} worker(s)), {a.clients} clients", res[f"peer{k}_n"]))
+    res["ratios"] = {"p50_vs_floor": res["ours_1"]["p50_ms"] / res["floor"]["p50_ms"],
+                     **{f"rps_vs_peer_{k}_workers": res["ours_n"]["rps"] / res[f"peer{k}_n"]["rps"]
+                        for k in sorted({1, w})}}
+    print(f"\nours p50 / floor p50 (1 client): {res['ratios']['p50_vs_floor']:.2f}x (target <= 2x)")
+    for k in sorted({1, w}):
+        print(f"ours / mlflow models serve with {k} worker(s), throughput at {a.clients} clients: "
+              f"{res['ratios'][f'rps_vs_peer_{k}_workers']:.2f}x (target >= 1x)")
     if "memory_mb" in res:
         m = res["memory_mb"]
         print(f"memory after {a.leak_requests:,} / after 1,000 requests: {m[str(a.leak_requests)] / m['1000']:.2f}x "

@@ -56,14 +56,15 @@ def drift_scores(snapshot) -> tuple[dict[str, float], float | None]:
     return features, score
 
 
-def save(snapshots: dict[str, object], folder: Path, workspace: Path, name: str) -> dict[str, str]:
-    """Write each snapshot as HTML and JSON under `folder` and add it to the workspace."""
+def save(snapshots: dict[str, object], folder: Path, workspace: Path, name: str,
+         project_name: str = PROJECT) -> dict[str, str]:
+    """Write each snapshot as HTML and JSON under `folder` and add it to the workspace project."""
     from evidently.ui.workspace import Workspace
 
     folder.mkdir(parents=True, exist_ok=True)
     ws = Workspace.create(str(workspace))
-    found = ws.search_project(PROJECT)
-    project = found[0] if found else ws.create_project(PROJECT, description="newsrec: prediction-log monitoring")
+    found = ws.search_project(project_name)
+    project = found[0] if found else ws.create_project(project_name, description="newsrec: prediction-log monitoring")
     files = {}
     for kind, snap in snapshots.items():
         html, js = folder / f"{kind}.html", folder / f"{kind}.json"

@@ -58,7 +58,7 @@ def current_frame(paths: Paths, window: list[str]) -> pd.DataFrame:
 
 
 def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p: Monitor, folder: Path,
-           workspace: Path, say=print) -> tuple[DriftSummary, DriftDecision]:
+           workspace: Path, say=print, project: str = "newsrec") -> tuple[DriftSummary, DriftDecision]:
     """Reports, summary and decision for one window (the function the flows call too)."""
     from monitoring import report
 
@@ -82,7 +82,7 @@ def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p:
         seen = cur_s[cur_s["clicked"].notna() & (cur_s["rank"] <= 10)]
         if len(seen) and seen["clicked"].nunique() == 2:
             snaps["performance"] = report.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
-        files = report.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}")
+        files = report.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project)
         for kind, f in files.items():
             say(f"{kind} report {f}")
     decision = drift_decision(s, p)

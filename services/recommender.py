@@ -14,11 +14,22 @@ import bentoml
 from newsrec.serving import Recommendation, RecommendRequest
 
 MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", "newsrec-ranker:latest")
+# One OpenMP thread per scoring call: a request scores ~100 rows, and every request thread
+# would otherwise keep its own team of spinning OpenMP threads (measured: throughput fell
+# from ~125 to ~15 req/s under sustained load on 2 cores). Set before scikit-learn loads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 FALLBACKS = bentoml.metrics.Counter(name="newsrec_fallback_total", documentation="responses that used a fallback")
 ERRORS = bentoml.metrics.Counter(name="newsrec_error_total", documentation="requests that failed inside the service")
 
 
-@bentoml.service(name="newsrec", traffic={"timeout": 30})
+def _workers() -> int:
+    """serve.workers from params.yaml (processes, each with the model and the article cache)."""
+    from newsrec.config import load_params
+
+    return load_params().serve.workers
+
+
+@bentoml.service(name="newsrec", traffic={"timeout": 30}, workers=_workers())
 class Recommender:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 

@@ -161,6 +161,7 @@ class Serve(Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
+    workers: int = Field(2, ge=1)  # server processes; one per core
     freshest_n: int = Field(100, ge=1, le=500)  # candidates when a request names none
     cache_seconds: float = Field(300.0, gt=0)  # article features are re-read this often
 
@@ -195,6 +196,34 @@ class Monitor(Strict):
         return v
 
 
+class Simulate(Strict):
+    """Simulated days of closed-loop traffic (`make simulate`): the served model ranks each
+    day's impressions, the world's clicks answer, monitoring judges, a policy retrains."""
+
+    history_days: int = Field(4, ge=2)  # days before the first simulated day; the first model trains on them
+    days: int = Field(8, ge=1)  # simulated days
+    scenario: Literal["interest_shock", "new_cohort", "new_category", "none"] = "interest_shock"
+    shock_day: int = Field(3, ge=0)  # the simulated day the scenario starts (0 = the first)
+    policies: list[Literal["never", "schedule", "drift"]] = ["never", "schedule", "drift"]
+    retrain_every: int = Field(2, ge=1)  # the schedule policy retrains after every N days
+    train_window_days: int = Field(3, ge=1)  # a retrain fits the last N days of labeled data
+    world: dict = {}  # overrides of the world section (size, shock strength...) for the simulation
+
+    def world_params(self, base: World) -> World:
+        """The world of the simulation: `base` with the overrides, long enough, the scenario on."""
+        w = base.model_dump()
+        for k, v in self.world.items():
+            if k not in w:
+                raise ValueError(f"simulate.world.{k}: unknown world key")
+            w[k] = {**w[k], **v} if isinstance(w[k], dict) and isinstance(v, dict) else v
+        w["days"] = self.history_days + self.days
+        for name in ("interest_shock", "new_cohort", "new_category"):
+            w["scenarios"][name]["enabled"] = name == self.scenario
+            if name == self.scenario:
+                w["scenarios"][name]["day"] = self.history_days + self.shock_day
+        return World.model_validate(w)
+
+
 class Params(Strict):
     world: World = World()
     ingest: Ingest = Ingest()
@@ -205,6 +234,7 @@ class Params(Strict):
     promote: Promote = Promote()
     serve: Serve = Serve()
     monitor: Monitor = Monitor()
+    simulate: Simulate = Simulate()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -1,0 +1,163 @@
+"""Simulated days of closed-loop traffic. The world is simulated for history + N days; the
+first model trains on the history. Each simulated day the served model ranks that day's
+impressions, readers click as the world's click model drew, monitoring judges the day's
+log against the model's training sample, and a policy decides whether to retrain:
+never, on a fixed schedule, or when the drift gate says so.
+
+Features come from the same point-in-time tables as the pipeline (joined in process, equal
+to Feast's join; a test holds them together), the model from the same `fit`, the ranking from
+the same `blend`. The monitoring judge is passed in, so the core imports no reporting tool.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from newsrec.config import Params
+from newsrec.data.canonical import ingest_dir, read_table
+from newsrec.data.simulator import simulate as simulate_world
+from newsrec.features import MODEL_FEATURES, build_features, fill_defaults, fit_defaults
+from newsrec.features.join import VIEWS, as_of
+from newsrec.metrics import auc, ndcg
+from newsrec.model import fit, predict
+from newsrec.monitor import SHOWN_K, sample, shown_rank
+from newsrec.ranking import blend
+
+# (reference, current, day label) -> (retrain?, reasons)
+Judge = Callable[[pd.DataFrame, pd.DataFrame, str], tuple[bool, list[str]]]
+
+
+@dataclass
+class SimData:
+    """Every labeled candidate row of the simulated world with its model inputs."""
+
+    frame: pd.DataFrame  # MODEL_FEATURES + impression_id, news_id, event_timestamp, clicked, quality_true, day
+    dates: list[str]  # date of each day index
+    n_categories: int
+    history_days: int
+
+
+@dataclass
+class Served:
+    """A model in service: the estimator, its fill values, its version and its reference."""
+
+    model: object
+    defaults: dict[str, float]
+    version: int
+    reference: pd.DataFrame
+
+
+@dataclass
+class DayResult:
+    day: int
+    date: str
+    model_version: int
+    metrics: dict[str, float]
+    drift: bool
+    retrained: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def prepare(p: Params, categories: list[str], work: Path | None = None,
+            say: Callable[[str], None] = lambda m: None) -> SimData:
+    """Simulate the world, ingest it, build the feature tables and join them to every
+    labeled impression row (what the pipeline's stages do, in process)."""
+    w = p.simulate.world_params(p.world)
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        raw, canon = Path(tmp) / "raw", Path(tmp) / "canonical"
+        simulate_world(w, raw, lambda d, n: say(f"world day {d}/{n}"))
+        ingest_dir(raw, canon)
+        t = {n: read_table(canon / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
+        truth = pd.read_parquet(raw / "truth_articles.parquet", columns=["news_id", "quality"])
+    ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], categories, p.features)
+    imps = t["impressions"][t["impressions"]["clicked"].notna()]
+    ent = pd.DataFrame({"impression_id": imps["impression_id"].to_numpy(), "user_id": imps["user_id"].to_numpy(),
+                        "news_id": imps["news_id"].to_numpy(), "event_timestamp": imps["time"].to_numpy(),
+                        "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
+                        "clicked": imps["clicked"].astype(float).to_numpy()})
+    frame = as_of(ent, {n: getattr(ft, n) for n in VIEWS})
+    frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
+    start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
+    frame["day"] = ((frame["event_timestamp"] - start) // pd.Timedelta(days=1)).astype(int)
+    dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(w.days)]
+    say(f"{len(frame):,} labeled candidate rows over {w.days} days ({p.simulate.scenario} from simulated day "
+        f"{p.simulate.shock_day})")
+    keep = ["impression_id", "user_id", "news_id", "event_timestamp", "clicked", "quality_true", "day"]
+    return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), p.simulate.history_days)
+
+
+def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """The day's rows as the service would log them: scores, served rank, model version."""
+    x, _ = fill_defaults(rows, s.defaults)
+    engagement = predict(s.model, x)
+    quality = rows["news_quality"].astype(float).fillna(s.defaults["news_quality"]).to_numpy()
+    groups = rows["impression_id"].to_numpy()
+    score = blend(engagement, quality, groups, p.ranking.engagement_weight, p.ranking.quality_weight)
+    return rows.assign(engagement=engagement, quality=quality, score=score, rank=shown_rank(groups, score),
+                       request_id=groups, model_version=str(s.version))
+
+
+def day_metrics(served: pd.DataFrame) -> dict[str, float]:
+    """What readers got: CTR and true quality of the shown top 10, nDCG@10 and AUC."""
+    shown = served["rank"].to_numpy() <= SHOWN_K
+    g, y = served["request_id"].to_numpy(), served["clicked"].to_numpy()
+    return {f"ctr@{SHOWN_K}": float(y[shown].mean()), "ndcg@10": ndcg(g, y, served["score"].to_numpy(), 10),
+            f"quality@{SHOWN_K}": float(served["quality_true"].to_numpy()[shown].mean()),
+            "auc": auc(g, y, served["engagement"].to_numpy())}
+
+
+def train(data: SimData, days: range, version: int, p: Params) -> Served:
+    """Fit on the labeled rows of `days`; the reference is a sample of them, scored."""
+    rows = data.frame[data.frame["day"].isin(list(days))]
+    defaults = fit_defaults(rows, data.n_categories)
+    x, _ = fill_defaults(rows, defaults)
+    model = fit(x, rows["clicked"].astype(int), p.train)
+    s = Served(model, defaults, version, pd.DataFrame())
+    s.reference = serve(s, sample(rows, p.monitor.reference_rows, p.monitor.seed), p)
+    return s
+
+
+def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Params,
+               say: Callable[[str], None] = lambda m: None) -> list[DayResult]:
+    """Every simulated day under one policy; the first model is shared by all policies."""
+    served, out, sp = first, [], p.simulate
+    for i in range(sp.days):
+        d = data.history_days + i
+        rows = served_rows = serve(served, data.frame[data.frame["day"] == d], p)
+        drift, reasons = judge(served.reference, served_rows, f"{policy} {data.dates[d]}")
+        retrain = (policy == "schedule" and (i + 1) % sp.retrain_every == 0) or (policy == "drift" and drift)
+        out.append(DayResult(i, data.dates[d], served.version, day_metrics(rows), drift, retrain, reasons))
+        m = out[-1].metrics
+        say(f"{policy:>8} day {i} ({data.dates[d]}): v{served.version} ctr@10 {m['ctr@10']:.4f} "
+            f"ndcg@10 {m['ndcg@10']:.4f} quality@10 {m['quality@10']:.3f}"
+            + (" DRIFT" if drift else "") + (" -> retrain" if retrain else ""))
+        if retrain:  # on today's clicks, known at the end of the day; serves from tomorrow
+            served = train(data, range(d - sp.train_window_days + 1, d + 1), served.version + 1, p)
+    return out
+
+
+def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> dict:
+    """reports/simulation.json: per policy and day, the metrics and the events."""
+    sp = p.simulate
+    return {"scenario": sp.scenario, "shock_day": sp.shock_day if sp.scenario != "none" else None,
+            "days": sp.days, "history_days": sp.history_days, "retrain_every": sp.retrain_every,
+            "train_window_days": sp.train_window_days, "seconds": round(seconds, 1),
+            "seconds_per_day": round(seconds / sp.days, 2),
+            "policies": {name: [{"day": r.day, "date": r.date, "model_version": r.model_version, **r.metrics,
+                                 "drift": r.drift, "retrained": r.retrained, "reasons": r.reasons}
+                                for r in days] for name, days in results.items()}}
+
+
+def recovery(result: dict, metric: str = "ndcg@10", tail: int = 2) -> dict[str, float]:
+    """Per policy: the mean of `metric` before the shock and over the last `tail` days."""
+    out = {}
+    for name, days in result["policies"].items():
+        pre = [d[metric] for d in days if d["day"] < (result["shock_day"] or 0)]
+        out[name] = {"before": float(np.mean(pre)) if pre else float("nan"),
+                     "after": float(np.mean([d[metric] for d in days[-tail:]]))}
+    return out
