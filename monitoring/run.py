@@ -26,12 +26,13 @@ from newsrec.stages.common import progress, write_json
 
 
 def reference_frame(paths: Paths, p: Params, version: str) -> pd.DataFrame:
-    """A sample of the training split, scored by the model version that served the window."""
+    """A sample of the validation split, scored by the model version that served the window:
+    the held-out day just before serving, so its performance is out of sample."""
     from newsrec.adapters import mlflow as ml
     from newsrec.model import predict
 
     frame = pd.read_parquet(paths.root / "data" / "trainset" / "trainset.parquet")
-    ref = sample(frame[frame["split"] == "train"], p.monitor.reference_rows, p.monitor.seed)
+    ref = sample(frame[frame["split"] == "valid"], p.monitor.reference_rows, p.monitor.seed)
     ml.configure(paths.root, p.train.experiment)
     model, meta = ml.load_model(p.train.model_name, version)
     x, _ = fill_defaults(ref, meta["defaults"])

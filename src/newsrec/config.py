@@ -34,7 +34,8 @@ class InterestShock(Strict):
     enabled: bool = False
     day: int = Field(4, ge=0)
     category: str = "news"
-    boost: float = Field(4.0, gt=0)
+    boost: float = Field(4.0, gt=0)  # interest in `category` x boost (then renormalised)
+    reshuffle: bool = False  # also move each reader's interests to other categories (a rotation)
 
 
 class NewCohort(Strict):
@@ -179,11 +180,11 @@ class Monitor(Strict):
     features: list[str] = ["user_imps_1d", "user_clicks_1d", "news_imps_1d", "news_clicks_1d", "news_ctr",
                            "news_quality", "freshness_hours", "category_affinity", "content_similarity"]
     drift_method: str = "wasserstein"  # an Evidently stat test name
-    drift_threshold: float = Field(0.1, gt=0)  # per feature: drift score above this is drift
+    drift_threshold: float = Field(0.3, gt=0)  # per feature: drift score above this is drift
     drift_share: float = Field(0.5, gt=0, le=1)  # share of gated features drifting that means retrain
-    score_drift_threshold: float = Field(0.1, gt=0)  # drift score of the engagement scores
-    max_auc_drop: float = Field(0.03, ge=0)  # once clicks are known: drop from the reference
-    max_ndcg_drop: float = Field(0.03, ge=0)
+    score_drift_threshold: float = Field(0.3, gt=0)  # drift score of the engagement scores
+    max_auc_drop: float = Field(0.1, ge=0)  # once clicks are known: drop from the reference
+    max_ndcg_drop: float = Field(0.05, ge=0)
 
     @field_validator("features")
     @classmethod

@@ -111,21 +111,30 @@ def day_metrics(served: pd.DataFrame) -> dict[str, float]:
             "auc": auc(g, y, served["engagement"].to_numpy())}
 
 
-def train(data: SimData, days: range, version: int, p: Params) -> Served:
-    """Fit on the labeled rows of `days`; the reference is a sample of them, scored."""
-    rows = data.frame[data.frame["day"].isin(list(days))]
-    defaults = fit_defaults(rows, data.n_categories)
-    x, _ = fill_defaults(rows, defaults)
-    model = fit(x, rows["clicked"].astype(int), p.train)
+def train(data: SimData, days: range, version: int, p: Params, held_out: float = 0.3) -> Served:
+    """Fit on the labeled rows of `days` but a share of the last day's impressions, held out:
+    they are the reference monitoring compares with (out of sample and the most recent, as
+    the pipeline's validation day is), so its performance is what to expect of new traffic."""
+    days = list(days)
+    rows = data.frame[data.frame["day"].isin(days)]
+    u = (rows["impression_id"].to_numpy(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32) / 2**32
+    held = (rows["day"].to_numpy() == days[-1]) & (u < held_out)
+    defaults = fit_defaults(rows[~held], data.n_categories)
+    x, _ = fill_defaults(rows[~held], defaults)
+    model = fit(x, rows.loc[~held, "clicked"].astype(int), p.train)
     s = Served(model, defaults, version, pd.DataFrame())
-    s.reference = serve(s, sample(rows, p.monitor.reference_rows, p.monitor.seed), p)
+    s.reference = serve(s, sample(rows[held], p.monitor.reference_rows, p.monitor.seed), p)
     return s
 
 
 def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Params,
                say: Callable[[str], None] = lambda m: None) -> list[DayResult]:
-    """Every simulated day under one policy; the first model is shared by all policies."""
+    """Every simulated day under one policy; the first model is shared by all policies.
+    A scheduled retrain fits the last train_window_days; one that drift triggered fits only
+    the days since the drift began (at most train_window_days): older days describe a world
+    that is gone."""
     served, out, sp = first, [], p.simulate
+    since = None  # first day of the current drift episode
     for i in range(sp.days):
         d = data.history_days + i
         rows = served_rows = serve(served, data.frame[data.frame["day"] == d], p)
@@ -136,8 +145,12 @@ def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Param
         say(f"{policy:>8} day {i} ({data.dates[d]}): v{served.version} ctr@10 {m['ctr@10']:.4f} "
             f"ndcg@10 {m['ndcg@10']:.4f} quality@10 {m['quality@10']:.3f}"
             + (" DRIFT" if drift else "") + (" -> retrain" if retrain else ""))
+        since = (since if since is not None else d) if drift else None
         if retrain:  # on today's clicks, known at the end of the day; serves from tomorrow
-            served = train(data, range(d - sp.train_window_days + 1, d + 1), served.version + 1, p)
+            start = d - sp.train_window_days + 1
+            if policy == "drift":
+                start = max(start, since)
+            served = train(data, range(start, d + 1), served.version + 1, p)
     return out
 
 

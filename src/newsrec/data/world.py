@@ -132,6 +132,8 @@ class NewsWorld:
             c = self.categories.index(sh.category)
             hit = np.asarray(day) >= sh.day
             it = it.copy()
+            if sh.reshuffle:  # what each reader followed moves to the next category
+                it = np.where(np.asarray(hit)[..., None], np.roll(it, 1, axis=-1), it)
             it[..., c] = np.where(hit, it[..., c] * sh.boost, it[..., c])
             it /= it.sum(axis=-1, keepdims=True)
         return it
