@@ -16,8 +16,14 @@ MIND_DIR ?=
 
 HOST ?= 127.0.0.1
 PORT ?= 3000
+REQUESTS ?= 500
+SCENARIO ?=
+# flows report to the Prefect server when `make ui` is up; otherwise they run in ephemeral mode
+PREFECT_URL := http://127.0.0.1:4200/api
+FLOW = if curl -sf $(PREFECT_URL)/health >/dev/null 2>&1; then export PREFECT_API_URL=$(PREFECT_URL); fi; python -m
 
-.PHONY: help install data validate features train evaluate promote rollback package serve demo test test-full bench clean
+.PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
+	pipeline deploy monitoring simulate ui down deployments demo test test-full bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,10 +67,40 @@ serve: install ## the recommendation service on HOST:PORT (default 127.0.0.1:300
 	newsrec package --no-build
 	bentoml serve services.recommender:Recommender --host $(HOST) --port $(PORT)
 
-demo: install ## data, validate, features, train, evaluate, gate; then a summary of what it made
+traffic: install ## replay REQUESTS labeled impressions of the last day against the running service
+	newsrec traffic --requests $(REQUESTS)
+
+monitor: install ## Evidently reports on the latest log window, then the drift gate (no trigger)
+	newsrec monitor
+
+pipeline: install ## the training flow in Prefect: every DVC stage as a task, data to promotion
+	$(FLOW) flows.training
+
+deploy: install ## the deploy flow: package the champion, (re)start the service in the background
+	$(FLOW) flows.serving
+
+monitoring: install ## the monitoring flow: report, gate, and on drift emit the retraining event
+	$(FLOW) flows.monitoring
+
+simulate: install ## simulated days with a news shock, three retraining policies (SCENARIO=none: no shift)
+	$(FLOW) flows.simulate $(SCENARIO)
+
+ui: install ## start the Prefect, MLflow and Evidently UIs on 127.0.0.1 and print their addresses
+	newsrec ui
+
+down: ## stop the UIs and the background service
+	newsrec down
+
+deployments: install ## serve the deployments (daily monitoring, retrain on drift); needs `make ui`
+	PREFECT_API_URL=$(PREFECT_URL) python -m flows.deployments
+
+demo: install ## the whole lifecycle: data .. gate, package + serve, replayed traffic, a monitoring report
 	@if [ -n "$(SOURCE)" ]; then newsrec use-source $(SOURCE) $(MIND_DIR); fi
-	dvc repro promote
+	$(FLOW) flows.training
 	@dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
+	$(FLOW) flows.serving
+	newsrec traffic --requests $(REQUESTS); status=$$?; newsrec down serve; exit $$status
+	newsrec monitor --end traffic
 	@python -m newsrec.report demo
 
 test: install ## the fast test suite

@@ -57,8 +57,9 @@ def drift_scores(snapshot) -> tuple[dict[str, float], float | None]:
 
 
 def save(snapshots: dict[str, object], folder: Path, workspace: Path, name: str,
-         project_name: str = PROJECT) -> dict[str, str]:
-    """Write each snapshot as HTML and JSON under `folder` and add it to the workspace project."""
+         project_name: str = PROJECT, html: bool = True) -> dict[str, str]:
+    """Write each snapshot as JSON (and HTML, about 4 MB each) under `folder` and add it to
+    the workspace project, where the Evidently UI renders it."""
     from evidently.ui.workspace import Workspace
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,11 +68,13 @@ def save(snapshots: dict[str, object], folder: Path, workspace: Path, name: str,
     project = found[0] if found else ws.create_project(project_name, description="newsrec: prediction-log monitoring")
     files = {}
     for kind, snap in snapshots.items():
-        html, js = folder / f"{kind}.html", folder / f"{kind}.json"
-        snap.save_html(str(html))
+        js = folder / f"{kind}.json"
         snap.save_json(str(js))
+        files[kind] = str(js)
+        if html:
+            snap.save_html(str(folder / f"{kind}.html"))
+            files[kind] = str(folder / f"{kind}.html")
         ws.add_run(project.id, snap, name=f"{name} {kind}")
-        files[kind] = str(html)
     return files
 
 

@@ -59,7 +59,8 @@ def current_frame(paths: Paths, window: list[str]) -> pd.DataFrame:
 
 
 def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p: Monitor, folder: Path,
-           workspace: Path, say=print, project: str = "newsrec") -> tuple[DriftSummary, DriftDecision]:
+           workspace: Path, say=print, project: str = "newsrec", html: bool = True
+           ) -> tuple[DriftSummary, DriftDecision]:
     """Reports, summary and decision for one window (the function the flows call too)."""
     from monitoring import report
 
@@ -83,7 +84,7 @@ def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p:
         seen = cur_s[cur_s["clicked"].notna() & (cur_s["rank"] <= 10)]
         if len(seen) and seen["clicked"].nunique() == 2:
             snaps["performance"] = report.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
-        files = report.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project)
+        files = report.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project, html)
         for kind, f in files.items():
             say(f"{kind} report {f}")
     decision = drift_decision(s, p)
@@ -96,6 +97,8 @@ def monitor(args: argparse.Namespace) -> int:
     p, paths = load_params(args.params), Paths()
     say = progress("monitor")
     end = getattr(args, "end", None) or time.strftime("%Y-%m-%d", time.gmtime())
+    if end == "traffic":  # the day `newsrec traffic` last replayed
+        end = json.loads((paths.reports / "traffic.json").read_text())["days"][-1]
     days = [d for d in log_days(paths.predictions) if d <= end]  # future-dated requests are not traffic yet
     window = last_days(days, p.monitor.window_days)
     folder = paths.monitoring / time.strftime("%Y%m%d-%H%M%S")

@@ -14,7 +14,7 @@ COMMANDS = {
     "use-source": "data:use_source", "features": "features:features", "feast": "features:feast",
     "trainset": "training:trainset", "train": "training:train", "evaluate": "evaluation:evaluate",
     "promote": "evaluation:promote", "rollback": "evaluation:rollback", "package": "serving:package",
-    "traffic": "serving:traffic", "monitor": "monitoring.run:monitor",  # a dotted module is imported as is (the monitoring/ package)
+    "traffic": "serving:traffic", "monitor": "monitoring.run:monitor", "ui": "ops:ui", "down": "ops:down",  # a dotted module is imported as is (the monitoring/ package)
 }
 
 HELP = {
@@ -30,6 +30,8 @@ HELP = {
     "promote": "stage promote: the gate; challenger -> champion if it wins, with a model card",
     "rollback": "move the champion alias back to the previous champion",
     "package": "import the champion into BentoML and build the Bento",
+    "ui": "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1",
+    "down": "stop the UIs and a background service",
     "traffic": "replay labeled impressions of the last day against the service; record the clicks",
     "monitor": "Evidently drift and performance reports on the prediction log, then the drift gate",
 }
@@ -43,12 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         sp = sub.add_parser(name, help=HELP[name])
         if name == "package":
             sp.add_argument("--no-build", action="store_true", help="only import the model")
+        if name == "down":
+            sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")
+        if name == "train":
+            sp.add_argument("--force", action="store_true",
+                            help="register a new version even if this exact training is registered")
         if name == "traffic":
             sp.add_argument("--requests", type=int, default=500, help="how many impressions to replay")
             sp.add_argument("--url", default=None, help="default: http://serve.host:serve.port")
             sp.add_argument("--seed", type=int, default=0)
         if name == "monitor":
-            sp.add_argument("--end", default=None, help="last day of the window (YYYY-MM-DD); default: today")
+            sp.add_argument("--end", default=None, help="last day of the window: YYYY-MM-DD, `traffic` (the last replay's day); default: today")
         if name == "use-source":
             sp.add_argument("source", choices=["sim", "mind"])
             sp.add_argument("dir", nargs="?")

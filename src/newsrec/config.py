@@ -182,7 +182,7 @@ class Monitor(Strict):
     drift_method: str = "wasserstein"  # an Evidently stat test name
     drift_threshold: float = Field(0.3, gt=0)  # per feature: drift score above this is drift
     drift_share: float = Field(0.5, gt=0, le=1)  # share of gated features drifting that means retrain
-    score_drift_threshold: float = Field(0.3, gt=0)  # drift score of the engagement scores
+    score_drift_threshold: float = Field(0.12, gt=0)  # drift score of the engagement scores
     max_auc_drop: float = Field(0.1, ge=0)  # once clicks are known: drop from the reference
     max_ndcg_drop: float = Field(0.05, ge=0)
 
@@ -208,7 +208,9 @@ class Simulate(Strict):
     policies: list[Literal["never", "schedule", "drift"]] = ["never", "schedule", "drift"]
     retrain_every: int = Field(2, ge=1)  # the schedule policy retrains after every N days
     train_window_days: int = Field(3, ge=1)  # a retrain fits the last N days of labeled data
-    world: dict = {}  # overrides of the world section (size, shock strength...) for the simulation
+    # overrides of the world section for the simulation; by default an election: interest in
+    # news doubles and every reader's tastes move on to another category
+    world: dict = Field(default_factory=lambda: {"scenarios": {"interest_shock": {"boost": 2.0, "reshuffle": True}}})
 
     def world_params(self, base: World) -> World:
         """The world of the simulation: `base` with the overrides, long enough, the scenario on."""

@@ -1,6 +1,8 @@
 """Lineage facts for tags: the git commit and the dvc.lock hashes of a stage's inputs."""
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -31,3 +33,16 @@ def dvc_hashes(root: Path, paths: list[str]) -> dict[str, str]:
             if out.get("path") in found:
                 found[out["path"]] = out.get("md5", "")
     return found
+
+
+def training_key(data: Path, params: dict, *code: Path) -> str:
+    """What makes a training unique: its data file, its parameters and the model code. Two
+    trainings with the same key give the same model (training is deterministic; tested)."""
+    h = hashlib.sha256()
+    with open(data, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    for c in code:
+        h.update(Path(c).read_bytes())
+    return h.hexdigest()

@@ -57,6 +57,35 @@ def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranki
     return fig
 
 
+def simulation(result: dict):
+    """Per simulated day and policy: CTR, nDCG@10 and quality of what was shown; the shock as a
+    dashed line, drift detected as an open circle, a retrain as a filled triangle."""
+    metrics = [("ctr@10", "CTR of the shown top 10"), ("ndcg@10", "nDCG@10"), ("quality@10", "true quality, top 10")]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 8.5), sharex=True)
+    for (m, label), ax in zip(metrics, axes):
+        for name, days in result["policies"].items():
+            x = [d["day"] for d in days]
+            y = [d[m] for d in days]
+            (line,) = ax.plot(x, y, "-", label=name, lw=1.8)
+            c = line.get_color()
+            drift = [(a, b) for a, b, d in zip(x, y, days) if d["drift"]]
+            retr = [(a, b) for a, b, d in zip(x, y, days) if d["retrained"]]
+            if drift:
+                ax.scatter(*zip(*drift), s=70, facecolors="none", edgecolors=c, zorder=3)
+            if retr:
+                ax.scatter(*zip(*retr), marker="^", s=40, color=c, zorder=4)
+        if result.get("shock_day") is not None:
+            ax.axvline(result["shock_day"] - 0.5, ls="--", color="grey")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"Simulated days, scenario {result['scenario']}: o drift detected, ^ retrained "
+                      "(serves from the next day)", fontsize=10)
+    axes[0].legend(loc="lower left", fontsize=9)
+    axes[-1].set_xlabel("simulated day")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, path) -> None:
     fig.savefig(path, dpi=110)
     plt.close(fig)

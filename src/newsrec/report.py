@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
@@ -25,7 +26,8 @@ def training(paths: Paths) -> list[str]:
     if not all(f.exists() for f in files.values()):
         return ["training: not run yet (make train evaluate promote)"]
     t, m, pr = (json.loads(f.read_text()) for f in files.values())
-    out = [f"model          {t['model_name']} v{t['version']} (MLflow run {t['run_id']}), "
+    run = f"MLflow run {t['run_id']}" + (", an identical earlier training reused" if t.get("reused") else "")
+    out = [f"model          {t['model_name']} v{t['version']} ({run}), "
            f"{'PROMOTED to champion' if pr['promoted'] else 'not promoted'}; champion is v{pr['champion']}"]
     out += [f"  {r}" for r in pr["reasons"]]
     out.append("  test nDCG@10: " + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in m.items()))
@@ -39,6 +41,37 @@ def training(paths: Paths) -> list[str]:
     return out
 
 
+def serving(paths: Paths) -> list[str]:
+    """What was served and what monitoring made of it."""
+    out = []
+    pkg, traffic = paths.reports / "package.json", paths.reports / "traffic.json"
+    decision = paths.monitoring / "decision.json"
+    if pkg.exists():
+        pk = json.loads(pkg.read_text())
+        out.append(f"served         v{pk['model_version']} as BentoML model {pk['bento_model']} (`make serve` runs it)")
+    if traffic.exists():
+        t = json.loads(traffic.read_text())
+        out.append(f"traffic        {t['requests']:,} replayed requests on {', '.join(t['days'])}: "
+                   f"{t['shown']:,} items shown, CTR {t['ctr']:.3f}; log {paths.predictions}")
+    if decision.exists():
+        d = json.loads(decision.read_text())
+        verdict = "RETRAIN" if d["retrain"] else "keep"
+        out.append(f"monitoring     window {', '.join(d['window']) or 'empty'}: {verdict} ({d['status']})")
+        out += [f"  {r}" for r in d["reasons"]]
+        if d.get("summary"):
+            folder = Path(d["summary"]).parent
+            out += [f"  reports    {folder / 'drift.html'}, {folder / 'performance.html'}",
+                    f"  workspace  {paths.evidently} (Evidently UI)"]
+    sim = paths.reports / "simulation.json"
+    if sim.exists():
+        out.append(f"simulation     {sim}, plot {paths.reports / 'simulation.png'} (`make simulate`)")
+    from newsrec.stages.ops import HOST, UIS
+
+    out.append("UIs (`make ui`, stop with `make down`): "
+               + ", ".join(f"{n} http://{HOST}:{port}" for n, (port, _, _) in UIS.items()))
+    return out
+
+
 def demo(paths: Paths) -> list[str]:
     p = load_params()
     out = [f"newsrec demo: source = {p.ingest.source}", f"raw files      {paths.raw_source(p.ingest.source)}",
@@ -49,6 +82,7 @@ def demo(paths: Paths) -> list[str]:
         out.append(f"  {name:<12} {rows:>12,} rows" if isinstance(rows, int) else f"  {name:<12} {rows}")
     out += validation(paths)
     out += training(paths)
+    out += serving(paths)
     out += ["versions       dvc.lock (hashes of every stage's inputs and outputs); "
             "`dvc push` copies data to the remote in .dvc/config"]
     return out
@@ -57,7 +91,7 @@ def demo(paths: Paths) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     what = (argv or sys.argv[1:] or ["demo"])[0]
     paths = Paths()
-    lines = {"demo": demo, "validation": validation, "training": training}[what](paths)
+    lines = {"demo": demo, "validation": validation, "training": training, "serving": serving}[what](paths)
     print("\n".join(lines))
     return 0
 

@@ -10,6 +10,7 @@ the same `blend`. The monitoring judge is passed in, so the core imports no repo
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,21 @@ class SimData:
     dates: list[str]  # date of each day index
     n_categories: int
     history_days: int
+
+
+def save_data(data: SimData, folder: Path) -> Path:
+    """The prepared world, for tasks that run in other processes or later."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data.frame.to_parquet(folder / "frame.parquet", index=False)
+    (folder / "meta.json").write_text(json.dumps({"dates": data.dates, "n_categories": data.n_categories,
+                                                  "history_days": data.history_days}))
+    return folder
+
+
+def load_data(folder: Path) -> SimData:
+    meta = json.loads((folder / "meta.json").read_text())
+    return SimData(pd.read_parquet(folder / "frame.parquet"), meta["dates"], meta["n_categories"],
+                   meta["history_days"])
 
 
 @dataclass

@@ -12,3 +12,12 @@ def trained_project(tmp_path_factory) -> Path:
     proj = make_project(tmp_path_factory.mktemp("train") / "proj", world=SMALL_WORLD, train=SMALL_TRAIN)
     sh(proj, "dvc", "repro", "promote")
     return proj
+
+
+@pytest.fixture(scope="session")
+def prefect():
+    """Prefect's test harness: one temporary API server for the whole test session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -7,7 +7,8 @@ from newsrec.config import Monitor
 from newsrec.gates import drift_decision
 from newsrec.monitor import DriftSummary, last_days, performance, sample
 
-P = Monitor(features=["news_ctr", "category_affinity", "freshness_hours", "content_similarity"], min_rows=100)
+P = Monitor(features=["news_ctr", "category_affinity", "freshness_hours", "content_similarity"], min_rows=100,
+            drift_threshold=0.1, score_drift_threshold=0.1, max_auc_drop=0.03, max_ndcg_drop=0.03)
 CALM = {"news_ctr": 0.02, "category_affinity": 0.01, "freshness_hours": 0.03, "content_similarity": 0.02,
         "user_imps_7d": 0.9}  # not gated: its drift is reported, not acted on
 PERF = {"auc": 0.80, "ndcg@10": 0.55, "ctr@10": 0.12}

@@ -62,6 +62,28 @@ def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
     return str(mv.version)
 
 
+def find_version(name: str, tag: str, value: str) -> dict | None:
+    """The newest registered version of `name` whose tag `tag` equals `value`: its version,
+    run, model URI and the run's validation metrics; None if there is none."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    found = client.search_model_versions(f"name = '{name}' and tags.`{tag}` = '{value}'")
+    if not found:
+        return None
+    v = max(found, key=lambda m: int(m.version))
+    metrics = {k.replace("_at_", "@"): x for k, x in client.get_run(v.run_id).data.metrics.items()
+               if k.startswith("valid_")}
+    return {"run_id": v.run_id, "model_uri": v.source, "model_name": name, "version": str(v.version),
+            "metrics": metrics}
+
+
+def point_challenger(name: str, version: str) -> None:
+    import mlflow
+
+    mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+
+
 def alias_version(name: str, alias: str) -> str | None:
     import mlflow
     from mlflow.exceptions import MlflowException

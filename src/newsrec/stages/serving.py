@@ -34,6 +34,8 @@ def traffic(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
+    import pandas as pd
+
     from newsrec.data.canonical import read_table
     from newsrec.predlog import write_outcomes
     from newsrec.replay import replay, requests_from
@@ -55,6 +57,9 @@ def traffic(args: argparse.Namespace) -> int:
     out = replay(requests_from(imps, args.requests, seed=args.seed), recommend,
                  lambda i: say(f"{i:,}/{args.requests:,} requests") if i % step == 0 else None)
     write_outcomes(paths.outcomes, out)
+    days = sorted(pd.to_datetime(out["request_time"], utc=True).dt.strftime("%Y-%m-%d").unique().tolist())
+    write_json(paths.reports / "traffic.json", {"requests": int(out["request_id"].nunique()), "days": days,
+                                                "shown": len(out), "ctr": float(out["clicked"].mean())})
     say(f"{out['request_id'].nunique():,} responses, {len(out):,} shown items, CTR {out['clicked'].mean():.3f}; "
         f"outcomes -> {paths.outcomes}; the service logs to {paths.predictions}")
     return 0

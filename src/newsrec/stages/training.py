@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,8 +54,18 @@ def train(args: argparse.Namespace) -> int:
 
     p, paths = load_params(args.params), Paths()
     say = progress("train")
-    frame = pd.read_parquet(paths.root / "data" / "trainset" / "trainset.parquet")
+    trainset_file = paths.root / "data" / "trainset" / "trainset.parquet"
+    frame = pd.read_parquet(trainset_file)
     categories = json.loads((paths.features / "categories.json").read_text())
+    key = lineage.training_key(trainset_file, p.train.model_dump(), Path(fit.__code__.co_filename))
+    ml.configure(paths.root, p.train.experiment)
+    done = None if getattr(args, "force", False) else ml.find_version(p.train.model_name, "training_key", key)
+    if done:  # this exact training already registered, e.g. by a run cut off before DVC recorded it
+        ml.point_challenger(p.train.model_name, done["version"])
+        write_json(paths.reports / "train.json", {**done, "reused": True})
+        say(f"{p.train.model_name} v{done['version']} was trained on the same data, parameters and code "
+            f"(training_key {key[:12]}): challenger points at it; no duplicate registered")
+        return 0
     tr, va = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
     defaults = fit_defaults(tr, len(categories))
     (xt, filled), (xv, _) = fill_defaults(tr, defaults), fill_defaults(va, defaults)
@@ -70,8 +81,7 @@ def train(args: argparse.Namespace) -> int:
     fs = fa.store(paths.feature_repo)
     tags = {"git_sha": sha, "dvc.data/canonical": hashes["data/canonical"],
             "dvc.data/features": hashes["data/features"], "feature_service": fa.SERVICE,
-            "feature_service_version": fa.service_version(fs)}
-    ml.configure(paths.root, p.train.experiment)
+            "feature_service_version": fa.service_version(fs), "training_key": key}
     with ml.run(run_name=f"train-{sha[:8]}") as run:
         run.tags(tags)
         run.params({f"train.{k}": v for k, v in p.train.model_dump().items()}

@@ -1,0 +1,73 @@
+"""Background processes the make targets start and stop (the UIs, a served model): one pid
+file and one log per name under .run/, so `make down` finds what `make ui` started."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+def _files(root: Path, name: str) -> tuple[Path, Path]:
+    run = root / ".run"
+    run.mkdir(exist_ok=True)
+    return run / f"{name}.pid", run / f"{name}.log"
+
+
+def running(root: Path, name: str) -> int | None:
+    """The pid of `name` if it is alive."""
+    pid_file, _ = _files(root, name)
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def start(root: Path, name: str, cmd: list[str], env: dict | None = None) -> int:
+    """Start `cmd` in its own session, detached, logging to .run/<name>.log."""
+    if pid := running(root, name):
+        return pid
+    pid_file, log = _files(root, name)
+    with open(log, "ab") as out:
+        p = subprocess.Popen(cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file.write_text(str(p.pid))
+    return p.pid
+
+
+def stop(root: Path, name: str, timeout: float = 30) -> bool:
+    """SIGTERM the process group of `name`, SIGKILL after `timeout`; False if it was not running."""
+    pid = running(root, name)
+    pid_file, _ = _files(root, name)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running(root, name):
+        time.sleep(0.3)
+    if running(root, name):
+        os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def wait_http(url: str, timeout: float = 120, name: str = "", log: Path | None = None) -> None:
+    """Wait until `url` answers 200; raise naming the log to read if it does not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=5).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{name or url} did not answer at {url} within {timeout:.0f} s" + (f"; see {log}" if log else ""))
+
+
+def log_file(root: Path, name: str) -> Path:
+    return _files(root, name)[1]
