@@ -109,12 +109,14 @@ test: install ## the fast test suite
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest $(PYTEST_ARGS)
 
-bench: install ## benchmarks (ratios in one run): simulator, ingest+validate, Feast training set, training, serving
+bench: install ## benchmarks (ratios in one run): simulator, ingest+validate, training set, training, serving, monitoring, simulated days
 	python bench/simulator.py
 	python bench/ingest_validate.py
 	python bench/trainset.py
 	dvc repro trainset && python bench/train.py
 	dvc repro promote && newsrec package --no-build && python bench/serve.py
+	python bench/monitor.py
+	python bench/simulate.py
 
 clean: ## remove generated data and reports (keeps .venv and the DVC cache)
 	rm -rf data reports
