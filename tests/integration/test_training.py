@@ -100,7 +100,7 @@ def test_a_failed_run_registers_nothing(project, monkeypatch):
     monkeypatch.setenv("NEWSREC_ROOT", str(project))
     monkeypatch.setattr(ml, "log_sklearn_model", broken)
     with pytest.raises(RuntimeError, match="artifact store unavailable"):
-        training.train(type("A", (), {"params": str(project / "params.yaml")})())
+        training.train(type("A", (), {"params": str(project / "params.yaml"), "force": True})())
     after = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
     assert after == before
     assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == champion
