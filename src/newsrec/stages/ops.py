@@ -39,7 +39,7 @@ def ui(args: argparse.Namespace) -> int:
         url = f"http://{HOST}:{port}"
         procs.wait_http(url + health, 120, name, procs.log_file(paths.root, name))
         say(f"  {url:<24} {what}")
-    say("flows started by make (pipeline, simulate, monitor-flow) now report to the Prefect server; "
+    say("flows started by make (pipeline, deploy, monitoring, simulate, demo) now report to the Prefect server; "
         "`make down` stops the UIs")
     return 0
 
