@@ -33,7 +33,8 @@ def child(folder: Path, n: int) -> None:
     p = load_params().monitor
     p = p.model_copy(update={"reference_rows": n, "current_rows": n})
     t0 = time.perf_counter()
-    s, d = assess(ref, cur, ["bench"], p, folder / f"out-{n}", folder / "ws", say=lambda m: None, html=False)
+    window = [pd.Timestamp(cur["event_timestamp"].max()).strftime("%Y-%m-%d")]
+    s, d = assess(ref, cur, window, p, folder / f"out-{n}", folder / "ws", say=lambda m: None, html=False)
     print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": s.rows, "score_drift": s.score_drift,
         "max_feature_drift": max(s.feature_drift.values()), "retrain": d.retrain,
