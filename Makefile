@@ -7,6 +7,9 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.newsrec-installed
 SYSPY  := $(shell command -v python3)
 export PATH := $(BIN):$(PATH)
+# no telemetry from the Prefect server (its heartbeat was also the source of "database is
+# locked" tracebacks in ephemeral mode)
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # uv: the one on PATH, else the copy `make install` puts in a user site
 UV     := $(shell command -v uv 2>/dev/null || echo "$(SYSPY) -m uv")
 PYTEST_ARGS ?=
