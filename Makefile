@@ -29,7 +29,7 @@ FLOW = if curl -sf $(PREFECT_URL)/health >/dev/null 2>&1; then export PREFECT_AP
 	pipeline deploy monitoring simulate ui down deployments demo test test-full bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## build .venv from uv.lock (installs uv if missing; does nothing when up to date)
 
