@@ -162,7 +162,7 @@ def main() -> None:
         if a.leak_requests:
             sent = 2 * len(bodies)
             res["memory_mb"] = {}
-            for target in (1_000, a.leak_requests):
+            for target in sorted({1_000, min(10_000, a.leak_requests), a.leak_requests}):
                 while sent < target:
                     n = min(len(bodies), target - sent)
                     load(port, "/recommend", bodies[:n], a.clients)
@@ -204,6 +204,9 @@ def main() -> None:
         m = res["memory_mb"]
         print(f"memory after {a.leak_requests:,} / after 1,000 requests: {m[str(a.leak_requests)] / m['1000']:.2f}x "
               "(target <= 1x, no leak)")
+        if "10000" in m and a.leak_requests > 10_000:
+            print(f"memory after {a.leak_requests:,} / after 10,000 requests: "
+                  f"{m[str(a.leak_requests)] / m['10000']:.2f}x (after the warm-up)")
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / f"serve-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(res, indent=2))
 
