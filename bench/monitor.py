@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, save_result
 
 
 def child(folder: Path, n: int) -> None:
@@ -79,8 +79,7 @@ def main() -> None:
     print(f"\nsampled / full: time {s['seconds'] / f['seconds']:.2f}x, peak memory "
           f"{s['peak_rss_mb'] / f['peak_rss_mb']:.2f}x; shock detected on the sample: {s['retrain']} "
           f"(full: {f['retrain']})")
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / f"monitor-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(res, indent=2))
+    save_result("monitor", res)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import ROOT, save_result
 
-ROOT = Path(__file__).resolve().parents[1]
+from newsrec.procs import wait_http
+
 BIN = Path(sys.executable).parent
 
 
@@ -37,20 +39,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_ready(port: int, path: str, timeout: float = 240) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", path)
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise SystemExit(f"server on {port} not ready after {timeout} s")
 
 
 def load(port: int, path: str, bodies: list[bytes], clients: int) -> dict:
@@ -95,7 +83,7 @@ def tree_rss_mb(pid: int) -> float:
 def start(cmd: list[str], env: dict, port: int, ready: str, log: Path) -> subprocess.Popen:
     out = log.open("wb")
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    wait_ready(port, ready)
+    wait_http(f"http://127.0.0.1:{port}{ready}", 240, cmd[0], log)
     return p
 
 
@@ -207,8 +195,7 @@ def main() -> None:
         if "10000" in m and a.leak_requests > 10_000:
             print(f"memory after {a.leak_requests:,} / after 10,000 requests: "
                   f"{m[str(a.leak_requests)] / m['10000']:.2f}x (after the warm-up)")
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / f"serve-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(res, indent=2))
+    save_result("serve", res)
 
 
 if __name__ == "__main__":

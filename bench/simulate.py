@@ -5,13 +5,12 @@ Usage: python bench/simulate.py
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, save_result
 
 
 def main() -> None:
@@ -59,9 +58,7 @@ def main() -> None:
     print(f"  {'total':>14} {total:8.1f} s: {total / days:.1f} s per simulated day "
           f"({loop / days / len(results):.1f} s per day and policy, the world prepared once)")
     print("  retrains: " + ", ".join(f"{k} {sum(r.retrained for r in v)}" for k, v in results.items()))
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / f"simulate-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
-        json.dumps({"seconds": t, "total": total, "days": days, "policies": list(results)}, indent=2))
+    save_result("simulate", {"seconds": t, "total": total, "days": days, "policies": list(results)})
 
 
 if __name__ == "__main__":

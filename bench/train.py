@@ -10,9 +10,8 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, save_result
 
 
 def child(n: int) -> None:
@@ -56,8 +55,7 @@ def main() -> None:
     print(f"\n{a1['rows'] / a0['rows']:.0f}x the rows: {a1['seconds'] / a0['seconds']:.1f}x the time "
           f"({(a1['seconds'] / a1['iterations']) / (a0['seconds'] / a0['iterations']):.1f}x per boosting iteration), "
           f"{a1['peak_rss_mb'] / a0['peak_rss_mb']:.1f}x the peak memory")
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / f"train-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(runs, indent=2))
+    save_result("train", runs)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, save_result
 
 
 def setup(work: Path, rows: int) -> None:
@@ -125,9 +125,7 @@ def main() -> None:
             name = {"floor": "pandas merge_asof", "duckdb": "Feast duckdb", "file": "Feast file"}[m]
             print(f"{name:>16} {r['seconds']:>8.1f} {r['seconds'] / floor:>8.1f} {r['rows_out']:>10,} "
                   f"{r['peak_rss_mb']:>12,.0f}")
-        out_dir = ROOT / "bench" / "results"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"trainset-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(res, indent=2))
+        save_result("trainset", res)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,8 +3,6 @@ BentoML store) and restart the background service on it, then wait until it is r
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
@@ -12,14 +10,10 @@ from newsrec import procs
 from newsrec.config import Paths, load_params
 
 
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
-
-
 @task(name="package")
 def package() -> str:
     """`newsrec package --no-build`: models:/newsrec-ranker@champion into the BentoML store."""
-    res = subprocess.run([_bin("newsrec"), "package", "--no-build"], cwd=Paths().root, capture_output=True, text=True)
+    res = subprocess.run([procs.tool("newsrec"), "package", "--no-build"], cwd=Paths().root, capture_output=True, text=True)
     get_run_logger().info(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "")
     if res.returncode != 0:
         raise RuntimeError(f"package failed: {res.stderr[-2000:]}")
@@ -31,7 +25,7 @@ def restart() -> str:
     """Stop the running service (if any) and start it again on the new model."""
     p, root = load_params(), Paths().root
     procs.stop(root, "serve")
-    procs.start(root, "serve", [_bin("bentoml"), "serve", "services.recommender:Recommender",
+    procs.start(root, "serve", [procs.tool("bentoml"), "serve", "services.recommender:Recommender",
                                 "--host", p.serve.host, "--port", str(p.serve.port)])
     url = f"http://{p.serve.host}:{p.serve.port}"
     procs.wait_http(f"{url}/readyz", 180, "the recommendation service", procs.log_file(root, "serve"))

@@ -7,26 +7,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
+from newsrec import procs
 from newsrec.config import Paths, load_params
 
 STAGES = ["world", "ingest", "validate", "features", "feast", "trainset", "train", "evaluate", "promote"]
 RETRIES = {"feast": 2, "trainset": 1, "train": 1, "promote": 1}
 
 
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
-
-
 @task(name="stage", task_run_name="{name}")
 def stage(name: str) -> str:
     """`dvc repro --single-item <name>`: runs the stage only if its inputs changed."""
     log, root = get_run_logger(), Paths().root
-    res = subprocess.run([_bin("dvc"), "repro", "--single-item", name], cwd=root, capture_output=True, text=True)
+    res = subprocess.run([procs.tool("dvc"), "repro", "--single-item", name], cwd=root, capture_output=True, text=True)
     for line in (res.stdout + res.stderr).splitlines():
         if line.strip():
             log.info(line)

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from newsrec.config import Monitor, Params, Paths, load_params
-from newsrec.features import MODEL_FEATURES, fill_defaults
+from newsrec.features import MODEL_FEATURES
 from newsrec.gates import DriftDecision, drift_decision
 from newsrec.monitor import DriftSummary, last_days, performance, sample
 from newsrec.predlog import CorruptLogError, log_days, read_log
-from newsrec.ranking import blend
+from newsrec.serving import score_candidates
 from newsrec.stages.common import progress, write_json
 
 
@@ -29,17 +29,14 @@ def reference_frame(paths: Paths, p: Params, version: str) -> pd.DataFrame:
     """A sample of the validation split, scored by the model version that served the window:
     the held-out day just before serving, so its performance is out of sample."""
     from newsrec.adapters import mlflow as ml
-    from newsrec.model import predict
 
     frame = pd.read_parquet(paths.root / "data" / "trainset" / "trainset.parquet")
     ref = sample(frame[frame["split"] == "valid"], p.monitor.reference_rows, p.monitor.seed)
     ml.configure(paths.root, p.train.experiment)
     model, meta = ml.load_model(p.train.model_name, version)
-    x, _ = fill_defaults(ref, meta["defaults"])
-    quality = ref["news_quality"].astype(float).fillna(meta["defaults"]["news_quality"]).to_numpy()
-    engagement = predict(model, x)
     groups = ref["impression_id"].to_numpy()
-    score = blend(engagement, quality, groups, p.ranking.engagement_weight, p.ranking.quality_weight)
+    engagement, quality, score = score_candidates(model, meta["defaults"], ref, groups, p.ranking.engagement_weight,
+                                                  p.ranking.quality_weight)
     return ref.assign(engagement=engagement, quality=quality, score=score, request_id=groups,
                       clicked=ref["clicked"].astype(float))
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
+
+
+def tool(name: str) -> str:
+    """A command installed beside this interpreter (dvc, bentoml, prefect...): the venv's own,
+    whatever PATH says."""
+    return str(Path(sys.executable).parent / name)
 
 
 def _files(root: Path, name: str) -> tuple[Path, Path]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from newsrec.features import MODEL_FEATURES, fill_defaults, request_features
 from newsrec.features.request import NEWS, USER
+from newsrec.model import predict
 from newsrec.ranking import blend
 
 USER_COLUMNS = USER + ["user_aff", "user_emb"]
@@ -49,6 +50,17 @@ class Recommendation(BaseModel):
     request_time: datetime
 
 
+def score_candidates(model, defaults: dict[str, float], x: pd.DataFrame, groups, engagement_weight: float,
+                     quality_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Engagement (the model's click probability on the filled inputs), quality (filled the
+    same way) and their blend within each list (groups None: one list). The one scoring of
+    candidates that serving, the monitoring reference and the simulated days share."""
+    filled, _ = fill_defaults(x, defaults)
+    engagement = predict(model, filled) if len(filled) else np.zeros(0)
+    quality = filled["news_quality"].to_numpy()
+    return engagement, quality, blend(engagement, quality, groups, engagement_weight, quality_weight)
+
+
 @dataclass
 class Ranker:
     """A model version with what it needs to score: defaults, categories, blend weights."""
@@ -67,10 +79,6 @@ class Ranker:
                           "request_time": np.full(n, request_time.timestamp())}, index=news.index)
         return pd.concat([x, request_features(x)], axis=1)
 
-    def score(self, x: pd.DataFrame) -> np.ndarray:
-        filled, _ = fill_defaults(x, self.defaults)
-        return self.model.predict_proba(filled[MODEL_FEATURES].to_numpy())[:, 1]
-
     def recommend(self, req: RecommendRequest, user: dict | None, news: pd.DataFrame,
                   unknown: list[str]) -> tuple[Recommendation, pd.DataFrame]:
         """Rank `news` (the known candidates, indexed by news_id) for the request; also return
@@ -78,15 +86,17 @@ class Ranker:
         now = req.request_time or datetime.now(UTC)
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         x = self.features(user, news, now)
-        quality = x["news_quality"].astype(float).fillna(self.defaults["news_quality"]).to_numpy()
         if user is None:  # a new reader: no history to personalise on
-            pop = x["news_clicks_1d"].astype(float).fillna(0).to_numpy()
+            filled, _ = fill_defaults(x, self.defaults)
+            quality = filled["news_quality"].to_numpy()
+            pop = filled["news_clicks_1d"].to_numpy()
             engagement = pop / max(pop.max(initial=0.0), 1.0)
+            score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
             reason = "unknown user: ranked by quality and popularity"
         else:
-            engagement = self.score(x) if len(x) else np.zeros(0)
+            engagement, quality, score = score_candidates(self.model, self.defaults, x, None,
+                                                          self.engagement_weight, self.quality_weight)
             reason = None
-        score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
         ranked = np.argsort(-score, kind="stable")
         rank = np.empty(len(ranked), dtype=np.int64)
         rank[ranked] = np.arange(1, len(ranked) + 1)

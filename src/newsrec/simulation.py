@@ -25,9 +25,9 @@ from newsrec.data.simulator import simulate as simulate_world
 from newsrec.features import MODEL_FEATURES, build_features, fill_defaults, fit_defaults
 from newsrec.features.join import VIEWS, as_of
 from newsrec.metrics import auc, ndcg
-from newsrec.model import fit, predict
+from newsrec.model import fit
 from newsrec.monitor import SHOWN_K, sample, shown_rank
-from newsrec.ranking import blend
+from newsrec.serving import score_candidates
 
 # (reference, current, day label) -> (retrain?, reasons)
 Judge = Callable[[pd.DataFrame, pd.DataFrame, str], tuple[bool, list[str]]]
@@ -109,11 +109,9 @@ def prepare(p: Params, categories: list[str], work: Path | None = None,
 
 def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
     """The day's rows as the service would log them: scores, served rank, model version."""
-    x, _ = fill_defaults(rows, s.defaults)
-    engagement = predict(s.model, x)
-    quality = rows["news_quality"].astype(float).fillna(s.defaults["news_quality"]).to_numpy()
     groups = rows["impression_id"].to_numpy()
-    score = blend(engagement, quality, groups, p.ranking.engagement_weight, p.ranking.quality_weight)
+    engagement, quality, score = score_candidates(s.model, s.defaults, rows, groups, p.ranking.engagement_weight,
+                                                  p.ranking.quality_weight)
     return rows.assign(engagement=engagement, quality=quality, score=score, rank=shown_rank(groups, score),
                        request_id=groups, model_version=str(s.version))
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 from newsrec import procs
 from newsrec.config import Paths
@@ -18,16 +16,15 @@ HOST = "127.0.0.1"
 
 
 def _cmd(name: str, paths: Paths) -> list[str]:
-    b = Path(sys.executable).parent
     port = str(UIS[name][0])
     if name == "prefect":
-        return [str(b / "prefect"), "server", "start", "--host", HOST, "--port", port]
+        return [procs.tool("prefect"), "server", "start", "--host", HOST, "--port", port]
     if name == "mlflow":
         paths.mlflow.mkdir(exist_ok=True)
-        return [str(b / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{paths.mlflow / 'mlflow.db'}",
+        return [procs.tool("mlflow"), "ui", "--backend-store-uri", f"sqlite:///{paths.mlflow / 'mlflow.db'}",
                 "--host", HOST, "--port", port]
     paths.evidently.mkdir(parents=True, exist_ok=True)
-    return [str(b / "evidently"), "ui", "--workspace", str(paths.evidently), "--host", HOST, "--port", port]
+    return [procs.tool("evidently"), "ui", "--workspace", str(paths.evidently), "--host", HOST, "--port", port]
 
 
 def ui(args: argparse.Namespace) -> int:
