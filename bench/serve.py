@@ -103,6 +103,9 @@ def main() -> None:
     ap.add_argument("--leak-requests", type=int, default=100_000, help="0 skips the memory check")
     a = ap.parse_args()
     os.environ.setdefault("NEWSREC_ROOT", str(ROOT))
+    # the floor does the service's work the service's way: one OpenMP thread per scoring call
+    # (set before scikit-learn loads); the mlflow peer runs as a user starts it, without this
+    os.environ["OMP_NUM_THREADS"] = "1"
     from newsrec.adapters import mlflow as ml
     from newsrec.adapters.serving import ArticleCache, load_ranker
     from newsrec.config import Paths, load_params
@@ -163,8 +166,10 @@ def main() -> None:
         stop(ours)
     for workers in sorted({1, p.serve.workers}):  # mlflow's default, and as many workers as ours
         port = free_port()
+        peer_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}
         peer = start([str(BIN / "mlflow"), "models", "serve", "-m", str(local), "--env-manager", "local",
-                      "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], env, port, "/ping", tmp / "peer.log")
+                      "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], peer_env, port, "/ping",
+                     tmp / "peer.log")
         try:
             res[f"peer{workers}_1"] = load(port, "/invocations", peer_bodies, 1)
             res[f"peer{workers}_n"] = load(port, "/invocations", peer_bodies, a.clients)
