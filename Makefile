@@ -17,16 +17,21 @@ PYTEST_ARGS ?=
 SOURCE ?=
 MIND_DIR ?=
 
-HOST ?= 127.0.0.1
-PORT ?= 3000
+# the service's address is params.yaml serve.host/serve.port; HOST= and PORT= override it for `make serve`
+HOST ?=
+PORT ?=
 REQUESTS ?= 500
 SCENARIO ?=
 # flows report to the Prefect server when `make ui` is up; otherwise they run in ephemeral mode
 PREFECT_URL := http://127.0.0.1:4200/api
 FLOW = if curl -sf $(PREFECT_URL)/health >/dev/null 2>&1; then export PREFECT_API_URL=$(PREFECT_URL); fi; python -m
+PUSH = dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
 
 .PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
-	pipeline deploy monitoring simulate ui down deployments demo test test-full bench clean
+	pipeline deploy simulate ui down deployments demo lint test-fast test test-full bench clean monitoring
+
+# Each target names the command it runs; `newsrec <stage>` is newsrec.stages.<stage>.<stage>()
+# and `python -m flows.<name>` is the Prefect flow <name>.
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,81 +44,88 @@ $(STAMP): pyproject.toml uv.lock
 	$(UV) sync --locked --python 3.11
 	@touch $@
 
-data: install ## ingest + validate: simulated news, or SOURCE=mind MIND_DIR=<dir> for real MIND files
-	@if [ -n "$(SOURCE)" ]; then newsrec use-source $(SOURCE) $(MIND_DIR); fi
+data: install ## stages world, ingest, validate: simulated news, or SOURCE=mind MIND_DIR=<dir> for real MIND files
+	@if [ -n "$(SOURCE)" ]; then newsrec source $(SOURCE) $(MIND_DIR); fi
 	dvc repro validate
-	@dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
+	@$(PUSH)
 
-validate: install ## run the Great Expectations data contracts (re-runs only what changed)
+validate: install ## stage validate: the Great Expectations data contracts (re-runs only what changed)
 	dvc repro validate
-	@python -m newsrec.report validation
+	@python -m newsrec.summary validate
 
-features: install ## point-in-time feature tables, then feast apply + materialize to the online store
+features: install ## stages features, feast: point-in-time feature tables, feast apply + materialize
 	dvc repro feast
 
-train: install ## Feast training set, then fit + log to MLflow + register as `challenger`
+train: install ## stages trainset, train: Feast training set, fit + log to MLflow + register as `challenger`
 	dvc repro train
 
-evaluate: install ## MIND metrics of the challenger vs baselines, oracle (simulated data) and champion
+evaluate: install ## stage evaluate: MIND metrics of the challenger vs baselines, oracle (simulated data) and champion
 	dvc repro evaluate
 
-promote: install ## the gate: challenger -> `champion` if it wins; tags and a model card either way
+promote: install ## stage promote: the gate; challenger -> `champion` if it wins; tags and a model card either way
 	dvc repro promote
 
-rollback: install ## move `champion` back to the previous champion
+rollback: install ## newsrec rollback: move `champion` back to the previous champion
 	newsrec rollback
 
-package: install ## import models:/newsrec-ranker@champion into BentoML and build the Bento
+package: install ## newsrec package: import models:/newsrec-ranker@champion into BentoML and build the Bento
 	NEWSREC_UV="$(UV)" newsrec package
 
-serve: install ## the recommendation service on HOST:PORT (default 127.0.0.1:3000)
+serve: install ## newsrec serve: the recommendation service on params serve.host:serve.port (HOST=, PORT= override)
 	newsrec package --no-build
-	bentoml serve services.recommender:Recommender --host $(HOST) --port $(PORT)
+	newsrec serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-traffic: install ## replay REQUESTS labeled impressions of the last day against the running service
+traffic: install ## newsrec traffic: replay REQUESTS labeled impressions of the last day against the running service
 	newsrec traffic --requests $(REQUESTS)
 
-monitor: install ## Evidently reports on the latest log window, then the drift gate (no trigger)
-	newsrec monitor
+pipeline: install ## flow pipeline: every DVC stage as a Prefect task, data to promotion
+	$(FLOW) flows.pipeline
 
-pipeline: install ## the training flow in Prefect: every DVC stage as a task, data to promotion
-	$(FLOW) flows.training
+deploy: install ## flow deploy: package the champion, (re)start the service in the background
+	$(FLOW) flows.deploy
 
-deploy: install ## the deploy flow: package the champion, (re)start the service in the background
-	$(FLOW) flows.serving
+monitor: install ## flow monitor: Evidently reports on the latest log window, the drift gate, on drift the retraining event
+	$(FLOW) flows.monitor
 
-monitoring: install ## the monitoring flow: report, gate, and on drift emit the retraining event
-	$(FLOW) flows.monitoring
+monitoring: monitor ## (old name of `make monitor`, kept for one release)
 
-simulate: install ## simulated days with a news shock, three retraining policies (SCENARIO=none: no shift)
+simulate: install ## flow simulate: simulated days with a news shock, three retraining policies (SCENARIO=none: no shift)
 	$(FLOW) flows.simulate $(SCENARIO)
 
-ui: install ## start the Prefect, MLflow and Evidently UIs on 127.0.0.1 and print their addresses
+ui: install ## newsrec ui: the Prefect, MLflow and Evidently UIs on 127.0.0.1, and their addresses
 	newsrec ui
 
-down: ## stop the UIs and the background service
+down: ## newsrec down: stop the UIs and the background service
 	newsrec down
 
-deployments: install ## serve the deployments (daily monitoring, retrain on drift); needs `make ui`
+deployments: install ## the deployments (daily monitor, retrain on drift, manual deploy); needs `make ui`
 	PREFECT_API_URL=$(PREFECT_URL) python -m flows.deployments
 
-demo: install ## the whole lifecycle: data .. gate, package + serve, replayed traffic, a monitoring report
-	@if [ -n "$(SOURCE)" ]; then newsrec use-source $(SOURCE) $(MIND_DIR); fi
-	$(FLOW) flows.training
-	@dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
-	$(FLOW) flows.serving
+demo: install ## the whole lifecycle: pipeline, deploy, replayed traffic, a monitoring report, a summary
+	@if [ -n "$(SOURCE)" ]; then newsrec source $(SOURCE) $(MIND_DIR); fi
+	$(FLOW) flows.pipeline
+	@$(PUSH)
+	$(FLOW) flows.deploy
 	newsrec traffic --requests $(REQUESTS); status=$$?; newsrec down serve; exit $$status
 	newsrec monitor --end traffic
-	@python -m newsrec.report demo
+	@python -m newsrec.summary demo
 
-test: install ## the fast test suite
+lint: install ## ruff check, ruff format --check, and actionlint on the hosted-CI workflow
+	ruff check .
+	ruff format --check .
+	actionlint .github/workflows/ci.yml
+
+test-fast: install ## unit and data-contract tests (under a minute): the inner loop
+	python -m pytest tests/unit tests/data -m "not slow" $(PYTEST_ARGS)
+
+test: install lint ## the README's test command (what CI runs): lint, then every test but the slow ones
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest $(PYTEST_ARGS)
 
-bench: install ## benchmarks (ratios in one run): simulator, ingest+validate, training set, training, serving, monitoring, simulated days
-	python bench/simulator.py
+bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, monitoring, simulated days
+	python bench/world.py
 	python bench/ingest_validate.py
 	python bench/trainset.py
 	dvc repro trainset && python bench/train.py

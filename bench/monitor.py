@@ -26,8 +26,8 @@ from common import ROOT, save_result
 def child(folder: Path, n: int) -> None:
     import pandas as pd
 
-    from monitoring.run import assess
     from newsrec.config import load_params
+    from newsrec.stages.monitor import assess
 
     ref, cur = pd.read_parquet(folder / "reference.parquet"), pd.read_parquet(folder / "current.parquet")
     p = load_params().monitor
@@ -49,7 +49,7 @@ def main() -> None:
     if a.child:
         return child(Path(a.child[0]), int(a.child[1]))
     os.environ.setdefault("NEWSREC_ROOT", str(ROOT))
-    from newsrec import simulation as sim
+    from newsrec import simulate as sim
     from newsrec.config import load_params
     from newsrec.stages.features import feature_categories
 

@@ -1,6 +1,6 @@
 """Serving latency and throughput, one run, 100 candidates per request, loopback HTTP:
 
-- floor: in-process Feast online read + scoring (newsrec.serving.Ranker), no HTTP;
+- floor: in-process Feast online read + scoring (newsrec.recommend.Ranker), no HTTP;
 - ours:  `bentoml serve` of services/recommender.py, features fetched by the service;
 - peer:  `mlflow models serve` of the same model version, features sent in the request.
 
@@ -106,20 +106,21 @@ def main() -> None:
     # the floor does the service's work the service's way: one OpenMP thread per scoring call
     # (set before scikit-learn loads); the mlflow peer runs as a user starts it, without this
     os.environ["OMP_NUM_THREADS"] = "1"
-    from newsrec.adapters import mlflow as ml
-    from newsrec.adapters.serving import ArticleCache, load_ranker
-    from newsrec.config import Paths, load_params
-    from newsrec.features import fill_defaults
-    from newsrec.serving import RecommendRequest
+    from newsrec.adapters.feast import ArticleCache
+    from newsrec.adapters.mlflow import load_model_dir
+    from newsrec.bootstrap import context
+    from newsrec.features.request import fill_defaults
+    from newsrec.recommend import Ranker, RecommendRequest
 
-    p, paths = load_params(), Paths()
-    ml.configure(paths.root, p.train.experiment)
-    version = ml.alias_version(p.train.model_name, ml.CHAMPION)
+    ctx = context()
+    p, paths = ctx.params, ctx.paths
+    version = ctx.registry.champion()
     import mlflow
 
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{p.train.model_name}/{version}"))
-    ranker = load_ranker(local, version, p.ranking)
-    cache = ArticleCache(paths.feature_repo, p.serve.freshest_n, p.serve.cache_seconds)
+    model, meta = load_model_dir(local)
+    ranker = Ranker.of(model, version, meta, p.ranking)
+    cache = ArticleCache(ctx.feature_store, p.serve.freshest_n, p.serve.cache_seconds)
     users = pd.read_parquet(paths.features / "users.parquet", columns=["user_id"])["user_id"].unique()
     rng = np.random.default_rng(0)
     ids = cache.table().index.to_numpy()

@@ -15,10 +15,10 @@ from common import ROOT, save_result
 
 def main() -> None:
     os.environ.setdefault("NEWSREC_ROOT", str(ROOT))
-    from monitoring.run import assess
-    from newsrec import simulation as sim
+    from newsrec import simulate as sim
     from newsrec.config import load_params
     from newsrec.stages.features import feature_categories
+    from newsrec.stages.monitor import assess
 
     p = load_params()
     t = {"prepare": 0.0, "serve+metrics": 0.0, "monitor": 0.0, "retrain": 0.0}

@@ -19,7 +19,8 @@ def child(n: int) -> None:
     import pandas as pd
 
     from newsrec.config import Train
-    from newsrec.features import MODEL_FEATURES, fill_defaults, fit_defaults
+    from newsrec.features.request import fill_defaults, fit_defaults
+    from newsrec.features.spec import MODEL_FEATURES
     from newsrec.model import fit
 
     src = ROOT / "data" / "trainset" / "trainset.parquet"

@@ -28,7 +28,7 @@ def setup(work: Path, rows: int) -> None:
     from newsrec.contracts import known_categories
     from newsrec.data.canonical import ingest_dir, read_table
     from newsrec.data.simulator import simulate
-    from newsrec.features import build_features
+    from newsrec.features.build import build_features
 
     f = rows / 400_000  # the default world logs ~400k candidate rows
     w = World(n_users=int(5000 * f), n_articles=int(2500 * max(1.0, f ** 0.5)), impressions_per_day=int(4000 * f))
@@ -71,7 +71,7 @@ def run_feast(work: Path, store: str) -> dict:
 def run_floor(work: Path) -> dict:
     import pandas as pd
 
-    from newsrec.features import request_features
+    from newsrec.features.request import request_features
 
     ent = pd.read_parquet(work / "entities.parquet")
     f = {n: pd.read_parquet(work / "data" / "features" / f"{n}.parquet") for n in ("users", "news_meta", "news_stats")}

@@ -1,5 +1,6 @@
 """Feast declarations: entities, sources, feature views, the on-demand view and the
-FeatureService `ranker_v1`, the one contract between the model and its features."""
+FeatureService `ranker_v1`, the one contract between the model and its features. Names,
+columns, types and TTLs come from newsrec.features.spec; this file only maps them to Feast."""
 from pathlib import Path
 
 import pandas as pd
@@ -7,40 +8,33 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, Reques
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Float32, Float64, Int64
 
-from newsrec.features import request
-from newsrec.features.join import VIEWS
+from newsrec.features import spec
 
 # the DuckDB store resolves relative paths against the working directory: use absolute ones
 DATA = Path(__file__).resolve().parent.parent / "data" / "features"
+TYPES = {"int64": Int64, "float64": Float64, "float32[]": Array(Float32)}
 
 
-def _source(name: str) -> FileSource:
-    return FileSource(name=name, path=str(DATA / f"{name}.parquet"), timestamp_field="event_timestamp")
+def _fields(columns: dict[str, str]) -> list[Field]:
+    return [Field(name=c, dtype=TYPES[t]) for c, t in columns.items()]
 
 
-user = Entity(name="user", join_keys=["user_id"], description="a reader")
-news = Entity(name="news", join_keys=["news_id"], description="an article")
+user = Entity(name="user", join_keys=[spec.USER_VIEW.key], description="a reader")
+news = Entity(name="news", join_keys=[spec.META_VIEW.key], description="an article")
+ENTITY = {spec.USER_VIEW.key: user, spec.META_VIEW.key: news}
 
-user_features = FeatureView(
-    name="user_features", entities=[user], ttl=VIEWS["users"][1], source=_source("users"),
-    schema=[*(Field(name=f, dtype=Int64) for f in request.USER),
-            Field(name="user_aff", dtype=Array(Float32)), Field(name="user_emb", dtype=Array(Float32))])
 
-news_meta = FeatureView(
-    name="news_meta", entities=[news], ttl=VIEWS["news_meta"][1], source=_source("news_meta"),
-    schema=[Field(name="category_idx", dtype=Int64), Field(name="first_seen_ts", dtype=Float64),
-            Field(name="news_emb", dtype=Array(Float32))])
+def _view(v: spec.View) -> FeatureView:
+    source = FileSource(name=v.table, path=str(DATA / f"{v.table}.parquet"), timestamp_field="event_timestamp")
+    return FeatureView(name=v.name, entities=[ENTITY[v.key]], ttl=v.ttl, source=source, schema=_fields(v.columns))
 
-news_stats = FeatureView(
-    name="news_stats", entities=[news], ttl=VIEWS["news_stats"][1], source=_source("news_stats"),
-    schema=[*(Field(name=f, dtype=Int64) for f in request.NEWS[:4]),
-            *(Field(name=f, dtype=Float64) for f in request.NEWS[4:])])
 
-request_source = RequestSource(name="request", schema=[Field(name="request_time", dtype=Float64)])
+user_features, news_meta, news_stats = (_view(v) for v in spec.VIEWS)
+request_source = RequestSource(name="request", schema=_fields(spec.REQUEST_INPUT))
 
 
 @on_demand_feature_view(sources=[user_features, news_meta, request_source], mode="pandas",
-                        schema=[Field(name=f, dtype=Float64) for f in request.REQUEST])
+                        schema=_fields(spec.REQUEST_FEATURES))
 def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
     # Feast stores this function's source and runs it without this module: import inside
     from newsrec.features.request import request_features as compute
@@ -49,5 +43,5 @@ def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
 
 
 ranker_v1 = FeatureService(
-    name="ranker_v1", features=[user_features, news_meta, news_stats, request_features],
-    tags={"version": "1"}, description="inputs of the newsrec click model, training and serving")
+    name=spec.SERVICE, features=[user_features, news_meta, news_stats, request_features],
+    tags={"version": spec.SERVICE_VERSION}, description="inputs of the newsrec click model, training and serving")

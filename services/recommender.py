@@ -2,7 +2,7 @@
 the prediction log. BentoML itself serves /healthz, /readyz (through __is_ready__) and
 /metrics (Prometheus: request count and latency; plus the counters below).
 
-Thin by design: every decision is made by newsrec.serving.Ranker.
+Thin by design: every decision is made by newsrec.recommend.Ranker.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import bentoml
 
-from newsrec.serving import Recommendation, RecommendRequest
+from newsrec.adapters.bento import BENTO_MODEL
+from newsrec.recommend import Recommendation, RecommendRequest
 
-MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", "newsrec-ranker:latest")
+MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 # One OpenMP thread per scoring call: a request scores ~100 rows, and every request thread
 # would otherwise keep its own team of spinning OpenMP threads (measured: throughput fell
 # from ~125 to ~15 req/s under sustained load on 2 cores). Set before scikit-learn loads.
@@ -34,18 +35,19 @@ class Recommender:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        from newsrec.adapters.serving import ArticleCache, load_ranker
-        from newsrec.config import Paths, load_params
+        from newsrec.adapters.feast import ArticleCache
+        from newsrec.adapters.mlflow import load_model_dir
+        from newsrec.bootstrap import context
         from newsrec.predlog import PredictionLog
+        from newsrec.recommend import Ranker
 
-        paths = Paths()
-        p = load_params()
-        self.params = p
+        ctx = context()
+        p = self.params = ctx.params
         stored = bentoml.models.get(MODEL_TAG)
-        self.ranker = load_ranker(Path(stored.path_of("mlflow_model")), stored.info.labels.get("version", "?"),
-                                  p.ranking)
-        self.articles = ArticleCache(paths.feature_repo, p.serve.freshest_n, p.serve.cache_seconds)
-        self.log = PredictionLog(paths.predictions, max_queue=2_000, batch=20_000)  # queue: responses; batch: rows
+        model, meta = load_model_dir(Path(stored.path_of("mlflow_model")))
+        self.ranker = Ranker.of(model, stored.info.labels.get("version", "?"), meta, p.ranking)
+        self.articles = ArticleCache(ctx.feature_store, p.serve.freshest_n, p.serve.cache_seconds)
+        self.log = PredictionLog(ctx.paths.predictions, max_queue=2_000, batch=20_000)  # queue: responses; batch: rows
 
     def __is_ready__(self) -> bool:
         return self.ranker is not None and self.articles.reachable()

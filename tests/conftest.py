@@ -1,18 +1,13 @@
 """Shared fixtures: a tiny simulated world, a tiny MIND directory, their canonical tables."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from mind_fixture import write_mind
+from worlds import tiny_world
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent / "integration"))
-
-from mind_fixture import write_mind  # noqa: E402
-from worlds import tiny_world  # noqa: E402
-
-from newsrec.config import Params, World  # noqa: E402
+from newsrec.config import Params, World
 
 ROOT = Path(__file__).resolve().parents[1]
 

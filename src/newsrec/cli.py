@@ -1,70 +1,193 @@
-"""The `newsrec` command: one subcommand per pipeline stage (dvc.yaml calls these) plus
-helpers for make. Handlers do I/O only; the work lives in the core modules."""
+"""The `newsrec` command: one subcommand per pipeline stage (dvc.yaml calls these) and the
+operations make calls. Each handler translates arguments into one call of its stage
+function (newsrec.stages.<name>.<name>) with the parts of one Context; the work lives there.
+
+Expected failures (bad params, a refused contract, missing inputs, a gate that says no)
+print one line naming the cause and exit non-zero, without a traceback.
+"""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from collections.abc import Callable
 
+from newsrec.bootstrap import Context, context
 from newsrec.config import ConfigError
 
-# subcommand -> "module:function" under newsrec.stages; imported only when run
-COMMANDS = {
-    "world": "data:world", "ingest": "data:ingest", "validate": "data:validate",
-    "use-source": "data:use_source", "features": "features:features", "feast": "features:feast",
-    "trainset": "training:trainset", "train": "training:train", "evaluate": "evaluation:evaluate",
-    "promote": "evaluation:promote", "rollback": "evaluation:rollback", "package": "serving:package",
-    "traffic": "serving:traffic", "monitor": "monitoring.run:monitor", "ui": "ops:ui", "down": "ops:down",  # a dotted module is imported as is (the monitoring/ package)
-}
+Handler = Callable[[Context, argparse.Namespace], int]
 
-HELP = {
-    "world": "stage world: write the simulated world as MIND-format files",
-    "ingest": "stage ingest: the configured source's MIND files -> canonical parquet tables",
-    "validate": "stage validate: the data contracts; exit 1 with a summary if any check fails",
-    "use-source": "point the pipeline at the simulator or at a MIND directory",
-    "features": "stage features: canonical tables -> point-in-time feature tables",
-    "feast": "stage feast: feast apply, then materialize into the online store",
-    "trainset": "stage trainset: Feast point-in-time training set, split by day",
-    "train": "stage train: fit the click model, log it to MLflow, register it as challenger",
-    "evaluate": "stage evaluate: MIND metrics of the model, baselines, oracle and champion",
-    "promote": "stage promote: the gate; challenger -> champion if it wins, with a model card",
-    "rollback": "move the champion alias back to the previous champion",
-    "package": "import the champion into BentoML and build the Bento",
-    "ui": "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1",
-    "down": "stop the UIs and a background service",
-    "traffic": "replay labeled impressions of the last day against the service; record the clicks",
-    "monitor": "Evidently drift and performance reports on the prediction log, then the drift gate",
-}
+
+def _world(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.world import world
+
+    world(ctx.params, ctx.paths)
+    return 0
+
+
+def _ingest(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.ingest import ingest
+
+    ingest(ctx.params, ctx.paths)
+    return 0
+
+
+def _validate(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.validate import validate
+
+    return 0 if validate(ctx.params, ctx.paths).ok else 1
+
+
+def _source(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.source import source
+
+    source(ctx.paths, a.source, a.dir, a.params)
+    return 0
+
+
+def _features(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.features import features
+
+    features(ctx.params, ctx.paths)
+    return 0
+
+
+def _feast(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.feast import feast
+
+    feast(ctx.paths, ctx.feature_store)
+    return 0
+
+
+def _trainset(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.trainset import trainset
+
+    trainset(ctx.params, ctx.paths, ctx.feature_store)
+    return 0
+
+
+def _train(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.train import train
+
+    train(ctx.params, ctx.paths, ctx.registry, ctx.feature_store, force=a.force)
+    return 0
+
+
+def _evaluate(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.evaluate import evaluate
+
+    evaluate(ctx.params, ctx.paths, ctx.registry)
+    return 0
+
+
+def _promote(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.promote import promote
+
+    promote(ctx.params, ctx.paths, ctx.registry)
+    return 0
+
+
+def _rollback(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.promote import rollback
+
+    rollback(ctx.registry)
+    return 0
+
+
+def _package(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.package import package
+
+    package(ctx.paths, ctx.registry, build=not a.no_build)
+    return 0
+
+
+def _serve(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.serve import serve
+
+    s = ctx.params.serve.model_copy(update={k: v for k, v in (("host", a.host), ("port", a.port)) if v})
+    return serve(s, ctx.paths)
+
+
+def _traffic(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.traffic import traffic
+
+    traffic(ctx.paths, a.url or ctx.params.serve.url, a.requests, a.seed)
+    return 0
+
+
+def _monitor(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.predlog import CorruptLogError
+    from newsrec.stages.monitor import monitor
+
+    try:
+        monitor(ctx.params, ctx.paths, ctx.registry, a.end)
+    except CorruptLogError as e:  # the decision is written; the window needs a person
+        print(f"newsrec monitor: FAILED: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _ui(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.ui import ui
+
+    ui(ctx.paths)
+    return 0
+
+
+def _down(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.ui import down
+
+    down(ctx.paths, a.names)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """Every subcommand, its help line, its arguments and its handler."""
+    ap = argparse.ArgumentParser(prog="newsrec", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help)
+        sp.set_defaults(handler=handler)
+        return sp
+
+    command("world", _world, "stage world: write the simulated world as MIND-format files")
+    command("ingest", _ingest, "stage ingest: the configured source's MIND files -> canonical parquet tables")
+    command("validate", _validate, "stage validate: the data contracts; exit 1 with a summary if any check fails")
+    sp = command("source", _source, "point the pipeline at the simulator or at a MIND directory")
+    sp.add_argument("source", choices=["sim", "mind"])
+    sp.add_argument("dir", nargs="?")
+    command("features", _features, "stage features: canonical tables -> point-in-time feature tables")
+    command("feast", _feast, "stage feast: feast apply, then materialize into the online store")
+    command("trainset", _trainset, "stage trainset: Feast point-in-time training set, split by day")
+    sp = command("train", _train, "stage train: fit the click model, log it to MLflow, register it as challenger")
+    sp.add_argument("--force", action="store_true", help="register a new version even if this exact training is registered")
+    command("evaluate", _evaluate, "stage evaluate: MIND metrics of the model, baselines, oracle and champion")
+    command("promote", _promote, "stage promote: the gate; challenger -> champion if it wins, with a model card")
+    command("rollback", _rollback, "move the champion alias back to the previous champion")
+    sp = command("package", _package, "import the champion into BentoML and build the Bento")
+    sp.add_argument("--no-build", action="store_true", help="only import the model")
+    sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")
+    sp.add_argument("--host", default=None, help="default: serve.host")
+    sp.add_argument("--port", type=int, default=None, help="default: serve.port")
+    sp = command("traffic", _traffic, "replay labeled impressions of the last day against the service; record the clicks")
+    sp.add_argument("--requests", type=int, default=500, help="how many impressions to replay")
+    sp.add_argument("--url", default=None, help="default: http://serve.host:serve.port")
+    sp.add_argument("--seed", type=int, default=0)
+    sp = command("monitor", _monitor, "stage monitor: Evidently reports on the prediction log, then the drift gate")
+    sp.add_argument("--end", default=None,
+                    help="last day of the window: YYYY-MM-DD, `traffic` (the last replay's day); default: today")
+    command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
+    sp = command("down", _down, "stop the UIs and a background service")
+    sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="newsrec", description=__doc__)
-    ap.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in COMMANDS:
-        sp = sub.add_parser(name, help=HELP[name])
-        if name == "package":
-            sp.add_argument("--no-build", action="store_true", help="only import the model")
-        if name == "down":
-            sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")
-        if name == "train":
-            sp.add_argument("--force", action="store_true",
-                            help="register a new version even if this exact training is registered")
-        if name == "traffic":
-            sp.add_argument("--requests", type=int, default=500, help="how many impressions to replay")
-            sp.add_argument("--url", default=None, help="default: http://serve.host:serve.port")
-            sp.add_argument("--seed", type=int, default=0)
-        if name == "monitor":
-            sp.add_argument("--end", default=None, help="last day of the window: YYYY-MM-DD, `traffic` (the last replay's day); default: today")
-        if name == "use-source":
-            sp.add_argument("source", choices=["sim", "mind"])
-            sp.add_argument("dir", nargs="?")
-    args = ap.parse_args(argv)
-    module, fn = COMMANDS[args.cmd].split(":")
-    handler = getattr(importlib.import_module(module if "." in module else f"newsrec.stages.{module}"), fn)
+    args = parser().parse_args(argv)
     try:
-        return handler(args)
-    except (ConfigError, FileNotFoundError, ValueError) as e:  # CorruptLogError is a ValueError
+        return args.handler(context(args.params), args)
+    except (ConfigError, FileNotFoundError, ValueError, TimeoutError) as e:
         print(f"newsrec {args.cmd}: error: {e}", file=sys.stderr, flush=True)
         return 2
 

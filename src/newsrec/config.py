@@ -125,13 +125,18 @@ class Features(Strict):
     seed: int = 7
 
 
-class Train(Strict):
-    """The `train` stage: the click model and its time-based split."""
+class Trainset(Strict):
+    """The `trainset` stage: the time-based split of the labeled rows, in whole days."""
 
-    seed: int = 7
     train_days: int = Field(4, ge=1)  # counted from the first day of data
     valid_days: int = Field(1, ge=1)
     test_days: int = Field(2, ge=1)
+
+
+class Train(Strict):
+    """The `train` stage: the click model."""
+
+    seed: int = 7
     learning_rate: float = Field(0.08, gt=0)
     max_iter: int = Field(300, ge=1)
     max_leaf_nodes: int = Field(31, ge=2)
@@ -166,6 +171,11 @@ class Serve(Strict):
     freshest_n: int = Field(100, ge=1, le=500)  # candidates when a request names none
     cache_seconds: float = Field(300.0, gt=0)  # article features are re-read this often
 
+    @property
+    def url(self) -> str:
+        """The service's address: the one place it is set (make serve HOST=.. PORT=.. overrides)."""
+        return f"http://{self.host}:{self.port}"
+
 
 class Monitor(Strict):
     """Reports on the prediction log against a training sample, and the drift gate."""
@@ -189,7 +199,7 @@ class Monitor(Strict):
     @field_validator("features")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        from newsrec.features.request import MODEL_FEATURES
+        from newsrec.features.spec import MODEL_FEATURES
 
         bad = [f for f in v if f not in MODEL_FEATURES]
         if bad:
@@ -232,6 +242,7 @@ class Params(Strict):
     ingest: Ingest = Ingest()
     validate_: Validate = Field(Validate(), alias="validate")
     features: Features = Features()
+    trainset: Trainset = Trainset()
     train: Train = Train()
     ranking: Ranking = Ranking()
     promote: Promote = Promote()
@@ -275,22 +286,39 @@ def load_params(path: str | Path | None = None) -> Params:
 
 
 class Paths:
-    """Where each stage reads and writes, relative to the project root."""
+    """Where each stage reads and writes, relative to the project root: one entry for every
+    artifact that more than one module touches. A stage's output is named after the stage."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or project_root()
-        self.raw = self.root / "data" / "raw"
-        self.canonical = self.root / "data" / "canonical"
-        self.reports = self.root / "reports"
-        self.features = self.root / "data" / "features"
+        self.raw = self.root / "data" / "raw"  # world (sim) or the user's MIND files
+        self.canonical = self.root / "data" / "canonical"  # ingest
+        self.features = self.root / "data" / "features"  # features
         self.feature_repo = self.root / "feature_repo"
-        self.feast = self.root / "data" / "feast"
+        self.feast = self.root / "data" / "feast"  # feast: registry and online store
+        self.trainset = self.root / "data" / "trainset" / "trainset.parquet"  # trainset
         self.mlflow = self.root / "mlruns"
+        self.reports = self.root / "reports"
+        self.validate = self.reports / "validate.json"
+        self.data_docs = self.reports / "data_docs"
+        self.train = self.reports / "train.json"
+        self.metrics = self.reports / "metrics.json"  # evaluate: the DVC metrics file
+        self.evaluate = self.reports / "evaluate.json"
+        self.plots = self.reports / "plots"
+        self.promote = self.reports / "promote.json"
+        self.model_card = self.reports / "model_card.md"
+        self.package = self.reports / "package.json"
+        self.traffic = self.reports / "traffic.json"
         # the served traffic; NEWSREC_PREDICTIONS moves it (benchmarks keep theirs apart)
         self.predictions = Path(os.environ.get("NEWSREC_PREDICTIONS") or self.root / "data" / "predictions")
         self.outcomes = self.predictions.parent / "outcomes"  # clicks on served items, when known
-        self.monitoring = self.reports / "monitoring"  # Evidently HTML and JSON, one folder per run
+        self.monitor = self.reports / "monitor"  # Evidently HTML and JSON, one folder per run
+        self.decision = self.monitor / "decision.json"  # the latest drift decision
         self.evidently = self.reports / "evidently"  # the Evidently workspace that `make ui` serves
+        self.simulate_data = self.root / "data" / "simulate"  # simulate: the prepared world
+        self.simulate = self.reports / "simulate.json"
+        self.simulate_plot = self.reports / "simulate.png"
+        self.run = self.root / ".run"  # pid files and logs of background processes
 
     def raw_source(self, source: str) -> Path:
         return self.raw / source

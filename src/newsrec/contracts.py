@@ -172,7 +172,7 @@ def summarize(results: list[CheckResult], examples: int = 5) -> list[str]:
 
 
 def as_records(results: list[CheckResult]) -> list[dict]:
-    """JSON-ready results for reports/validation.json."""
+    """JSON-ready results for reports/validate.json."""
     def clean(x):
         return x.item() if isinstance(x, np.generic) else x if isinstance(x, (int, float, str, bool, type(None))) else str(x)
     return [{"table": r.check.table, "expectation": r.check.expectation, "column": r.check.column,

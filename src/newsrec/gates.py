@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from newsrec.config import Monitor, Promote
 from newsrec.contracts import CheckResult, summarize
-from newsrec.monitor import DriftSummary
+from newsrec.drift import DriftSummary
 
 
 @dataclass(frozen=True)

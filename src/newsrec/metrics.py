@@ -8,15 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from newsrec.ranking import rank_within
+
 
 def _frame(groups, y_true, y_score) -> pd.DataFrame:
     return pd.DataFrame({"g": np.asarray(groups), "y": np.asarray(y_true, dtype=np.float64),
                          "s": np.asarray(y_score, dtype=np.float64)})
-
-
-def _positions(df: pd.DataFrame, col: str) -> np.ndarray:
-    """1-based rank by descending `col` within each group; ties keep their input order."""
-    return df.groupby("g", sort=False)[col].rank(method="first", ascending=False).to_numpy()
 
 
 def auc(groups, y_true, y_score) -> float:
@@ -35,7 +32,7 @@ def auc(groups, y_true, y_score) -> float:
 def mrr(groups, y_true, y_score) -> float:
     """Mean per-impression MRR as MIND defines it: sum(y / rank) / sum(y)."""
     df = _frame(groups, y_true, y_score)
-    df["rr"] = df["y"] / _positions(df, "s")
+    df["rr"] = df["y"] / rank_within(df["s"], df["g"])
     g = df.groupby("g", sort=False).agg(rr=("rr", "sum"), pos=("y", "sum"))
     g = g[g["pos"] > 0]
     return float((g["rr"] / g["pos"]).mean()) if len(g) else float("nan")
@@ -45,7 +42,7 @@ def ndcg(groups, y_true, y_score, k: int) -> float:
     """Mean per-impression nDCG@k: gains 2^y - 1, discount log2(rank + 1)."""
     df = _frame(groups, y_true, y_score)
     gain = 2.0 ** df["y"] - 1.0
-    pos, ideal = _positions(df, "s"), _positions(df, "y")
+    pos, ideal = rank_within(df["s"], df["g"]), rank_within(df["y"], df["g"])
     df["dcg"] = np.where(pos <= k, gain / np.log2(pos + 1), 0.0)
     df["best"] = np.where(ideal <= k, gain / np.log2(ideal + 1), 0.0)
     g = df.groupby("g", sort=False)[["dcg", "best"]].sum()

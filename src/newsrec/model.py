@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from newsrec.config import Train
-from newsrec.features import MODEL_FEATURES
+from newsrec.config import Train, Trainset
+from newsrec.features.spec import MODEL_FEATURES
 
 # the types skops must trust to load the model (MLflow saves scikit-learn models with skops)
 SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
@@ -17,7 +17,7 @@ class TrainingDataError(ValueError):
     """The training set cannot train or evaluate a model (an empty split, no clicks...)."""
 
 
-def split_by_day(times: pd.Series, p: Train) -> pd.Series:
+def split_by_day(times: pd.Series, p: Trainset) -> pd.Series:
     """'train', 'valid', 'test' or 'unused' for each row, by whole days since the first day."""
     day = (times - times.min().floor("D")).dt.days
     edges = np.cumsum([p.train_days, p.valid_days, p.test_days])
@@ -25,13 +25,13 @@ def split_by_day(times: pd.Series, p: Train) -> pd.Series:
     return pd.Series(labels, index=times.index)
 
 
-def check_split(split: pd.Series, y: pd.Series, p: Train) -> None:
+def check_split(split: pd.Series, y: pd.Series, p: Trainset) -> None:
     """Raise TrainingDataError naming the split that is empty or has a single class."""
     days = {"train": p.train_days, "valid": p.valid_days, "test": p.test_days}
     for name, n_days in days.items():
         ys = y[split == name]
         if ys.empty:
-            raise TrainingDataError(f"the {name} split ({n_days} day(s) in params train.{name}_days) has no "
+            raise TrainingDataError(f"the {name} split ({n_days} day(s) in params trainset.{name}_days) has no "
                                     f"labeled rows: the data covers fewer days than the split asks for")
         if ys.nunique() < 2:
             raise TrainingDataError(f"the {name} split has only {'clicks' if ys.iloc[0] else 'non-clicks'} "

@@ -57,7 +57,7 @@ def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranki
     return fig
 
 
-def simulation(result: dict):
+def simulate(result: dict):
     """Per simulated day and policy: CTR, nDCG@10 and quality of what was shown; the shock as a
     dashed line, drift detected as an open circle, a retrain as a filled triangle."""
     metrics = [("ctr@10", "CTR of the shown top 10"), ("ndcg@10", "nDCG@10"), ("quality@10", "true quality, top 10")]

@@ -1,4 +1,5 @@
-"""The ranking objective: score = a * engagement + b * quality, and its top k."""
+"""The ranking objective: score = a * engagement + b * quality, its top k, the position of
+each candidate in its list, and the popularity baseline."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,27 @@ def weighted_rating(r, v, m: float, c) -> np.ndarray:
     (the film-chart formula). With no ratings, R is a CTR, v impressions, C the global CTR."""
     r, v, c = (np.asarray(x, dtype=np.float64) for x in (r, v, c))
     return v / (v + m) * r + m / (v + m) * c
+
+
+def popularity(clicks_1d, imps_1d) -> np.ndarray:
+    """The popularity baseline: clicks over the last day, ties broken by impressions (missing
+    counts are zero). The evaluation baseline and the cold-start fallback both rank by it."""
+    clicks = np.nan_to_num(np.asarray(clicks_1d, dtype=np.float64), nan=0.0)
+    imps = np.nan_to_num(np.asarray(imps_1d, dtype=np.float64), nan=0.0)
+    return clicks + 1e-6 * imps
+
+
+def rank_within(values, groups=None) -> np.ndarray:
+    """1-based position of each value in its group (a candidate list) by descending value;
+    ties keep their input order, NaN ranks NaN. groups=None: the values are one list."""
+    v = np.asarray(values, dtype=np.float64)
+    if groups is None:  # the request path: one short list, no groupby
+        order = np.argsort(np.where(np.isnan(v), np.inf, -v), kind="stable")
+        rank = np.empty(len(v))
+        rank[order] = np.arange(1, len(v) + 1)
+        return np.where(np.isnan(v), np.nan, rank)
+    df = pd.DataFrame({"g": np.asarray(groups), "v": v})
+    return df.groupby("g", sort=False)["v"].rank(method="first", ascending=False).to_numpy()
 
 
 def minmax(values, groups) -> np.ndarray:
@@ -33,8 +55,7 @@ def blend(engagement, quality, groups, a: float, b: float) -> np.ndarray:
 
 def top_k_mask(scores, groups, k: int) -> np.ndarray:
     """True for the k best-scored candidates of each list (ties keep input order)."""
-    df = pd.DataFrame({"g": np.asarray(groups), "s": np.asarray(scores, dtype=np.float64)})
-    return (df.groupby("g", sort=False)["s"].rank(method="first", ascending=False) <= k).to_numpy()
+    return rank_within(scores, groups) <= k
 
 
 def realised(scores, groups, values: dict[str, np.ndarray], k: int) -> dict[str, float]:

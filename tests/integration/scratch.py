@@ -42,4 +42,5 @@ def make_project(dest: Path, **sections) -> Path:
 
 TINY_WORLD = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
 SMALL_WORLD = dict(n_users=600, n_articles=500, impressions_per_day=500, days=5, backlog_days=1)
-SMALL_TRAIN = dict(train_days=3, valid_days=1, test_days=1, max_iter=100)
+SMALL_SPLIT = dict(train_days=3, valid_days=1, test_days=1)
+SMALL_TRAIN = dict(max_iter=100)

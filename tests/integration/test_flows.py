@@ -1,7 +1,7 @@
 """The Prefect deployments: the daily monitoring schedule and the drift-event trigger of the
 retraining deployment, matched to the event the monitoring flow emits."""
 from flows.deployments import DAILY, deployments
-from flows.monitoring import DRIFT_EVENT, RESOURCE
+from flows.monitor import DRIFT_EVENT, RESOURCE
 
 
 def test_deployments_schedule_monitoring_and_retrain_on_the_drift_event():

@@ -12,7 +12,7 @@ import pytest
 from scratch import ROOT, sh
 
 from newsrec.config import Monitor
-from newsrec.features import MODEL_FEATURES
+from newsrec.features.spec import MODEL_FEATURES
 
 P = Monitor(reference_rows=3_000, current_rows=3_000, min_rows=500)
 
@@ -35,7 +35,7 @@ def frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
 def test_reports_saved_workspace_filled_and_gate_follows_the_shift(tmp_path):
     from evidently.ui.workspace import Workspace
 
-    from monitoring.run import assess
+    from newsrec.stages.monitor import assess
 
     rng = np.random.default_rng(0)
     ref = frame(rng, 6_000)
@@ -65,7 +65,7 @@ def bare(tmp_path):
 def test_empty_window_says_so_and_triggers_nothing(bare):
     res = sh(bare, "newsrec", "monitor")
     assert "no logged traffic" in res.stderr and "nothing triggered" in res.stderr
-    decision = json.loads((bare / "reports/monitoring/decision.json").read_text())
+    decision = json.loads((bare / "reports/monitor/decision.json").read_text())
     assert decision["status"] == "empty" and decision["retrain"] is False
 
 
@@ -76,5 +76,5 @@ def test_corrupt_window_names_the_file_and_triggers_nothing(bare):
     res = sh(bare, "newsrec", "monitor", "--end", "2026-11-09", check=False)
     assert res.returncode == 1
     assert "part-1-1-000001.parquet: cannot be read" in res.stderr and "Nothing triggered" in res.stderr
-    decision = json.loads((bare / "reports/monitoring/decision.json").read_text())
+    decision = json.loads((bare / "reports/monitor/decision.json").read_text())
     assert decision["status"] == "corrupt" and decision["retrain"] is False

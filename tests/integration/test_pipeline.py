@@ -32,7 +32,7 @@ def test_sim_pipeline_is_reproducible_and_skips_when_unchanged(project):
 
 def test_mind_source_then_corrupt_input(project, tmp_path):
     mind = write_mind(tmp_path / "MIND")
-    sh(project, "newsrec", "use-source", "mind", str(mind))
+    sh(project, "newsrec", "source", "mind", str(mind))
     assert "source: mind" in (project / "params.yaml").read_text()
     run = sh(project, "dvc", "repro", "validate")
     assert "Running stage 'world'" not in run.stdout  # the simulator is not upstream of real data
@@ -50,7 +50,7 @@ def test_failed_contract_stops_the_pipeline(project, tmp_path):
     mind = write_mind(tmp_path / "MIND")
     for news in mind.rglob("news.tsv"):  # unknown categories: the contract must refuse them
         news.write_text(news.read_text().replace("\tsports\t", "\tastrology\t"))
-    sh(project, "newsrec", "use-source", "mind", str(mind))
+    sh(project, "newsrec", "source", "mind", str(mind))
     bad = sh(project, "dvc", "repro", "promote", check=False)  # what `make demo` asks for
     assert bad.returncode != 0
     assert "Running stage 'validate'" in bad.stdout and "Running stage 'features'" not in bad.stdout

@@ -36,15 +36,14 @@ def _user_and_candidates(proj: Path) -> tuple[str, list[str], pd.Timestamp]:
 
 
 def _offline_scores(proj: Path, user: str, news: list[str], t: pd.Timestamp) -> dict[str, float]:
-    from newsrec.adapters import feast as fa
-    from newsrec.adapters import mlflow as ml
-    from newsrec.features import fill_defaults
+    from newsrec.bootstrap import context
+    from newsrec.features.request import fill_defaults
     from newsrec.model import predict
 
+    ctx = context(root=proj)
     ent = pd.DataFrame({"user_id": user, "news_id": news, "event_timestamp": t, "request_time": t.timestamp()})
-    frame = fa.historical(fa.store(proj / "feature_repo"), ent)
-    ml.configure(proj, "newsrec")
-    model, meta = ml.load_model("newsrec-ranker", ml.alias_version("newsrec-ranker", ml.CHAMPION))
+    frame = ctx.feature_store.historical(ent)
+    model, meta = ctx.registry.load_model(ctx.registry.champion())
     x, _ = fill_defaults(frame, meta["defaults"])
     return dict(zip(frame["news_id"], predict(model, x)))
 
@@ -168,7 +167,7 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     day = pd.read_parquet(proj / "data" / "outcomes").pipe(
         lambda o: pd.to_datetime(o["request_time"], utc=True).max().strftime("%Y-%m-%d"))
     sh(proj, "newsrec", "monitor", "--end", day)
-    decision = json.loads((proj / "reports/monitoring/decision.json").read_text())
+    decision = json.loads((proj / "reports/monitor/decision.json").read_text())
     assert decision["status"] == "judged" and decision["window"] == [day] and decision["reasons"]
     summary = json.loads(Path(decision["summary"]).read_text())
     assert summary["performance"]["current"]["requests"] > 100 and summary["feature_drift"]

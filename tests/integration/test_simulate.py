@@ -26,8 +26,8 @@ def test_drift_policy_recovers_after_the_shock_and_static_does_not(project):
 
     proj = project(policies=["never", "drift"])  # the default world and scenario: an election on day 3
     result = simulate()
-    assert json.loads((proj / "reports/simulation.json").read_text())["policies"].keys() == {"never", "drift"}
-    assert (proj / "reports/simulation.png").stat().st_size > 10_000
+    assert json.loads((proj / "reports/simulate.json").read_text())["policies"].keys() == {"never", "drift"}
+    assert (proj / "reports/simulate.png").stat().st_size > 10_000
     never, drift = result["policies"]["never"], result["policies"]["drift"]
     shock = result["shock_day"]
     assert not any(d["retrained"] for d in never)

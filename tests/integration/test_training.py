@@ -35,14 +35,14 @@ def test_metrics_shape_and_quality(project):
     assert set(m) == {"model", "popularity", "random", "quality", "oracle"}
     assert all(set(v) == KEYS for v in m.values())
     assert m["oracle"]["ndcg@10"] > m["model"]["ndcg@10"] > m["popularity"]["ndcg@10"] > m["random"]["ndcg@10"]
-    real = _json(project, "evaluation.json")["realised"]
+    real = _json(project, "evaluate.json")["realised"]
     assert real["blend"]["true_quality@10"] > real["engagement"]["true_quality@10"]  # b = 0.8 buys quality
     assert real["engagement"]["true_ctr@10"] > real["blend"]["true_ctr@10"]  # at some engagement cost
 
 
 def test_mlflow_run_and_registry(project):
     c = _client(project)
-    t, pr = _json(project, "train.json"), _json(project, "promotion.json")
+    t, pr = _json(project, "train.json"), _json(project, "promote.json")
     run = c.get_run(t["run_id"])
     assert run.info.status == "FINISHED"
     assert {"git_sha", "dvc.data/canonical", "dvc.data/features", "feature_service"} <= set(run.data.tags)
@@ -74,7 +74,7 @@ def test_training_is_deterministic_then_promote_and_rollback(project):
     sh(project, "newsrec", "evaluate")
     # an equal model does not beat the champion by a positive margin
     assert "not promoted" in sh(project, "newsrec", "promote").stderr
-    ev = _json(project, "evaluation.json")
+    ev = _json(project, "evaluate.json")
     assert ev["champion"]["version"] == "1"
     (project / "params.yaml").write_text((project / "params.yaml").read_text()
                                          .replace("min_gain_over_champion: 0.0", "min_gain_over_champion: -1.0"))
@@ -88,7 +88,8 @@ def test_training_is_deterministic_then_promote_and_rollback(project):
 
 def test_a_failed_run_registers_nothing(project, monkeypatch):
     from newsrec.adapters import mlflow as ml
-    from newsrec.stages import training
+    from newsrec.bootstrap import context
+    from newsrec.stages.train import train
 
     c = _client(project)
     before = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
@@ -97,10 +98,10 @@ def test_a_failed_run_registers_nothing(project, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("artifact store unavailable")
 
-    monkeypatch.setenv("NEWSREC_ROOT", str(project))
-    monkeypatch.setattr(ml, "log_sklearn_model", broken)
+    ctx = context(root=project)
+    monkeypatch.setattr(ml.RunLog, "sklearn_model", broken)
     with pytest.raises(RuntimeError, match="artifact store unavailable"):
-        training.train(type("A", (), {"params": str(project / "params.yaml"), "force": True})())
+        train(ctx.params, ctx.paths, ctx.registry, ctx.feature_store, force=True)
     after = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
     assert after == before
     assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == champion
@@ -110,14 +111,15 @@ def test_a_failed_run_registers_nothing(project, monkeypatch):
 
 
 def test_mind_chain_reports_metrics_without_oracle(tmp_path):
-    proj = make_project(tmp_path / "proj", train=dict(train_days=2, valid_days=1, test_days=1, max_iter=50))
+    proj = make_project(tmp_path / "proj", trainset=dict(train_days=2, valid_days=1, test_days=1),
+                        train=dict(max_iter=50))
     mind = write_mind(tmp_path / "MIND", n_lines=80)
-    sh(proj, "newsrec", "use-source", "mind", str(mind))
+    sh(proj, "newsrec", "source", "mind", str(mind))
     sh(proj, "dvc", "repro", "promote")
     m = _json(proj, "metrics.json")
     assert set(m) == {"model", "popularity", "random", "quality"}  # no ground truth, no oracle
     assert all(set(v) == KEYS for v in m.values())
-    assert "true_ctr@10" not in _json(proj, "evaluation.json")["realised"]["blend"]
+    assert "true_ctr@10" not in _json(proj, "evaluate.json")["realised"]["blend"]
 
 
 def test_pandas_point_in_time_join_equals_feast(project):
@@ -125,11 +127,11 @@ def test_pandas_point_in_time_join_equals_feast(project):
     import numpy as np
     import pandas as pd
 
-    from newsrec.features import MODEL_FEATURES
-    from newsrec.features.join import VIEWS, as_of
+    from newsrec.features.join import as_of
+    from newsrec.features.spec import MODEL_FEATURES, VIEWS
 
     feast = pd.read_parquet(project / "data/trainset/trainset.parquet")
-    tables = {n: pd.read_parquet(project / "data/features" / f"{n}.parquet") for n in VIEWS}
+    tables = {v.table: pd.read_parquet(project / "data/features" / f"{v.table}.parquet") for v in VIEWS}
     ent = feast[["impression_id", "user_id", "news_id", "event_timestamp", "clicked"]].assign(
         request_time=feast["event_timestamp"].astype("int64") / 1e6)
     ours = as_of(ent, tables)
@@ -140,10 +142,10 @@ def test_pandas_point_in_time_join_equals_feast(project):
 
 
 def test_flows_rerun_after_a_crash_and_monitor(project, prefect, monkeypatch):
-    """The training flow re-run over a finished pipeline whose last training was not recorded
-    by DVC (as after a crash) registers no duplicate; the monitoring flow judges a window."""
-    from flows.monitoring import monitoring
-    from flows.training import training
+    """The pipeline flow re-run over a finished pipeline whose last training was not recorded
+    by DVC (as after a crash) registers no duplicate; the monitor flow judges a window."""
+    from flows.monitor import monitor
+    from flows.pipeline import pipeline
 
     monkeypatch.setenv("NEWSREC_ROOT", str(project))
     c = _client(project)
@@ -153,8 +155,8 @@ def test_flows_rerun_after_a_crash_and_monitor(project, prefect, monkeypatch):
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     del lock["stages"]["train"]  # the crash: the model was registered, DVC never recorded the stage
     (project / "dvc.lock").write_text(yaml.safe_dump(lock))
-    out = training()
+    out = pipeline()
     assert out["stages"]["train"] == "ran" and out["stages"]["features"] == "up to date"
     assert versions() == before  # reused, not registered twice
-    decision = monitoring(retrain="off")  # report and gate; the trigger is off
-    assert decision["status"] in {"empty", "judged"} and decision["reasons"] and "training" not in decision
+    decision = monitor(retrain="off")  # report and gate; the trigger is off
+    assert decision["status"] in {"empty", "judged"} and decision["reasons"] and "pipeline" not in decision

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsrec.config import Features
-from newsrec.features import build_features, fill_defaults, fit_defaults, request_features
-from newsrec.features.request import MODEL_FEATURES
+from newsrec.features.build import build_features
+from newsrec.features.request import fill_defaults, fit_defaults, request_features
+from newsrec.features.spec import MODEL_FEATURES
 
 CATS = ["news", "sports", "finance", "other"]
 START = pd.Timestamp("2026-11-02", tz="UTC")

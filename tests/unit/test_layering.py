@@ -1,10 +1,13 @@
-"""The core stays free of MLOps tools: only src/newsrec/adapters may import them."""
+"""The core stays free of MLOps tools: only src/newsrec/adapters may import them, and the
+tool folders at the top import only their own tool (monitoring/ Evidently, flows/ Prefect,
+services/ BentoML, feature_repo/ Feast); the rest they reach through the core."""
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "newsrec"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "newsrec"
 TOOLS = {"mlflow", "prefect", "feast", "bentoml", "evidently", "great_expectations", "dvc"}
 
 
@@ -23,6 +26,19 @@ def test_core_imports_no_tool():
     offenders = {str(p.relative_to(SRC)): _imports(p) & TOOLS for p in SRC.rglob("*.py")
                  if "adapters" not in p.parts and _imports(p) & TOOLS}
     assert not offenders
+
+
+OWN_TOOL = {"monitoring": "evidently", "flows": "prefect", "services": "bentoml", "feature_repo": "feast"}
+
+
+def test_each_tool_folder_imports_only_its_own_tool():
+    offenders = {}
+    for folder, own in OWN_TOOL.items():
+        for p in (ROOT / folder).rglob("*.py"):
+            if bad := _imports(p) & (TOOLS - {own}):
+                offenders[str(p.relative_to(ROOT))] = bad
+    assert not offenders
+    assert all((ROOT / f).is_dir() for f in OWN_TOOL)  # a renamed folder fails here, not silently
 
 
 def test_importing_the_cli_loads_no_tool():

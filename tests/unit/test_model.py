@@ -3,11 +3,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from newsrec.config import Train
-from newsrec.features import MODEL_FEATURES
+from newsrec.config import Train, Trainset
+from newsrec.features.spec import MODEL_FEATURES
 from newsrec.model import TrainingDataError, check_split, fit, predict, split_by_day
 
-P = Train(train_days=2, valid_days=1, test_days=1, max_iter=30)
+SPLIT = Trainset(train_days=2, valid_days=1, test_days=1)
+P = Train(max_iter=30)
 
 
 def _times(days):
@@ -17,20 +18,20 @@ def _times(days):
 def test_split_by_whole_days_from_the_first():
     s = split_by_day(pd.Series(pd.to_datetime(
         ["2026-11-02 23:59", "2026-11-03 00:01", "2026-11-04 12:00", "2026-11-05 01:00", "2026-11-06 01:00"],
-        utc=True)), P)
+        utc=True)), SPLIT)
     assert s.tolist() == ["train", "train", "valid", "test", "unused"]
 
 
 def test_empty_split_names_the_param():
-    split = split_by_day(_times([0, 0, 2, 2]), P)
-    with pytest.raises(TrainingDataError, match=r"test split .*train.test_days"):
-        check_split(split, pd.Series([0, 1, 1, 0]), P)
+    split = split_by_day(_times([0, 0, 2, 2]), SPLIT)
+    with pytest.raises(TrainingDataError, match=r"test split .*trainset.test_days"):
+        check_split(split, pd.Series([0, 1, 1, 0]), SPLIT)
 
 
 def test_split_without_positives_is_refused():
     split = pd.Series(["train", "train", "valid", "valid", "test", "test"])
     with pytest.raises(TrainingDataError, match="valid split has only non-clicks"):
-        check_split(split, pd.Series([0, 1, 0, 0, 1, 0]), P)
+        check_split(split, pd.Series([0, 1, 0, 0, 1, 0]), SPLIT)
 
 
 def _xy(seed=0, n=3000):

@@ -1,5 +1,9 @@
 """MLflow 3: tracking (SQLite + a local artifact folder by default), logging a training
-run, and the registry with aliases (`challenger`, `champion`), never stages."""
+run, and the registry with aliases (`challenger`, `champion`), never stages.
+
+`Registry.connect` sets the tracking and registry URI once; the composition root
+(newsrec.bootstrap) builds one per process and hands it to the stages that need it.
+"""
 from __future__ import annotations
 
 import json
@@ -18,114 +22,13 @@ def metric_names(metrics: dict[str, float], prefix: str = "") -> dict[str, float
     return {f"{prefix}{k.replace('@', '_at_')}": float(v) for k, v in metrics.items()}
 
 
-def configure(root: Path, experiment: str) -> str:
-    """Set the tracking and registry URI explicitly and select the experiment; return its id.
-
-    $MLFLOW_TRACKING_URI wins (the prod profile); else SQLite in mlruns/ of the project.
-    """
-    import mlflow
-
-    store = root / "mlruns"
-    store.mkdir(parents=True, exist_ok=True)
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    exp = mlflow.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else mlflow.create_experiment(
-        experiment, artifact_location=(store / "artifacts").as_uri())
-    mlflow.set_experiment(experiment_id=exp_id)
-    return exp_id
-
-
-def log_sklearn_model(model, input_example, metadata: dict, trusted: list[str]):
-    """Log the fitted estimator (skops format) with signature and input example."""
-    import mlflow
-    import sklearn
-    import skops
-    from mlflow.models import infer_signature
-
-    signature = infer_signature(input_example, model.predict_proba(input_example.to_numpy())[:, 1])
-    return mlflow.sklearn.log_model(
-        model, name="model", serialization_format="skops", skops_trusted_types=trusted,
-        signature=signature, input_example=input_example, metadata=metadata,
-        pyfunc_predict_fn="predict_proba",
-        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
-
-
-def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
-    """Register a logged model as a new version and point `challenger` at it."""
-    import mlflow
-
-    mv = mlflow.register_model(model_uri, name, tags=tags)
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias(name, CHALLENGER, mv.version)
-    return str(mv.version)
-
-
-def find_version(name: str, tag: str, value: str) -> dict | None:
-    """The newest registered version of `name` whose tag `tag` equals `value`: its version,
-    run, model URI and the run's validation metrics; None if there is none."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    found = client.search_model_versions(f"name = '{name}' and tags.`{tag}` = '{value}'")
-    if not found:
-        return None
-    v = max(found, key=lambda m: int(m.version))
-    metrics = {k.replace("_at_", "@"): x for k, x in client.get_run(v.run_id).data.metrics.items()
-               if k.startswith("valid_")}
-    return {"run_id": v.run_id, "model_uri": v.source, "model_name": name, "version": str(v.version),
-            "metrics": metrics}
-
-
-def point_challenger(name: str, version: str) -> None:
-    import mlflow
-
-    mlflow.MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
-
-
-def alias_version(name: str, alias: str) -> str | None:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
-
-
-def load_model(name: str, version: str):
-    """The scikit-learn estimator of a registered version and the metadata logged with it."""
-    import mlflow
+def load_model_dir(model_dir: Path):
+    """The scikit-learn estimator in a local MLflow model folder (e.g. one BentoML stored)
+    and the metadata logged with it."""
+    import mlflow.sklearn
     from mlflow.models import Model
 
-    uri = f"models:/{name}/{version}"
-    meta = Model.load(uri).metadata or {}
-    return mlflow.sklearn.load_model(uri), meta
-
-
-def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    for k, v in tags.items():
-        client.set_model_version_tag(name, version, k, str(v))
-
-
-def champion_history(name: str) -> list[str]:
-    import mlflow
-
-    tags = mlflow.MlflowClient().get_registered_model(name).tags or {}
-    return json.loads(tags.get(HISTORY_TAG, "[]"))
-
-
-def set_champion(name: str, version: str, history: list[str]) -> None:
-    """Point `champion` at version and record the history used by rollback."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    return mlflow.sklearn.load_model(str(model_dir)), Model.load(str(model_dir / "MLmodel")).metadata or {}
 
 
 class RunLog:
@@ -166,11 +69,109 @@ class RunLog:
 
         mlflow.log_artifact(path, folder)
 
+    def sklearn_model(self, model, input_example, metadata: dict, trusted: list[str]):
+        """Log the fitted estimator (skops format) with signature and input example."""
+        import mlflow
+        import sklearn
+        import skops
+        from mlflow.models import infer_signature
 
-@contextmanager
-def run(run_name: str | None = None, run_id: str | None = None) -> Iterator[RunLog]:
-    """Start (or, with run_id, resume) a run; it ends FAILED if the block raises."""
-    import mlflow
+        signature = infer_signature(input_example, model.predict_proba(input_example.to_numpy())[:, 1])
+        return mlflow.sklearn.log_model(
+            model, name="model", serialization_format="skops", skops_trusted_types=trusted,
+            signature=signature, input_example=input_example, metadata=metadata,
+            pyfunc_predict_fn="predict_proba",
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
 
-    with mlflow.start_run(run_name=run_name, run_id=run_id) as r:
-        yield RunLog(r)
+
+class Registry:
+    """The tracking server and the registered model `name`, configured once."""
+
+    def __init__(self, uri: str, experiment_id: str, name: str) -> None:
+        self.uri, self.experiment_id, self.name = uri, experiment_id, name
+
+    @classmethod
+    def connect(cls, store: Path, experiment: str, name: str) -> Registry:
+        """Set the tracking and registry URI explicitly and select the experiment.
+        $MLFLOW_TRACKING_URI wins (the prod profile); else SQLite in `store`."""
+        import mlflow
+
+        store.mkdir(parents=True, exist_ok=True)
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        exp = mlflow.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else mlflow.create_experiment(
+            experiment, artifact_location=(store / "artifacts").as_uri())
+        mlflow.set_experiment(experiment_id=exp_id)
+        return cls(uri, exp_id, name)
+
+    @property
+    def _client(self):
+        import mlflow
+
+        return mlflow.MlflowClient()
+
+    @contextmanager
+    def run(self, run_name: str | None = None, run_id: str | None = None) -> Iterator[RunLog]:
+        """Start (or, with run_id, resume) a run; it ends FAILED if the block raises."""
+        import mlflow
+
+        with mlflow.start_run(run_name=run_name, run_id=run_id) as r:
+            yield RunLog(r)
+
+    def register(self, model_uri: str, tags: dict[str, str]) -> str:
+        """Register a logged model as a new version and point `challenger` at it."""
+        import mlflow
+
+        mv = mlflow.register_model(model_uri, self.name, tags=tags)
+        self._client.set_registered_model_alias(self.name, CHALLENGER, mv.version)
+        return str(mv.version)
+
+    def find_version(self, tag: str, value: str) -> dict | None:
+        """The newest registered version whose tag `tag` equals `value`: its version, run,
+        model URI and the run's validation metrics; None if there is none."""
+        client = self._client
+        found = client.search_model_versions(f"name = '{self.name}' and tags.`{tag}` = '{value}'")
+        if not found:
+            return None
+        v = max(found, key=lambda m: int(m.version))
+        metrics = {k.replace("_at_", "@"): x for k, x in client.get_run(v.run_id).data.metrics.items()
+                   if k.startswith("valid_")}
+        return {"run_id": v.run_id, "model_uri": v.source, "model_name": self.name, "version": str(v.version),
+                "metrics": metrics}
+
+    def point_challenger(self, version: str) -> None:
+        self._client.set_registered_model_alias(self.name, CHALLENGER, version)
+
+    def alias_version(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self._client.get_model_version_by_alias(self.name, alias).version)
+        except MlflowException:
+            return None
+
+    def champion(self) -> str | None:
+        return self.alias_version(CHAMPION)
+
+    def load_model(self, version: str):
+        """The scikit-learn estimator of a registered version and the metadata logged with it."""
+        import mlflow
+        from mlflow.models import Model
+
+        uri = f"models:/{self.name}/{version}"
+        return mlflow.sklearn.load_model(uri), Model.load(uri).metadata or {}
+
+    def tag_version(self, version: str, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self._client.set_model_version_tag(self.name, version, k, str(v))
+
+    def champion_history(self) -> list[str]:
+        tags = self._client.get_registered_model(self.name).tags or {}
+        return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+    def set_champion(self, version: str, history: list[str]) -> None:
+        """Point `champion` at version and record the history used by rollback."""
+        self._client.set_registered_model_alias(self.name, CHAMPION, version)
+        self._client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history))

@@ -41,3 +41,20 @@ def atomic_file(target: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(name):
             os.unlink(name)
+
+
+def write_json(path: Path, data) -> None:
+    """`data` as indented JSON, written atomically."""
+    import json
+
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_json(path: Path):
+    """The JSON a stage wrote; a missing file names the stage to run."""
+    import json
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run the stage that writes it first")
+    return json.loads(path.read_text())

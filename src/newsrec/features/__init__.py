@@ -1,9 +1,8 @@
-"""Point-in-time feature tables (pandas, no Feast) and the on-demand request features.
+"""Features: the declaration of the model's features (spec), the point-in-time feature
+tables (build, windows, content), the on-demand request features and fill values
+(request), and the pandas as-of join (join). Pandas and scipy only, no Feast.
 
 Every row carries an `event_timestamp`; its values use only events strictly before it.
+Import from the submodules: this package imports nothing, so a stage that needs only the
+declaration does not load (or depend on) the feature builders.
 """
-from newsrec.features.build import FeatureTables, build_features
-from newsrec.features.request import DEFAULTS, MODEL_FEATURES, fill_defaults, fit_defaults, request_features
-
-__all__ = ["DEFAULTS", "MODEL_FEATURES", "FeatureTables", "build_features", "fill_defaults", "fit_defaults",
-           "request_features"]

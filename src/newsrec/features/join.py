@@ -3,18 +3,10 @@ done with pandas for in-process loops (the simulated days) that retrain many tim
 Feast path stays the pipeline's; a test holds the two to the same rows and values."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pandas as pd
 
 from newsrec.features.request import request_features
-
-# feature table -> (entity key, time to live): the declarations in feature_repo/ read these
-VIEWS: dict[str, tuple[str, timedelta]] = {
-    "users": ("user_id", timedelta(days=7)),
-    "news_meta": ("news_id", timedelta(days=30)),
-    "news_stats": ("news_id", timedelta(days=2)),
-}
+from newsrec.features.spec import VIEWS
 
 
 def as_of(entities: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -24,8 +16,8 @@ def as_of(entities: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFra
     out = entities.assign(_row=range(len(entities)),
                           event_timestamp=entities["event_timestamp"].astype("datetime64[us, UTC]"))
     out = out.sort_values("event_timestamp", kind="stable")
-    for name, (key, ttl) in VIEWS.items():
-        right = tables[name].astype({"event_timestamp": "datetime64[us, UTC]"}).sort_values("event_timestamp")
-        out = pd.merge_asof(out, right, on="event_timestamp", by=key, direction="backward", tolerance=pd.Timedelta(ttl))
+    for v in VIEWS:
+        right = tables[v.table].astype({"event_timestamp": "datetime64[us, UTC]"}).sort_values("event_timestamp")
+        out = pd.merge_asof(out, right, on="event_timestamp", by=v.key, direction="backward", tolerance=pd.Timedelta(v.ttl))
     out = out.sort_values("_row").drop(columns="_row").reset_index(drop=True)
     return pd.concat([out, request_features(out)], axis=1)

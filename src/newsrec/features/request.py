@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-USER = ["history_len", "user_imps_1d", "user_clicks_1d", "user_imps_7d", "user_clicks_7d"]
-NEWS = ["news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d", "news_ctr", "news_quality"]
-REQUEST = ["freshness_hours", "category_affinity", "content_similarity"]
-MODEL_FEATURES = USER + NEWS + REQUEST
+from newsrec.features.spec import MODEL_FEATURES
 
 # What a missing value means, and the value it gets (counted and logged where it happens):
 # a user with no row yet is a new user, an article without stats has not been shown yet.

@@ -1,4 +1,4 @@
-"""Serving logic, free of any web framework: validate a request, assemble its features
+"""A recommendation, free of any web framework: validate a request, assemble its features
 with the same on-demand code as training, score, blend with quality, return the top k.
 
 The BentoML service (services/) fetches the user's online features and a cached table of
@@ -14,13 +14,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from newsrec.features import MODEL_FEATURES, fill_defaults, request_features
-from newsrec.features.request import NEWS, USER
+from newsrec.config import Ranking
+from newsrec.features.request import fill_defaults, request_features
+from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS
 from newsrec.model import predict
-from newsrec.ranking import blend
-
-USER_COLUMNS = USER + ["user_aff", "user_emb"]
-NEWS_COLUMNS = ["category_idx", "first_seen_ts", "news_emb"] + NEWS
+from newsrec.ranking import blend, popularity, rank_within
 
 
 class RecommendRequest(BaseModel):
@@ -71,6 +69,11 @@ class Ranker:
     engagement_weight: float
     quality_weight: float
 
+    @classmethod
+    def of(cls, model, version: str, meta: dict, ranking: Ranking) -> Ranker:
+        """A Ranker for a model and the metadata logged with it (its fill values)."""
+        return cls(model, version, meta["defaults"], ranking.engagement_weight, ranking.quality_weight)
+
     def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> pd.DataFrame:
         """One row per candidate: user features, article features, request features."""
         n = len(news)
@@ -89,7 +92,7 @@ class Ranker:
         if user is None:  # a new reader: no history to personalise on
             filled, _ = fill_defaults(x, self.defaults)
             quality = filled["news_quality"].to_numpy()
-            pop = filled["news_clicks_1d"].to_numpy()
+            pop = popularity(filled["news_clicks_1d"], filled["news_imps_1d"])  # the evaluation baseline's
             engagement = pop / max(pop.max(initial=0.0), 1.0)
             score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
             reason = "unknown user: ranked by quality and popularity"
@@ -97,10 +100,8 @@ class Ranker:
             engagement, quality, score = score_candidates(self.model, self.defaults, x, None,
                                                           self.engagement_weight, self.quality_weight)
             reason = None
-        ranked = np.argsort(-score, kind="stable")
-        rank = np.empty(len(ranked), dtype=np.int64)
-        rank[ranked] = np.arange(1, len(ranked) + 1)
-        order = ranked[:req.k]
+        rank = rank_within(np.nan_to_num(score, nan=-np.inf)).astype(np.int64)
+        order = np.argsort(rank)[:req.k]
         request_id = uuid.uuid4().hex
         items = [Item(news_id=str(news.index[i]), engagement=float(engagement[i]), quality=float(quality[i]),
                       score=float(score[i])) for i in order]

@@ -1,11 +1,9 @@
 """`newsrec ui` and `newsrec down`: the three UIs as background processes on 127.0.0.1."""
 from __future__ import annotations
 
-import argparse
-
 from newsrec import procs
 from newsrec.config import Paths
-from newsrec.stages.common import say
+from newsrec.console import say
 
 UIS = {  # name -> (port, health path, what it shows)
     "prefect": (4200, "/api/health", "Prefect UI: flow runs, deployments, events"),
@@ -13,6 +11,11 @@ UIS = {  # name -> (port, health path, what it shows)
     "evidently": (8000, "/", "Evidently UI: drift and performance reports"),
 }
 HOST = "127.0.0.1"
+PROCESSES = [*UIS, "serve"]  # what `newsrec down` can stop
+
+
+def url(name: str) -> str:
+    return f"http://{HOST}:{UIS[name][0]}"
 
 
 def _cmd(name: str, paths: Paths) -> list[str]:
@@ -27,27 +30,24 @@ def _cmd(name: str, paths: Paths) -> list[str]:
     return [procs.tool("evidently"), "ui", "--workspace", str(paths.evidently), "--host", HOST, "--port", port]
 
 
-def ui(args: argparse.Namespace) -> int:
-    """Start the Prefect server, the MLflow UI and the Evidently UI; print their addresses."""
-    paths = Paths()
+def ui(paths: Paths) -> dict[str, str]:
+    """Start the Prefect server, the MLflow UI and the Evidently UI; their addresses."""
     for name in UIS:
         procs.start(paths.root, name, _cmd(name, paths))
-    for name, (port, health, what) in UIS.items():
-        url = f"http://{HOST}:{port}"
-        procs.wait_http(url + health, 120, name, procs.log_file(paths.root, name))
-        say(f"  {url:<24} {what}")
-    say("flows started by make (pipeline, deploy, monitoring, simulate, demo) now report to the Prefect server; "
+    for name, (_, health, what) in UIS.items():
+        procs.wait_http(url(name) + health, 120, name, procs.log_file(paths.root, name))
+        say(f"  {url(name):<24} {what}")
+    say("flows started by make (pipeline, deploy, monitor, simulate, demo) now report to the Prefect server; "
         "`make down` stops the UIs")
-    return 0
+    return {name: url(name) for name in UIS}
 
 
-def down(args: argparse.Namespace) -> int:
-    """Stop the UIs and a background service started by the deploy flow."""
-    root, known = Paths().root, [*UIS, "serve"]
-    names = getattr(args, "names", None) or known
-    if bad := [n for n in names if n not in known]:
-        raise ValueError(f"unknown process(es) {bad}; known: {known}")
-    for name in names:
-        if procs.stop(root, name):
-            say(f"stopped {name}")
-    return 0
+def down(paths: Paths, names: list[str] | None = None) -> list[str]:
+    """Stop the UIs and the background service (or only `names`); those that were running."""
+    names = names or PROCESSES
+    if bad := [n for n in names if n not in PROCESSES]:
+        raise ValueError(f"unknown process(es) {bad}; known: {PROCESSES}")
+    stopped = [n for n in names if procs.stop(paths.root, n)]
+    for name in stopped:
+        say(f"stopped {name}")
+    return stopped

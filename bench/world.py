@@ -9,7 +9,7 @@ big/small ratios of throughput and peak memory against the size ratio. Output go
 temporary directory that is deleted afterwards; results are written to
 bench/results/simulator-<timestamp>.json. Never asserts on wall-clock time.
 
-    python bench/simulator.py [--quick]
+    python bench/world.py [--quick]
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Short, readable summaries for make targets: `python -m newsrec.report demo|validation`."""
+"""Short, readable summaries for make targets: `python -m newsrec.summary demo|validate`."""
 from __future__ import annotations
 
 import json
@@ -7,22 +7,23 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from newsrec.config import Paths, load_params
+from newsrec.bootstrap import context
+from newsrec.config import Paths
 from newsrec.data.schema import TABLES
 
 
-def validation(paths: Paths) -> list[str]:
-    f = paths.reports / "validation.json"
+def validate(paths: Paths) -> list[str]:
+    f = paths.validate
     if not f.exists():
         return ["validation: not run yet (make validate)"]
     v = json.loads(f.read_text())
     head = f"validation: {'PASSED' if v['ok'] else 'FAILED'}, {v['checks'] - v['failed']}/{v['checks']} checks"
     return [head, *[f"  {r}" for r in v["reasons"]],
-            f"  summary    {f}", f"  Data Docs  {paths.reports / 'data_docs' / 'index.html'}"]
+            f"  summary    {f}", f"  Data Docs  {paths.data_docs / 'index.html'}"]
 
 
 def training(paths: Paths) -> list[str]:
-    files = {n: paths.reports / f"{n}.json" for n in ("train", "metrics", "promotion")}
+    files = {"train": paths.train, "metrics": paths.metrics, "promote": paths.promote}
     if not all(f.exists() for f in files.values()):
         return ["training: not run yet (make train evaluate promote)"]
     t, m, pr = (json.loads(f.read_text()) for f in files.values())
@@ -34,9 +35,9 @@ def training(paths: Paths) -> list[str]:
     if "oracle" in m:
         share = (m["model"]["ndcg@10"] - m["random"]["ndcg@10"]) / (m["oracle"]["ndcg@10"] - m["random"]["ndcg@10"])
         out.append(f"  the model goes {share:.0%} of the way from random to the oracle")
-    out += [f"  metrics    {files['metrics']}", f"  plot       {paths.reports / 'plots' / 'metrics.png'}",
-            f"  model card {paths.reports / 'model_card.md'}",
-            f"  MLflow     {paths.root / 'mlruns'} (tracking DB mlflow.db; browse with "
+    out += [f"  metrics    {files['metrics']}", f"  plot       {paths.plots / 'metrics.png'}",
+            f"  model card {paths.model_card}",
+            f"  MLflow     {paths.mlflow} (tracking DB mlflow.db; browse with "
             f"`mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`)"]
     return out
 
@@ -44,8 +45,7 @@ def training(paths: Paths) -> list[str]:
 def serving(paths: Paths) -> list[str]:
     """What was served and what monitoring made of it."""
     out = []
-    pkg, traffic = paths.reports / "package.json", paths.reports / "traffic.json"
-    decision = paths.monitoring / "decision.json"
+    pkg, traffic, decision = paths.package, paths.traffic, paths.decision
     if pkg.exists():
         pk = json.loads(pkg.read_text())
         out.append(f"served         v{pk['model_version']} as BentoML model {pk['bento_model']} (`make serve` runs it)")
@@ -62,25 +62,23 @@ def serving(paths: Paths) -> list[str]:
             folder = Path(d["summary"]).parent
             out += [f"  reports    {folder / 'drift.html'}, {folder / 'performance.html'}",
                     f"  workspace  {paths.evidently} (Evidently UI)"]
-    sim = paths.reports / "simulation.json"
-    if sim.exists():
-        out.append(f"simulation     {sim}, plot {paths.reports / 'simulation.png'} (`make simulate`)")
-    from newsrec.stages.ops import HOST, UIS
+    if paths.simulate.exists():
+        out.append(f"simulation     {paths.simulate}, plot {paths.simulate_plot} (`make simulate`)")
+    from newsrec.stages.ui import UIS, url
 
-    out.append("UIs (`make ui`, stop with `make down`): "
-               + ", ".join(f"{n} http://{HOST}:{port}" for n, (port, _, _) in UIS.items()))
+    out.append("UIs (`make ui`, stop with `make down`): " + ", ".join(f"{n} {url(n)}" for n in UIS))
     return out
 
 
 def demo(paths: Paths) -> list[str]:
-    p = load_params()
+    p = context(root=paths.root).params
     out = [f"newsrec demo: source = {p.ingest.source}", f"raw files      {paths.raw_source(p.ingest.source)}",
            f"canonical      {paths.canonical}"]
     for name in TABLES:
         f = paths.table(name)
         rows = pq.ParquetFile(f).metadata.num_rows if f.exists() else "missing"
         out.append(f"  {name:<12} {rows:>12,} rows" if isinstance(rows, int) else f"  {name:<12} {rows}")
-    out += validation(paths)
+    out += validate(paths)
     out += training(paths)
     out += serving(paths)
     out += ["versions       dvc.lock (hashes of every stage's inputs and outputs); "
@@ -90,8 +88,8 @@ def demo(paths: Paths) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     what = (argv or sys.argv[1:] or ["demo"])[0]
-    paths = Paths()
-    lines = {"demo": demo, "validation": validation, "training": training, "serving": serving}[what](paths)
+    paths = context().paths
+    lines = {"demo": demo, "validate": validate, "training": training, "serving": serving}[what](paths)
     print("\n".join(lines))
     return 0
 

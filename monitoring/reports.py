@@ -1,4 +1,4 @@
-"""Evidently 0.7 reports: drift of the model's features and scores between a training
+"""Evidently 0.7 reports (the Evidently adapter): drift of the model's features and scores between a training
 sample (reference) and a window of the prediction log (current), and, once the window's
 clicks are known, the classification performance on what readers saw.
 
@@ -16,7 +16,7 @@ from evidently.metrics import RocAuc, ValueDrift
 from evidently.presets import DataDriftPreset
 
 from newsrec.config import Monitor
-from newsrec.features import MODEL_FEATURES
+from newsrec.features.spec import MODEL_FEATURES
 
 PROJECT = "newsrec"
 SCORE = "engagement"  # the model's click probability; its drift is the score drift

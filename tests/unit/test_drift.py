@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from newsrec.config import Monitor
+from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.gates import drift_decision
-from newsrec.monitor import DriftSummary, last_days, performance, sample
 
 P = Monitor(features=["news_ctr", "category_affinity", "freshness_hours", "content_similarity"], min_rows=100,
             drift_threshold=0.1, score_drift_threshold=0.1, max_auc_drop=0.03, max_ndcg_drop=0.03)

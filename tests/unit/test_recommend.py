@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from newsrec.features import MODEL_FEATURES
-from newsrec.serving import Ranker, RecommendRequest
+from newsrec.features.spec import MODEL_FEATURES
+from newsrec.recommend import Ranker, RecommendRequest
 
 
 class Stub:
@@ -66,3 +66,43 @@ def test_bad_requests_name_the_field(body, field):
     with pytest.raises(ValidationError) as e:
         RecommendRequest.model_validate(body)
     assert field in {str(err["loc"][0]) for err in e.value.errors()}
+
+
+def test_score_candidates_fills_scores_and_blends_within_each_list():
+    from newsrec.recommend import score_candidates
+
+    x = pd.DataFrame({c: [np.nan] * 4 for c in MODEL_FEATURES})
+    x["news_ctr"] = [0.3, np.nan, 0.2, 0.4]  # the stub's engagement; NaN gets the default 0.1
+    x["news_quality"] = [0.2, 0.9, np.nan, 0.6]  # NaN gets the default 0.5
+    e, q, s = score_candidates(Stub(), DEFAULTS, x, ["a", "a", "b", "b"], 0.2, 0.8)
+    np.testing.assert_allclose(e, [0.3, 0.1, 0.2, 0.4])
+    np.testing.assert_allclose(q, [0.2, 0.9, 0.5, 0.6])
+    # list a: engagement (0.3, 0.1) -> (1, 0), quality (0.2, 0.9) -> (0, 1): 0.2 * 1, 0.8 * 1
+    # list b: engagement (0.2, 0.4) -> (0, 1), quality (0.5, 0.6) -> (0, 1): 0, 0.2 + 0.8
+    np.testing.assert_allclose(s, [0.2, 0.8, 0.0, 1.0])
+
+
+def test_fallback_ranks_by_the_evaluation_baseline_and_differs_only_in_ties():
+    """The cold-start fallback uses ranking.popularity (clicks, then impressions), the
+    evaluation baseline. Against ranking by clicks alone (what it did before), the order
+    changes only among articles whose clicks tie."""
+    from newsrec.ranking import blend, popularity
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(2, 40))
+        news = pd.concat([NEWS] * (n // 3 + 1)).iloc[:n].copy()
+        news.index = pd.Index([f"N{i}" for i in range(n)], name="news_id")
+        news["news_clicks_1d"] = rng.integers(0, 4, n)  # few values: many ties
+        news["news_imps_1d"] = rng.integers(0, 200, n)
+        news["news_quality"] = rng.choice([0.2, 0.5], n)
+        rec, scored = ranker(0.5, 0.5).recommend(RecommendRequest(user_id="new", k=n, request_time=NOW), None,
+                                                 news, [])
+        assert rec.fallback
+        base = popularity(news["news_clicks_1d"], news["news_imps_1d"])
+        np.testing.assert_allclose([i.engagement for i in rec.items],
+                                   (base / max(base.max(), 1.0))[[news.index.get_loc(i.news_id) for i in rec.items]])
+        clicks_only = news["news_clicks_1d"].to_numpy(float)
+        old = blend(clicks_only / max(clicks_only.max(), 1.0), news["news_quality"], None, 0.5, 0.5)
+        old_in_new_order = old[[news.index.get_loc(i.news_id) for i in rec.items]]
+        assert np.all(np.diff(old_in_new_order) <= 1e-4)  # the old scores still fall: only ties moved

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from newsrec.metrics import auc, ndcg
+from newsrec.ranking import rank_within
 
 SHOWN_K = 10  # what a reader sees of a response: its top 10
 
@@ -43,18 +44,12 @@ def sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return df if len(df) <= n else df.sample(n, random_state=seed).sort_index()
 
 
-def shown_rank(groups, score) -> np.ndarray:
-    """1-based position of each candidate in its request's served order."""
-    df = pd.DataFrame({"g": np.asarray(groups), "s": np.asarray(score, np.float64)})
-    return df.groupby("g", sort=False)["s"].rank(method="first", ascending=False).to_numpy()
-
-
 def performance(groups, clicked, engagement, score) -> dict[str, float] | None:
     """Over what readers saw (the top 10 of each request, where the click outcome is known):
     AUC of the engagement scores, nDCG@10 of the served order, CTR. Training data and the
     log are judged the same way, so the two are comparable. None when no outcome is known."""
     y = np.asarray(clicked, dtype=np.float64)
-    seen = (shown_rank(groups, score) <= SHOWN_K) & ~np.isnan(y)
+    seen = (rank_within(score, groups) <= SHOWN_K) & ~np.isnan(y)
     if not seen.any():
         return None
     g, y = np.asarray(groups)[seen], y[seen]

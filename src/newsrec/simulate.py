@@ -22,12 +22,15 @@ import pandas as pd
 from newsrec.config import Params
 from newsrec.data.canonical import ingest_dir, read_table
 from newsrec.data.simulator import simulate as simulate_world
-from newsrec.features import MODEL_FEATURES, build_features, fill_defaults, fit_defaults
-from newsrec.features.join import VIEWS, as_of
+from newsrec.drift import SHOWN_K, sample
+from newsrec.features.build import build_features
+from newsrec.features.join import as_of
+from newsrec.features.request import fill_defaults, fit_defaults
+from newsrec.features.spec import MODEL_FEATURES, VIEWS
 from newsrec.metrics import auc, ndcg
 from newsrec.model import fit
-from newsrec.monitor import SHOWN_K, sample, shown_rank
-from newsrec.serving import score_candidates
+from newsrec.ranking import rank_within
+from newsrec.recommend import score_candidates
 
 # (reference, current, day label) -> (retrain?, reasons)
 Judge = Callable[[pd.DataFrame, pd.DataFrame, str], tuple[bool, list[str]]]
@@ -96,7 +99,7 @@ def prepare(p: Params, categories: list[str], work: Path | None = None,
                         "news_id": imps["news_id"].to_numpy(), "event_timestamp": imps["time"].to_numpy(),
                         "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
                         "clicked": imps["clicked"].astype(float).to_numpy()})
-    frame = as_of(ent, {n: getattr(ft, n) for n in VIEWS})
+    frame = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
     frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
     start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
     frame["day"] = ((frame["event_timestamp"] - start) // pd.Timedelta(days=1)).astype(int)
@@ -112,7 +115,7 @@ def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
     groups = rows["impression_id"].to_numpy()
     engagement, quality, score = score_candidates(s.model, s.defaults, rows, groups, p.ranking.engagement_weight,
                                                   p.ranking.quality_weight)
-    return rows.assign(engagement=engagement, quality=quality, score=score, rank=shown_rank(groups, score),
+    return rows.assign(engagement=engagement, quality=quality, score=score, rank=rank_within(groups=groups, values=score),
                        request_id=groups, model_version=str(s.version))
 
 
@@ -169,7 +172,7 @@ def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Param
 
 
 def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> dict:
-    """reports/simulation.json: per policy and day, the metrics and the events."""
+    """reports/simulate.json: per policy and day, the metrics and the events."""
     sp = p.simulate
     return {"scenario": sp.scenario, "shock_day": sp.shock_day if sp.scenario != "none" else None,
             "days": sp.days, "history_days": sp.history_days, "retrain_every": sp.retrain_every,

@@ -1,39 +1,49 @@
-"""`newsrec monitor`: a window of the prediction log against a training sample, through
-the Evidently reports, then the drift gate. Writes one folder per run under
-reports/monitoring/ (report HTML and JSON, summary.json) and reports/monitoring/decision.json,
-the latest decision, which the monitoring flow reads.
-
-Exit status: 0 when a decision was made (retrain or keep, including "no traffic"), 1 when
-the log window cannot be read; in both cases nothing is triggered from here.
+"""Stage `monitor`: a window of the prediction log against a held-out training sample,
+through the Evidently reports (monitoring/), then the drift gate. Writes one folder per
+run under reports/monitor/ (report HTML and JSON, summary.json) and the latest decision,
+reports/monitor/decision.json. Nothing is triggered from here: the monitor flow does that.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
-from newsrec.config import Monitor, Params, Paths, load_params
-from newsrec.features import MODEL_FEATURES
+from newsrec.config import Monitor, Params, Paths
+from newsrec.console import Say, progress
+from newsrec.data.io import read_json, write_json
+from newsrec.drift import DriftSummary, last_days, performance, sample
+from newsrec.features.spec import MODEL_FEATURES
 from newsrec.gates import DriftDecision, drift_decision
-from newsrec.monitor import DriftSummary, last_days, performance, sample
 from newsrec.predlog import CorruptLogError, log_days, read_log
-from newsrec.serving import score_candidates
-from newsrec.stages.common import progress, write_json
+from newsrec.recommend import score_candidates
+
+if TYPE_CHECKING:
+    from newsrec.adapters.mlflow import Registry
 
 
-def reference_frame(paths: Paths, p: Params, version: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Monitoring:
+    """The latest decision (reports/monitor/decision.json)."""
+
+    window: list[str]
+    retrain: bool
+    reasons: list[str]
+    status: Literal["empty", "corrupt", "judged"]
+    model_version: str | None = None
+    summary: str | None = None  # the run's summary.json, beside its reports
+
+
+def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
     """A sample of the validation split, scored by the model version that served the window:
     the held-out day just before serving, so its performance is out of sample."""
-    from newsrec.adapters import mlflow as ml
-
-    frame = pd.read_parquet(paths.root / "data" / "trainset" / "trainset.parquet")
+    frame = pd.read_parquet(paths.trainset)
     ref = sample(frame[frame["split"] == "valid"], p.monitor.reference_rows, p.monitor.seed)
-    ml.configure(paths.root, p.train.experiment)
-    model, meta = ml.load_model(p.train.model_name, version)
+    model, meta = registry.load_model(version)
     groups = ref["impression_id"].to_numpy()
     engagement, quality, score = score_candidates(model, meta["defaults"], ref, groups, p.ranking.engagement_weight,
                                                   p.ranking.quality_weight)
@@ -56,10 +66,10 @@ def current_frame(paths: Paths, window: list[str]) -> pd.DataFrame:
 
 
 def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p: Monitor, folder: Path,
-           workspace: Path, say=print, project: str = "newsrec", html: bool = True
+           workspace: Path, say: Say = print, project: str | None = None, html: bool = True
            ) -> tuple[DriftSummary, DriftDecision]:
-    """Reports, summary and decision for one window (the function the flows call too)."""
-    from monitoring import report
+    """Reports, summary and decision for one window (what the simulated days call too)."""
+    from monitoring import reports
 
     version = str(current["model_version"].iloc[-1]) if len(current) else None
     ref_s, cur_s = sample(reference, p.reference_rows, p.seed), sample(current, p.current_rows, p.seed)
@@ -73,15 +83,16 @@ def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p:
                                                current["engagement"], current["score"])
         say(f"Evidently drift report: reference {len(ref_s):,} of {len(reference):,} rows, "
             f"current {len(cur_s):,} of {len(current):,}")
-        run = {"timestamp": report.timestamp(window), "tags": ["newsrec", f"model-v{version}"],
+        run = {"timestamp": reports.timestamp(window), "tags": ["newsrec", f"model-v{version}"],
                "metadata": {"window": ",".join(window), "reference_rows": len(ref_s), "current_rows": len(cur_s),
                             "model_version": str(version)}}
-        snaps = {"drift": report.drift_report(ref_s, cur_s, p, **run)}
-        s.feature_drift, s.score_drift = report.drift_scores(snaps["drift"])
+        snaps = {"drift": reports.drift_report(ref_s, cur_s, p, **run)}
+        s.feature_drift, s.score_drift = reports.drift_scores(snaps["drift"])
         seen = cur_s[cur_s["clicked"].notna() & (cur_s["rank"] <= 10)]
         if len(seen) and seen["clicked"].nunique() == 2:
-            snaps["performance"] = report.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
-        files = report.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project, html)
+            snaps["performance"] = reports.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
+        files = reports.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}",
+                             project or reports.PROJECT, html)
         for kind, f in files.items():
             say(f"{kind} report {f}")
     decision = drift_decision(s, p)
@@ -89,40 +100,42 @@ def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p:
     return s, decision
 
 
-def monitor(args: argparse.Namespace) -> int:
-    """Stage `monitor`: the last window_days of traffic against the training sample."""
-    p, paths = load_params(args.params), Paths()
-    say = progress("monitor")
-    end = getattr(args, "end", None) or time.strftime("%Y-%m-%d", time.gmtime())
-    if end == "traffic":  # the day `newsrec traffic` last replayed
-        end = json.loads((paths.reports / "traffic.json").read_text())["days"][-1]
+def window_end(paths: Paths, end: str | None) -> str:
+    """The last day of the window: YYYY-MM-DD, `traffic` (the day `newsrec traffic` last
+    replayed) or, by default, today (UTC)."""
+    if end == "traffic":
+        return read_json(paths.traffic)["days"][-1]
+    return end or time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
+            say: Say | None = None) -> Monitoring:
+    """The last monitor.window_days of traffic up to `end` against the training sample.
+    Raises CorruptLogError (after writing the decision) when the window cannot be read."""
+    say = say or progress("monitor")
+    end = window_end(paths, end)
     days = [d for d in log_days(paths.predictions) if d <= end]  # future-dated requests are not traffic yet
     window = last_days(days, p.monitor.window_days)
-    folder = paths.monitoring / time.strftime("%Y%m%d-%H%M%S")
-    latest = paths.monitoring / "decision.json"
     if not window:
         d = drift_decision(DriftSummary(window=[], model_version=None, rows={"current": 0}), p.monitor)
-        write_json(latest, {"window": [], "retrain": False, "reasons": d.reasons, "status": "empty"})
+        out = Monitoring([], False, d.reasons, "empty")
+        write_json(paths.decision, asdict(out))
         say(f"{paths.predictions}: no logged traffic. " + d.reasons[0])
-        return 0
+        return out
     say(f"window {window[0]}..{window[-1]} of {len(days)} logged day(s) in {paths.predictions}")
     try:
         current = current_frame(paths, window)
     except CorruptLogError as e:
-        write_json(latest, {"window": window, "retrain": False, "status": "corrupt",
-                            "reasons": [f"the log window cannot be read: {e}; nothing triggered"]})
-        say(f"FAILED: the log window cannot be read: {e}. Nothing triggered.")
-        return 1
+        write_json(paths.decision, asdict(Monitoring(window, False, [
+            f"the log window cannot be read: {e}; nothing triggered"], "corrupt")))
+        raise CorruptLogError(f"the log window cannot be read: {e}. Nothing triggered.") from None
     version = str(current["model_version"].iloc[-1]) if len(current) else None
-    reference = reference_frame(paths, p, version) if version else pd.DataFrame(columns=MODEL_FEATURES)
+    reference = reference_frame(paths, p, registry, version) if version else pd.DataFrame(columns=MODEL_FEATURES)
+    folder = paths.monitor / time.strftime("%Y%m%d-%H%M%S")
     s, d = assess(reference, current, window, p.monitor, folder, paths.evidently, say)
-    write_json(latest, {"window": window, "retrain": d.retrain, "reasons": d.reasons, "status": "judged",
-                        "model_version": s.model_version, "summary": str(folder / "summary.json")})
+    out = Monitoring(window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"))
+    write_json(paths.decision, asdict(out))
     for r in d.reasons:
         say(r)
-    say(f"decision: {'RETRAIN' if d.retrain else 'keep'}; {latest}")
-    return 0
-
-
-def load_decision(paths: Paths) -> dict:
-    return json.loads((paths.monitoring / "decision.json").read_text())
+    say(f"decision: {'RETRAIN' if d.retrain else 'keep'}; {paths.decision}")
+    return out

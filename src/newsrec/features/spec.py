@@ -1,0 +1,58 @@
+"""The one declaration of the model's features: which feature table and Feast view holds
+each column, its type, its entity key and time to live, and which columns the model reads.
+
+The Feast definitions (feature_repo/), the training set, the pandas as-of join, serving
+and monitoring all derive their column lists from here; a test fails if Feast's
+FeatureService and this declaration diverge.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+# dtypes: "int64", "float64" (scalars) and "float32[]" (a vector)
+
+
+@dataclass(frozen=True)
+class View:
+    """A feature table (data/features/<table>.parquet) and the Feast view that serves it."""
+
+    name: str  # the Feast feature view
+    table: str  # the feature table the `features` stage writes
+    key: str  # the entity's join key
+    ttl: timedelta
+    columns: dict[str, str]  # column -> dtype, in table order
+    model: tuple[str, ...] = ()  # the columns the model reads directly (the rest feed the request features)
+
+
+USER_VIEW = View("user_features", "users", "user_id", timedelta(days=7), {
+    "history_len": "int64", "user_imps_1d": "int64", "user_clicks_1d": "int64", "user_imps_7d": "int64",
+    "user_clicks_7d": "int64", "user_aff": "float32[]", "user_emb": "float32[]"},
+    model=("history_len", "user_imps_1d", "user_clicks_1d", "user_imps_7d", "user_clicks_7d"))
+META_VIEW = View("news_meta", "news_meta", "news_id", timedelta(days=30), {
+    "category_idx": "int64", "first_seen_ts": "float64", "news_emb": "float32[]"})
+STATS_VIEW = View("news_stats", "news_stats", "news_id", timedelta(days=2), {
+    "news_imps": "int64", "news_clicks": "int64", "news_imps_1d": "int64", "news_clicks_1d": "int64",
+    "news_ctr": "float64", "news_quality": "float64"},
+    model=("news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d", "news_ctr", "news_quality"))
+VIEWS: tuple[View, ...] = (USER_VIEW, META_VIEW, STATS_VIEW)
+
+# the on-demand view: computed from the views above and the request time (epoch seconds)
+ON_DEMAND = "request_features"
+REQUEST_INPUT = {"request_time": "float64"}
+REQUEST_FEATURES = {"freshness_hours": "float64", "category_affinity": "float64", "content_similarity": "float64"}
+
+SERVICE = "ranker_v1"  # the FeatureService: the contract between the model and its features
+SERVICE_VERSION = "1"
+
+USER = list(USER_VIEW.model)
+NEWS = list(STATS_VIEW.model)
+REQUEST = list(REQUEST_FEATURES)
+MODEL_FEATURES = USER + NEWS + REQUEST  # the model's inputs, in the order it reads them
+USER_COLUMNS = list(USER_VIEW.columns)  # what serving reads per request from the online store
+NEWS_COLUMNS = list(META_VIEW.columns) + list(STATS_VIEW.columns)  # what the article cache holds
+
+
+def view(table: str) -> View:
+    """The view of a feature table by the table's name."""
+    return next(v for v in VIEWS if v.table == table)

@@ -1,0 +1,101 @@
+"""Stage `evaluate`: per-impression metrics of the challenger on the test days against the
+baselines, the oracle (simulated data) and the champion; realised engagement and quality
+of each ranking (reports/metrics.json, reports/evaluate.json, reports/plots/)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from newsrec import plots
+from newsrec.config import Params, Paths
+from newsrec.console import Say, progress
+from newsrec.data.io import read_json, write_json
+from newsrec.features.request import fill_defaults
+from newsrec.metrics import ranking_metrics
+from newsrec.model import predict
+from newsrec.ranking import blend, popularity, realised
+
+if TYPE_CHECKING:
+    from newsrec.adapters.mlflow import Registry
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """reports/evaluate.json; the per-scorer metrics go to reports/metrics.json."""
+
+    model: dict[str, str]  # name, version
+    champion: dict | None  # version and metrics of the champion on the same days
+    realised: dict[str, dict[str, float]]  # ranking -> value@k
+    rows: int
+    impressions: int
+
+
+def scorers(test: pd.DataFrame, model_scores: np.ndarray, p: Params) -> dict[str, np.ndarray]:
+    """The model's scores and the baselines': popularity, random, quality and (on simulated
+    data, where the truth is known) the oracle's true click probability."""
+    rng = np.random.default_rng(p.train.seed)
+    out = {"model": model_scores, "popularity": popularity(test["news_clicks_1d"], test["news_imps_1d"]),
+           "random": rng.random(len(test)), "quality": test["news_quality"].fillna(0).to_numpy()}
+    if p.ingest.source == "sim":
+        from newsrec.data.world import NewsWorld
+
+        out["oracle"] = NewsWorld(p.world).click_probability(test["user_id"], test["news_id"], test["event_timestamp"])
+    return out
+
+
+def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None) -> Evaluation:
+    """Score the test days with the registered challenger (reports/train.json) and judge it."""
+    say = say or progress("evaluate")
+    trained = read_json(paths.train)
+    model, meta = registry.load_model(trained["version"])
+    frame = pd.read_parquet(paths.trainset)
+    test = frame[frame["split"] == "test"].reset_index(drop=True)
+    x, _ = fill_defaults(test, meta["defaults"])
+    scores = scorers(test, predict(model, x), p)
+    g, y = test["impression_id"], test["clicked"]
+    metrics = {name: ranking_metrics(g, y, s) for name, s in scores.items()}
+    for name, m in metrics.items():
+        say(f"{name:<11} " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+    champion = None
+    ver = registry.champion()
+    if ver is not None:
+        cm, cmeta = registry.load_model(ver)
+        cx, _ = fill_defaults(test, cmeta["defaults"])
+        champion = {"version": ver, "metrics": ranking_metrics(g, y, predict(cm, cx))}
+        say(f"champion v{ver}  " + "  ".join(f"{k} {v:.4f}" for k, v in champion["metrics"].items()))
+    real = realised_by_ranking(test, scores, x["news_quality"].to_numpy(), p)
+    for name, v in real.items():
+        say(f"ranked by {name:<10} " + "  ".join(f"{k} {x_:.4f}" for k, x_ in v.items()))
+    out = Evaluation({"name": trained["model_name"], "version": trained["version"]}, champion, real, len(test),
+                     int(g.nunique()))
+    write_json(paths.metrics, metrics)
+    write_json(paths.evaluate, asdict(out))
+    paths.plots.mkdir(parents=True, exist_ok=True)
+    plots.save(plots.scorers(metrics), paths.plots / "metrics.png")
+    with registry.run(run_id=trained["run_id"]) as run:
+        for name, m in metrics.items():
+            run.metrics(m, f"test.{name}.")
+        for name, v in real.items():
+            run.metrics(v, f"test.ranked_by_{name}.")
+        run.artifact(str(paths.plots / "metrics.png"), "plots")
+    return out
+
+
+def realised_by_ranking(test: pd.DataFrame, scores: dict[str, np.ndarray], quality: np.ndarray,
+                        p: Params) -> dict[str, dict[str, float]]:
+    """CTR and quality (true ones too, on simulated data) of the top k when ranking by
+    engagement alone, by quality alone and by the blend."""
+    g, r = test["impression_id"], p.ranking
+    values = {"ctr": test["clicked"].to_numpy(float), "quality": quality}
+    if "oracle" in scores:
+        from newsrec.data.world import NewsWorld
+
+        arts, _ = NewsWorld(p.world).truth()
+        values |= {"true_ctr": scores["oracle"],
+                   "true_quality": test["news_id"].map(arts.set_index("news_id")["quality"]).to_numpy()}
+    rankings = {"engagement": scores["model"], "quality": quality,
+                "blend": blend(scores["model"], quality, g, r.engagement_weight, r.quality_weight)}
+    return {name: realised(s, g, values, r.k) for name, s in rankings.items()}

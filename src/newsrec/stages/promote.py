@@ -1,0 +1,79 @@
+"""Stage `promote`: the gate decides whether the challenger becomes `champion`; every
+decision is written down (version tags, the model card, reports/promote.json). Also
+`rollback`: move `champion` back to the previous champion."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from newsrec.config import Params, Paths
+from newsrec.console import Say, progress
+from newsrec.data.io import read_json, write_json
+from newsrec.gates import promotion_decision
+from newsrec.modelcard import model_card
+
+if TYPE_CHECKING:
+    from newsrec.adapters.mlflow import Registry
+
+LINEAGE = ("git_sha", "dvc.data/canonical", "dvc.data/features", "feature_service", "feature_service_version")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """reports/promote.json"""
+
+    model: str
+    version: str
+    promoted: bool
+    reasons: list[str]
+    champion: str | None  # the champion after the decision
+
+
+def promote(p: Params, paths: Paths, registry: Registry, say: Say | None = None) -> Promotion:
+    """Judge the challenger of reports/train.json by the metrics of reports/metrics.json."""
+    say = say or progress("promote")
+    trained, metrics, ev = read_json(paths.train), read_json(paths.metrics), read_json(paths.evaluate)
+    name, version = trained["model_name"], trained["version"]
+    champ = ev["champion"]
+    if champ and champ["version"] == version:
+        champ = None
+    decision = promotion_decision(metrics["model"], champ and champ["metrics"], metrics["popularity"], p.promote)
+    _, meta = registry.load_model(version)
+    tags = {k: meta.get(k, "") for k in LINEAGE}
+    shown = dict(metrics) | ({f"champion v{champ['version']}": champ["metrics"]} if champ else {})
+    card = model_card(name, version, trained["run_id"], decision.ok, decision.reasons, shown, ev["realised"],
+                      tags, p.train.model_dump() | {"ranking": p.ranking.model_dump()}, meta["features"],
+                      p.ingest.source)
+    paths.model_card.write_text(card)
+    with registry.run(run_id=trained["run_id"]) as run:
+        run.text(card, "model_card.md")
+    registry.tag_version(version, {"gate.decision": "promoted" if decision.ok else "rejected",
+                                   "gate.reasons": " | ".join(decision.reasons), "gate.metric": p.promote.metric})
+    if decision.ok:
+        registry.set_champion(version, [v for v in registry.champion_history() if v != version] + [version])
+    out = Promotion(name, version, decision.ok, decision.reasons, registry.champion())
+    write_json(paths.promote, asdict(out))
+    for line in decision.reasons:
+        say(line)
+    say(f"{name} v{version}: {'PROMOTED to champion' if decision.ok else 'not promoted'}; "
+        f"model card {paths.model_card}")
+    return out
+
+
+@dataclass(frozen=True)
+class Rollback:
+    model: str
+    previous: str  # the champion before
+    champion: str  # the champion now
+
+
+def rollback(registry: Registry, say: Say | None = None) -> Rollback:
+    """Move `champion` back to the previous champion (recorded at each promotion)."""
+    history = registry.champion_history()
+    if len(history) < 2:
+        raise ValueError(f"{registry.name}: no previous champion to roll back to (history: {history or 'empty'})")
+    current, previous = history[-1], history[-2]
+    registry.set_champion(previous, history[:-1])
+    registry.tag_version(current, {"gate.rolled_back": f"champion moved back to v{previous}"})
+    (say or progress("rollback"))(f"{registry.name}: champion v{current} -> v{previous}")
+    return Rollback(registry.name, current, previous)
