@@ -5,7 +5,8 @@ SHELL := /bin/bash
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.newsrec-installed
-SYSPY  := $(shell command -v python3)
+# the system's python3, not the project's own (an activated .venv has no pip and no uv)
+SYSPY  := $(shell PATH="$$(printf %s "$$PATH" | tr : '\n' | grep -vxF '$(CURDIR)/$(VENV)/bin' | paste -sd: -)" command -v python3)
 export PATH := $(BIN):$(PATH)
 # no telemetry from the Prefect server (its heartbeat was also the source of "database is
 # locked" tracebacks in ephemeral mode)

@@ -1,4 +1,5 @@
 """What every benchmark shares: where its results go."""
+
 from __future__ import annotations
 
 import json

@@ -16,6 +16,7 @@ on wall-clock time.
 
     python bench/ingest_validate.py [--rows 1000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,14 @@ def world_for(served: int) -> Any:
 
     d = World()
     scale = served / (d.impressions_per_day * d.days)
-    return d.model_copy(update={"days": 7, "impressions_per_day": max(1, round(served / 7)),
-                                "n_users": max(1, round(d.n_users * scale)),
-                                "n_articles": max(1, round(d.n_articles * scale))})
+    return d.model_copy(
+        update={
+            "days": 7,
+            "impressions_per_day": max(1, round(served / 7)),
+            "n_users": max(1, round(d.n_users * scale)),
+            "n_articles": max(1, round(d.n_articles * scale)),
+        }
+    )
 
 
 def setup(rows: int, out: Path) -> None:
@@ -88,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="newsrec-bench-iv-"))
     try:
         print(f"setup: simulating ~{a.rows:,} candidate rows (not timed) ...", flush=True)
-        done = subprocess.run([sys.executable, __file__, "--rows", str(a.rows), "--setup", str(tmp)],
-                              check=True, stdout=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--rows", str(a.rows), "--setup", str(tmp)],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         sim = json.loads(done.stdout.strip().splitlines()[-1])
         params = Params(world=world_for(sim["served"]))
         canon = tmp / "canonical"
@@ -118,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     failed = contracts.summarize(results)
     iv, floor = m["ingest_s"] + m["validate_s"], m["floor_s"]
-    print(f"\ndata: {sim['served']:,} served -> {summary.candidates:,} candidate rows, "
-          f"{sum(summary.splits.values()):,} impressions, {summary.news:,} news, {summary.feedback:,} feedback rows")
+    print(
+        f"\ndata: {sim['served']:,} served -> {summary.candidates:,} candidate rows, "
+        f"{sum(summary.splits.values()):,} impressions, {summary.news:,} news, {summary.feedback:,} feedback rows"
+    )
     print(f"checks: {len(results) - len(failed)}/{len(results)} passed")
     for line in failed:
         print(f"  {line}")
@@ -133,12 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak RSS: {m['rss_after_validate_mb']:,.0f} MB ({m['rss_start_mb']:,.0f} MB after imports)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"ingest_validate-{datetime.now():%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps({"benchmark": "ingest_validate", "target_rows": a.rows, "setup": sim,
-                               "candidate_rows": summary.candidates, "impressions": sum(summary.splits.values()),
-                               **m, "floor_runs_s": floors, "ingest_validate_over_floor": iv / floor,
-                               "validate_over_floor": m["validate_s"] / floor, "checks": len(results),
-                               "failed": failed, "python": platform.python_version(),
-                               "cpus": os.cpu_count()}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "ingest_validate",
+                "target_rows": a.rows,
+                "setup": sim,
+                "candidate_rows": summary.candidates,
+                "impressions": sum(summary.splits.values()),
+                **m,
+                "floor_runs_s": floors,
+                "ingest_validate_over_floor": iv / floor,
+                "validate_over_floor": m["validate_s"] / floor,
+                "checks": len(results),
+                "failed": failed,
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
     print(f"results: {out}")
     return 0
 

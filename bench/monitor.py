@@ -8,6 +8,7 @@ the held-out part of that model's last training day.
 
 Usage: python bench/monitor.py [--rows 1000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,19 @@ def child(folder: Path, n: int) -> None:
     t0 = time.perf_counter()
     window = [pd.Timestamp(cur["event_timestamp"].max()).strftime("%Y-%m-%d")]
     s, d = assess(ref, cur, window, p, folder / f"out-{n}", folder / "ws", say=lambda m: None, html=False)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": s.rows, "score_drift": s.score_drift,
-        "max_feature_drift": max(s.feature_drift.values()), "retrain": d.retrain,
-        "reasons": [r for r in d.reasons if r.startswith("RETRAIN")]}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rows": s.rows,
+                "score_drift": s.score_drift,
+                "max_feature_drift": max(s.feature_drift.values()),
+                "retrain": d.retrain,
+                "reasons": [r for r in d.reasons if r.startswith("RETRAIN")],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -65,8 +75,13 @@ def main() -> None:
     print(f"reference {len(first.reference):,} rows, current {len(cur):,} rows (days after the shock)", flush=True)
     res = {}
     for label, n in (("sampled", p.monitor.current_rows), ("full", 10 * a.rows)):
-        out = subprocess.run([sys.executable, __file__, "--child", str(folder), str(n)], capture_output=True,
-                             text=True, cwd=ROOT, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(folder), str(n)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
         res[label] = json.loads(out.stdout.strip().splitlines()[-1])
         print(label, res[label], flush=True)
     s, f = res["sampled"], res["full"]
@@ -74,11 +89,15 @@ def main() -> None:
     print(f"{'':>10} {'rows ref/cur':>20} {'seconds':>8} {'peak MB':>8} {'score drift':>12} {'retrain':>8}")
     for k, r in res.items():
         rows = f"{r['rows']['reference_sampled']:,}/{r['rows']['current_sampled']:,}"
-        print(f"{k:>10} {rows:>20} {r['seconds']:>8.1f} {r['peak_rss_mb']:>8.0f} {r['score_drift']:>12.3f} "
-              f"{str(r['retrain']):>8}")
-    print(f"\nsampled / full: time {s['seconds'] / f['seconds']:.2f}x, peak memory "
-          f"{s['peak_rss_mb'] / f['peak_rss_mb']:.2f}x; shock detected on the sample: {s['retrain']} "
-          f"(full: {f['retrain']})")
+        print(
+            f"{k:>10} {rows:>20} {r['seconds']:>8.1f} {r['peak_rss_mb']:>8.0f} {r['score_drift']:>12.3f} "
+            f"{str(r['retrain']):>8}"
+        )
+    print(
+        f"\nsampled / full: time {s['seconds'] / f['seconds']:.2f}x, peak memory "
+        f"{s['peak_rss_mb'] / f['peak_rss_mb']:.2f}x; shock detected on the sample: {s['retrain']} "
+        f"(full: {f['retrain']})"
+    )
     save_result("monitor", res)
 
 

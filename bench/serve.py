@@ -11,6 +11,7 @@ Memory: the service's resident memory (all its processes) after 1k and after 100
 
 Usage: python bench/serve.py [--requests 1000] [--clients 4] [--leak-requests 100000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -124,8 +125,10 @@ def main() -> None:
     users = pd.read_parquet(paths.features / "users.parquet", columns=["user_id"])["user_id"].unique()
     rng = np.random.default_rng(0)
     ids = cache.table().index.to_numpy()
-    reqs = [{"user_id": str(rng.choice(users)), "candidates": rng.choice(ids, 100, replace=False).tolist(), "k": 10}
-            for _ in range(a.requests)]
+    reqs = [
+        {"user_id": str(rng.choice(users)), "candidates": rng.choice(ids, 100, replace=False).tolist(), "k": 10}
+        for _ in range(a.requests)
+    ]
     bodies = [json.dumps(r).encode() for r in reqs]
     # floor: the same work in-process, one request at a time (what one client sees without HTTP)
     lat, peer_bodies = [], []
@@ -138,14 +141,25 @@ def main() -> None:
         x, _ = fill_defaults(scored, ranker.defaults)
         peer_bodies.append(json.dumps({"dataframe_split": x.to_dict(orient="split")}).encode())
     f = np.array(lat) * 1000
-    res: dict = {"config": vars(a), "floor": {"p50_ms": float(np.percentile(f, 50)),
-                                             "p99_ms": float(np.percentile(f, 99)), "rps": float(len(f) / f.sum() * 1000)}}
+    res: dict = {
+        "config": vars(a),
+        "floor": {
+            "p50_ms": float(np.percentile(f, 50)),
+            "p99_ms": float(np.percentile(f, 99)),
+            "rps": float(len(f) / f.sum() * 1000),
+        },
+    }
     print("floor", res["floor"], flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="newsrec-bench-"))
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NEWSREC_PREDICTIONS": str(tmp / "predictions")}
     port = free_port()
-    ours = start([str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1",
-                  "--port", str(port)], env, port, "/readyz", tmp / "ours.log")
+    ours = start(
+        [str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        port,
+        "/readyz",
+        tmp / "ours.log",
+    )
     try:
         res["ours_1"] = load(port, "/recommend", bodies, 1)
         print("ours, 1 client", res["ours_1"], flush=True)
@@ -168,9 +182,27 @@ def main() -> None:
     for workers in sorted({1, p.serve.workers}):  # mlflow's default, and as many workers as ours
         port = free_port()
         peer_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}
-        peer = start([str(BIN / "mlflow"), "models", "serve", "-m", str(local), "--env-manager", "local",
-                      "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)], peer_env, port, "/ping",
-                     tmp / "peer.log")
+        peer = start(
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                str(local),
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                str(workers),
+            ],
+            peer_env,
+            port,
+            "/ping",
+            tmp / "peer.log",
+        )
         try:
             res[f"peer{workers}_1"] = load(port, "/invocations", peer_bodies, 1)
             res[f"peer{workers}_n"] = load(port, "/invocations", peer_bodies, a.clients)
@@ -187,20 +219,27 @@ def main() -> None:
     for k in sorted({1, w}):
         print(row(f"mlflow models serve ({k} worker(s)), 1 client", res[f"peer{k}_1"]))
         print(row(f"mlflow models serve ({k} worker(s)), {a.clients} clients", res[f"peer{k}_n"]))
-    res["ratios"] = {"p50_vs_floor": res["ours_1"]["p50_ms"] / res["floor"]["p50_ms"],
-                     **{f"rps_vs_peer_{k}_workers": res["ours_n"]["rps"] / res[f"peer{k}_n"]["rps"]
-                        for k in sorted({1, w})}}
+    res["ratios"] = {
+        "p50_vs_floor": res["ours_1"]["p50_ms"] / res["floor"]["p50_ms"],
+        **{f"rps_vs_peer_{k}_workers": res["ours_n"]["rps"] / res[f"peer{k}_n"]["rps"] for k in sorted({1, w})},
+    }
     print(f"\nours p50 / floor p50 (1 client): {res['ratios']['p50_vs_floor']:.2f}x (target <= 2x)")
     for k in sorted({1, w}):
-        print(f"ours / mlflow models serve with {k} worker(s), throughput at {a.clients} clients: "
-              f"{res['ratios'][f'rps_vs_peer_{k}_workers']:.2f}x (target >= 1x)")
+        print(
+            f"ours / mlflow models serve with {k} worker(s), throughput at {a.clients} clients: "
+            f"{res['ratios'][f'rps_vs_peer_{k}_workers']:.2f}x (target >= 1x)"
+        )
     if "memory_mb" in res:
         m = res["memory_mb"]
-        print(f"memory after {a.leak_requests:,} / after 1,000 requests: {m[str(a.leak_requests)] / m['1000']:.2f}x "
-              "(target <= 1x, no leak)")
+        print(
+            f"memory after {a.leak_requests:,} / after 1,000 requests: {m[str(a.leak_requests)] / m['1000']:.2f}x "
+            "(target <= 1x, no leak)"
+        )
         if "10000" in m and a.leak_requests > 10_000:
-            print(f"memory after {a.leak_requests:,} / after 10,000 requests: "
-                  f"{m[str(a.leak_requests)] / m['10000']:.2f}x (after the warm-up)")
+            print(
+                f"memory after {a.leak_requests:,} / after 10,000 requests: "
+                f"{m[str(a.leak_requests)] / m['10000']:.2f}x (after the warm-up)"
+            )
     save_result("serve", res)
 
 

@@ -3,6 +3,7 @@ the world, serving a day, monitoring it (Evidently) and retraining, for the thre
 
 Usage: python bench/simulate.py
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,16 @@ def main() -> None:
 
     def judge(ref, cur, label):
         s = time.perf_counter()
-        _, d = assess(ref, cur, [label.split()[1]], p.monitor, out / label.replace(" ", "-"), out / "ws",
-                      say=lambda m: None, html=False)
+        _, d = assess(
+            ref,
+            cur,
+            [label.split()[1]],
+            p.monitor,
+            out / label.replace(" ", "-"),
+            out / "ws",
+            say=lambda m: None,
+            html=False,
+        )
         t["monitor"] += time.perf_counter() - s
         return d.retrain, d.reasons
 
@@ -51,12 +60,16 @@ def main() -> None:
     total = time.perf_counter() - t0
     days = p.simulate.days
     rows = int((data.frame["day"] >= data.history_days).sum())
-    print(f"{days} simulated days x {len(results)} policies, {rows:,} candidate rows served per policy "
-          f"({rows // days:,} a day), one run")
+    print(
+        f"{days} simulated days x {len(results)} policies, {rows:,} candidate rows served per policy "
+        f"({rows // days:,} a day), one run"
+    )
     for k, v in t.items():
         print(f"  {k:>14} {v:8.1f} s")
-    print(f"  {'total':>14} {total:8.1f} s: {total / days:.1f} s per simulated day "
-          f"({loop / days / len(results):.1f} s per day and policy, the world prepared once)")
+    print(
+        f"  {'total':>14} {total:8.1f} s: {total / days:.1f} s per simulated day "
+        f"({loop / days / len(results):.1f} s per day and policy, the world prepared once)"
+    )
     print("  retrains: " + ", ".join(f"{k} {sum(r.retrained for r in v)}" for k, v in results.items()))
     save_result("simulate", {"seconds": t, "total": total, "days": days, "policies": list(results)})
 

@@ -2,6 +2,7 @@
 subprocess, on rows resampled from a simulated training set. Prints the ratios.
 Usage: python bench/train.py [--sizes 100000 1000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,17 @@ def child(n: int) -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     model = fit(x, frame["clicked"], Train())
-    print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0, "iterations": int(model.n_iter_),
-                      "rss_before_fit_mb": rss0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "rows": n,
+                "seconds": time.perf_counter() - t0,
+                "iterations": int(model.n_iter_),
+                "rss_before_fit_mb": rss0,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -50,12 +60,16 @@ def main() -> None:
         print(runs[-1], flush=True)
     print(f"\n{'rows':>10} {'seconds':>8} {'iters':>6} {'s/iter':>7} {'peak RSS MB':>12}")
     for r in runs:
-        print(f"{r['rows']:>10,} {r['seconds']:>8.1f} {r['iterations']:>6} {r['seconds'] / r['iterations']:>7.3f} "
-              f"{r['peak_rss_mb']:>12,.0f}")
+        print(
+            f"{r['rows']:>10,} {r['seconds']:>8.1f} {r['iterations']:>6} {r['seconds'] / r['iterations']:>7.3f} "
+            f"{r['peak_rss_mb']:>12,.0f}"
+        )
     a0, a1 = runs[0], runs[-1]
-    print(f"\n{a1['rows'] / a0['rows']:.0f}x the rows: {a1['seconds'] / a0['seconds']:.1f}x the time "
-          f"({(a1['seconds'] / a1['iterations']) / (a0['seconds'] / a0['iterations']):.1f}x per boosting iteration), "
-          f"{a1['peak_rss_mb'] / a0['peak_rss_mb']:.1f}x the peak memory")
+    print(
+        f"\n{a1['rows'] / a0['rows']:.0f}x the rows: {a1['seconds'] / a0['seconds']:.1f}x the time "
+        f"({(a1['seconds'] / a1['iterations']) / (a0['seconds'] / a0['iterations']):.1f}x per boosting iteration), "
+        f"{a1['peak_rss_mb'] / a0['peak_rss_mb']:.1f}x the peak memory"
+    )
     save_result("train", runs)
 
 

@@ -7,6 +7,7 @@ Usage: python bench/trainset.py [--rows 1000000] [--file-store]
 (--file-store adds Feast's default `file` offline store: at 100k rows it took 4x DuckDB's
 time and returned 5% of the entity rows, and at 1M it ran for minutes; off by default)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,22 +32,29 @@ def setup(work: Path, rows: int) -> None:
     from newsrec.features.build import build_features
 
     f = rows / 400_000  # the default world logs ~400k candidate rows
-    w = World(n_users=int(5000 * f), n_articles=int(2500 * max(1.0, f ** 0.5)), impressions_per_day=int(4000 * f))
+    w = World(n_users=int(5000 * f), n_articles=int(2500 * max(1.0, f**0.5)), impressions_per_day=int(4000 * f))
     simulate(w, work / "raw")
     ingest_dir(work / "raw", work / "canonical")
     t = {n: read_table(work / "canonical" / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
     p = Params(world=w)
-    ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], known_categories(p) + ["other"],
-                        p.features)
+    ft = build_features(
+        t["news"], t["impressions"], t["histories"], t["feedback"], known_categories(p) + ["other"], p.features
+    )
     (work / "data" / "features").mkdir(parents=True)
     for name in ("users", "news_meta", "news_stats"):
         getattr(ft, name).to_parquet(work / "data" / "features" / f"{name}.parquet", index=False)
     imps = t["impressions"]
     imps = imps[imps["clicked"].notna()]
     import pandas as pd
-    pd.DataFrame({"user_id": imps["user_id"].to_numpy(), "news_id": imps["news_id"].to_numpy(),
-                  "event_timestamp": imps["time"].to_numpy(),
-                  "request_time": imps["time"].astype("int64").to_numpy() / 1e6}).to_parquet(work / "entities.parquet")
+
+    pd.DataFrame(
+        {
+            "user_id": imps["user_id"].to_numpy(),
+            "news_id": imps["news_id"].to_numpy(),
+            "event_timestamp": imps["time"].to_numpy(),
+            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
+        }
+    ).to_parquet(work / "entities.parquet")
 
 
 def run_feast(work: Path, store: str) -> dict:
@@ -56,16 +64,25 @@ def run_feast(work: Path, store: str) -> dict:
 
     repo = work / f"repo_{store}"
     shutil.copytree(ROOT / "feature_repo", repo, ignore=shutil.ignore_patterns("__pycache__"))
-    (repo / "feature_definitions.py").write_text((repo / "feature_definitions.py").read_text().replace(
-        'Path(__file__).resolve().parent.parent / "data" / "features"', f'Path({str(work / "data" / "features")!r})'))
+    (repo / "feature_definitions.py").write_text(
+        (repo / "feature_definitions.py")
+        .read_text()
+        .replace(
+            'Path(__file__).resolve().parent.parent / "data" / "features"', f"Path({str(work / 'data' / 'features')!r})"
+        )
+    )
     yaml = (repo / "feature_store.yaml").read_text().replace("type: duckdb", f"type: {store}")
     (repo / "feature_store.yaml").write_text(yaml.replace("../data/feast", str(work / f"feast_{store}")))
     ent = pd.read_parquet(work / "entities.parquet")
     fs = fa.apply(repo)
     t0 = time.perf_counter()
     out = fs.get_historical_features(entity_df=ent, features=fs.get_feature_service(fa.SERVICE)).to_df()
-    return {"seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": len(out),
-            "null_ctr": int(out["news_ctr"].isna().sum())}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rows_in": len(ent),
+        "rows_out": len(out),
+        "null_ctr": int(out["news_ctr"].isna().sum()),
+    }
 
 
 def run_floor(work: Path) -> dict:
@@ -76,15 +93,22 @@ def run_floor(work: Path) -> dict:
     ent = pd.read_parquet(work / "entities.parquet")
     f = {n: pd.read_parquet(work / "data" / "features" / f"{n}.parquet") for n in ("users", "news_meta", "news_stats")}
     t0 = time.perf_counter()
-    out = ent.assign(event_timestamp=ent["event_timestamp"].astype("datetime64[us, UTC]")).sort_values("event_timestamp")
+    out = ent.assign(event_timestamp=ent["event_timestamp"].astype("datetime64[us, UTC]")).sort_values(
+        "event_timestamp"
+    )
     ttl = {"users": "7D", "news_meta": "30D", "news_stats": "2D"}
     for name, key in (("users", "user_id"), ("news_meta", "news_id"), ("news_stats", "news_id")):
         right = f[name].sort_values("event_timestamp")
-        out = pd.merge_asof(out, right, on="event_timestamp", by=key, direction="backward",
-                            tolerance=pd.Timedelta(ttl[name]))
+        out = pd.merge_asof(
+            out, right, on="event_timestamp", by=key, direction="backward", tolerance=pd.Timedelta(ttl[name])
+        )
     out = pd.concat([out, request_features(out)], axis=1)
-    return {"seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": len(out),
-            "null_ctr": int(out["news_ctr"].isna().sum())}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rows_in": len(ent),
+        "rows_out": len(out),
+        "null_ctr": int(out["news_ctr"].isna().sum()),
+    }
 
 
 def child(method: str, work: Path) -> None:
@@ -123,8 +147,10 @@ def main() -> None:
                 print(f"{m:>16} failed: {r['error']}")
                 continue
             name = {"floor": "pandas merge_asof", "duckdb": "Feast duckdb", "file": "Feast file"}[m]
-            print(f"{name:>16} {r['seconds']:>8.1f} {r['seconds'] / floor:>8.1f} {r['rows_out']:>10,} "
-                  f"{r['peak_rss_mb']:>12,.0f}")
+            print(
+                f"{name:>16} {r['seconds']:>8.1f} {r['seconds'] / floor:>8.1f} {r['rows_out']:>10,} "
+                f"{r['peak_rss_mb']:>12,.0f}"
+            )
         save_result("trainset", res)
     finally:
         shutil.rmtree(work, ignore_errors=True)

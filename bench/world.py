@@ -11,6 +11,7 @@ bench/results/simulator-<timestamp>.json. Never asserts on wall-clock time.
 
     python bench/world.py [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,14 @@ def world_for(served: int) -> Any:
 
     d = World()
     scale = served / (d.impressions_per_day * d.days)
-    return d.model_copy(update={"days": DAYS, "impressions_per_day": max(1, round(served / DAYS)),
-                                "n_users": max(1, round(d.n_users * scale)),
-                                "n_articles": max(1, round(d.n_articles * scale))})
+    return d.model_copy(
+        update={
+            "days": DAYS,
+            "impressions_per_day": max(1, round(served / DAYS)),
+            "n_users": max(1, round(d.n_users * scale)),
+            "n_articles": max(1, round(d.n_articles * scale)),
+        }
+    )
 
 
 def maxrss_mb(ru_maxrss: int) -> float:
@@ -56,17 +62,30 @@ def child(served: int, out: Path) -> None:
     t0 = time.perf_counter()
     s = simulate(p, out / "sim")
     secs = time.perf_counter() - t0
-    print(json.dumps({"served": p.impressions_per_day * p.days, "logged": s.impressions,
-                      "candidates": s.candidates, "clicks": s.clicks, "ratings": s.ratings,
-                      "seconds": secs, "baseline_rss_mb": base, "n_users": p.n_users,
-                      "n_articles": p.n_articles, "impressions_per_day": p.impressions_per_day}))
+    print(
+        json.dumps(
+            {
+                "served": p.impressions_per_day * p.days,
+                "logged": s.impressions,
+                "candidates": s.candidates,
+                "clicks": s.clicks,
+                "ratings": s.ratings,
+                "seconds": secs,
+                "baseline_rss_mb": base,
+                "n_users": p.n_users,
+                "n_articles": p.n_articles,
+                "impressions_per_day": p.impressions_per_day,
+            }
+        )
+    )
 
 
 def run_size(served: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="newsrec-bench-sim-"))
     try:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", str(served), "--out", str(tmp)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", str(served), "--out", str(tmp)], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None
         stdout = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not a running max
@@ -100,31 +119,55 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         print(f"simulating ~{label(n)} served impressions ...", flush=True)
         runs.append(run_size(n))
-    print(f"\n{'size':>6} {'users':>8} {'articles':>8} {'logged':>9} {'cand rows':>11} {'seconds':>8} "
-          f"{'logged/s':>9} {'rows/s':>10} {'peak RSS':>10}")
+    print(
+        f"\n{'size':>6} {'users':>8} {'articles':>8} {'logged':>9} {'cand rows':>11} {'seconds':>8} "
+        f"{'logged/s':>9} {'rows/s':>10} {'peak RSS':>10}"
+    )
     for n, r in zip(sizes, runs):
-        print(f"{label(n):>6} {r['n_users']:>8,} {r['n_articles']:>8,} {r['logged']:>9,} {r['candidates']:>11,} "
-              f"{r['seconds']:>8.1f} {r['logged_per_s']:>9,.0f} {r['rows_per_s']:>10,.0f} "
-              f"{r['peak_rss_mb']:>7,.0f} MB")
+        print(
+            f"{label(n):>6} {r['n_users']:>8,} {r['n_articles']:>8,} {r['logged']:>9,} {r['candidates']:>11,} "
+            f"{r['seconds']:>8.1f} {r['logged_per_s']:>9,.0f} {r['rows_per_s']:>10,.0f} "
+            f"{r['peak_rss_mb']:>7,.0f} MB"
+        )
     small, big = runs
     size_ratio = sizes[1] / sizes[0]
     thr = big["logged_per_s"] / small["logged_per_s"]
     thr_rows = big["rows_per_s"] / small["rows_per_s"]
     mem = big["peak_rss_mb"] / small["peak_rss_mb"]
-    print(f"\nsize ratio ({label(sizes[1])}/{label(sizes[0])}): {size_ratio:.0f}x served, "
-          f"{big['logged'] / small['logged']:.1f}x logged")
-    print(f"throughput ratio ({label(sizes[1])}/{label(sizes[0])}): logged/s {thr:.2f}x, rows/s {thr_rows:.2f}x "
-          f"(1.00x = linear time)")
+    print(
+        f"\nsize ratio ({label(sizes[1])}/{label(sizes[0])}): {size_ratio:.0f}x served, "
+        f"{big['logged'] / small['logged']:.1f}x logged"
+    )
+    print(
+        f"throughput ratio ({label(sizes[1])}/{label(sizes[0])}): logged/s {thr:.2f}x, rows/s {thr_rows:.2f}x "
+        f"(1.00x = linear time)"
+    )
     print(f"time growth: {big['seconds'] / small['seconds']:.1f}x for {size_ratio:.0f}x the impressions")
-    print(f"memory growth: {mem:.1f}x for {size_ratio:.0f}x the impressions "
-          f"(at most linear: {'yes' if mem <= size_ratio else 'no'})")
+    print(
+        f"memory growth: {mem:.1f}x for {size_ratio:.0f}x the impressions "
+        f"(at most linear: {'yes' if mem <= size_ratio else 'no'})"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"simulator-{datetime.now():%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps({"benchmark": "simulator", "quick": a.quick, "sizes": list(sizes),
-                               "runs": runs, "size_ratio": size_ratio, "throughput_ratio_logged": thr,
-                               "throughput_ratio_rows": thr_rows, "memory_ratio": mem,
-                               "memory_at_most_linear": mem <= size_ratio, "python": platform.python_version(),
-                               "machine": platform.machine(), "cpus": os.cpu_count()}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "simulator",
+                "quick": a.quick,
+                "sizes": list(sizes),
+                "runs": runs,
+                "size_ratio": size_ratio,
+                "throughput_ratio_logged": thr,
+                "throughput_ratio_rows": thr_rows,
+                "memory_ratio": mem,
+                "memory_at_most_linear": mem <= size_ratio,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
     print(f"results: {out}")
     return 0
 

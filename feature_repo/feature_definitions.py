@@ -1,6 +1,7 @@
 """Feast declarations: entities, sources, feature views, the on-demand view and the
 FeatureService `ranker_v1`, the one contract between the model and its features. Names,
 columns, types and TTLs come from newsrec.features.spec; this file only maps them to Feast."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -33,8 +34,9 @@ user_features, news_meta, news_stats = (_view(v) for v in spec.VIEWS)
 request_source = RequestSource(name="request", schema=_fields(spec.REQUEST_INPUT))
 
 
-@on_demand_feature_view(sources=[user_features, news_meta, request_source], mode="pandas",
-                        schema=_fields(spec.REQUEST_FEATURES))
+@on_demand_feature_view(
+    sources=[user_features, news_meta, request_source], mode="pandas", schema=_fields(spec.REQUEST_FEATURES)
+)
 def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
     # Feast stores this function's source and runs it without this module: import inside
     from newsrec.features.request import request_features as compute
@@ -43,5 +45,8 @@ def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
 
 
 ranker_v1 = FeatureService(
-    name=spec.SERVICE, features=[user_features, news_meta, news_stats, request_features],
-    tags={"version": spec.SERVICE_VERSION}, description="inputs of the newsrec click model, training and serving")
+    name=spec.SERVICE,
+    features=[user_features, news_meta, news_stats, request_features],
+    tags={"version": spec.SERVICE_VERSION},
+    description="inputs of the newsrec click model, training and serving",
+)

@@ -1,5 +1,6 @@
 """Prefect flow `deploy` (`make deploy`): package the champion (import it into the BentoML
 store) and restart the background service on it, then wait until it is ready."""
+
 from __future__ import annotations
 
 from dataclasses import asdict

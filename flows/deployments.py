@@ -5,6 +5,7 @@
   emits when the drift gate says retrain;
 - `deploy/manual`: package the champion and restart the service, run on demand.
 """
+
 from __future__ import annotations
 
 from prefect import serve
@@ -20,9 +21,18 @@ DAILY = "0 6 * * *"
 def deployments() -> list:
     return [
         monitor.to_deployment(name="daily", cron=DAILY, tags=["newsrec"]),
-        pipeline.to_deployment(name="retrain-on-drift", tags=["newsrec"], triggers=[
-            DeploymentEventTrigger(name="drift detected", expect={DRIFT_EVENT}, match_related={},
-                                   match={"prefect.resource.id": RESOURCE["prefect.resource.id"]})]),
+        pipeline.to_deployment(
+            name="retrain-on-drift",
+            tags=["newsrec"],
+            triggers=[
+                DeploymentEventTrigger(
+                    name="drift detected",
+                    expect={DRIFT_EVENT},
+                    match_related={},
+                    match={"prefect.resource.id": RESOURCE["prefect.resource.id"]},
+                )
+            ],
+        ),
         deploy.to_deployment(name="manual", tags=["newsrec"]),
     ]
 

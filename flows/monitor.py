@@ -3,6 +3,7 @@ the drift gate, then the trigger. A retrain decision emits the event
 `newsrec.drift.detected`; the `retrain-on-drift` deployment (flows/deployments.py) runs the
 pipeline flow on it. Run ad hoc, `retrain="inline"` runs the pipeline flow right here.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -36,9 +37,11 @@ def monitor(end: str | None = None, retrain: Literal["event", "inline", "off"] =
         log.info("decision: keep the model")
         return out
     if retrain == "event":
-        event = emit_event(DRIFT_EVENT, resource=RESOURCE, payload={"window": decision.window,
-                                                                  "model_version": decision.model_version,
-                                                                  "reasons": decision.reasons})
+        event = emit_event(
+            DRIFT_EVENT,
+            resource=RESOURCE,
+            payload={"window": decision.window, "model_version": decision.model_version, "reasons": decision.reasons},
+        )
         out["event"] = str(event.id) if event else None
         log.info(f"decision: retrain; emitted {DRIFT_EVENT} ({out['event']})")
     elif retrain == "inline":

@@ -3,6 +3,7 @@ what is stale, so a re-run (after a crash too) skips what is done; each task run
 command dvc.yaml gives its stage. Retries where the failure can be transient: the SQLite
 files of the Feast registry and of MLflow lock under a concurrent writer.
 """
+
 from __future__ import annotations
 
 import subprocess

@@ -6,6 +6,7 @@ Writes reports/simulate.json and reports/simulate.png; each day's Evidently repo
 to reports/monitor/simulate/<policy>/<date>/ and to the workspace project
 `newsrec-simulation` that `make ui` serves.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,8 +50,17 @@ def run_policy(policy: str, folder: str, scenario: str | None) -> list[sim.DayRe
 
     def judge(reference, current, label: str) -> tuple[bool, list[str]]:
         pol, date = label.split()
-        _, d = assess(reference, current, [date], p.monitor, out / pol / date, paths.evidently,
-                      say=lambda m: None, project=PROJECT, html=False)
+        _, d = assess(
+            reference,
+            current,
+            [date],
+            p.monitor,
+            out / pol / date,
+            paths.evidently,
+            say=lambda m: None,
+            project=PROJECT,
+            html=False,
+        )
         return d.retrain, d.reasons
 
     first = sim.train(data, range(0, data.history_days), 1, p)
@@ -66,10 +76,14 @@ def report(results: dict[str, list[sim.DayResult]], seconds: float, scenario: st
     write_json(paths.simulate, result)
     plots.save(plots.simulate(result), paths.simulate_plot)
     for name, days in result["policies"].items():
-        log.info(f"{name:>8}: {sum(d['retrained'] for d in days)} retrain(s), drift on days "
-                 f"{[d['day'] for d in days if d['drift']]}, final nDCG@10 {days[-1]['ndcg@10']:.4f}")
-    log.info(f"{paths.simulate}, {paths.simulate_plot}; "
-             f"{result['seconds_per_day']} s per simulated day ({len(results)} policies)")
+        log.info(
+            f"{name:>8}: {sum(d['retrained'] for d in days)} retrain(s), drift on days "
+            f"{[d['day'] for d in days if d['drift']]}, final nDCG@10 {days[-1]['ndcg@10']:.4f}"
+        )
+    log.info(
+        f"{paths.simulate}, {paths.simulate_plot}; "
+        f"{result['seconds_per_day']} s per simulated day ({len(results)} policies)"
+    )
     return result
 
 

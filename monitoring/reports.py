@@ -5,6 +5,7 @@ clicks are known, the classification performance on what readers saw.
 Each run is saved as HTML and JSON and added to a local Evidently workspace (`make ui`).
 The numbers the drift gate needs are read back from the snapshot into a DriftSummary.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,21 +27,34 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, p: Monitor, **r
     """Per-feature drift (the DataDriftPreset) and the drift of the engagement score."""
     cols = MODEL_FEATURES + [SCORE]
     definition = DataDefinition(numerical_columns=cols)
-    report = Report([DataDriftPreset(columns=MODEL_FEATURES, method=p.drift_method, threshold=p.drift_threshold,
-                                     drift_share=p.drift_share),
-                     ValueDrift(column=SCORE, method=p.drift_method, threshold=p.score_drift_threshold)])
-    return report.run(Dataset.from_pandas(current[cols], data_definition=definition),
-                      Dataset.from_pandas(reference[cols], data_definition=definition), **run)
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=MODEL_FEATURES, method=p.drift_method, threshold=p.drift_threshold, drift_share=p.drift_share
+            ),
+            ValueDrift(column=SCORE, method=p.drift_method, threshold=p.score_drift_threshold),
+        ]
+    )
+    return report.run(
+        Dataset.from_pandas(current[cols], data_definition=definition),
+        Dataset.from_pandas(reference[cols], data_definition=definition),
+        **run,
+    )
 
 
 def performance_report(reference: pd.DataFrame, current: pd.DataFrame, **run) -> object:
     """ROC AUC of the engagement score on the shown items whose clicks are known."""
-    definition = DataDefinition(numerical_columns=[SCORE], categorical_columns=["clicked"],
-                                classification=[BinaryClassification(target="clicked", prediction_probas=SCORE)])
+    definition = DataDefinition(
+        numerical_columns=[SCORE],
+        categorical_columns=["clicked"],
+        classification=[BinaryClassification(target="clicked", prediction_probas=SCORE)],
+    )
     cols = [SCORE, "clicked"]
-    return Report([RocAuc()]).run(Dataset.from_pandas(current[cols].astype({"clicked": int}), data_definition=definition),
-                                  Dataset.from_pandas(reference[cols].astype({"clicked": int}),
-                                                      data_definition=definition), **run)
+    return Report([RocAuc()]).run(
+        Dataset.from_pandas(current[cols].astype({"clicked": int}), data_definition=definition),
+        Dataset.from_pandas(reference[cols].astype({"clicked": int}), data_definition=definition),
+        **run,
+    )
 
 
 def drift_scores(snapshot) -> tuple[dict[str, float], float | None]:
@@ -56,8 +70,14 @@ def drift_scores(snapshot) -> tuple[dict[str, float], float | None]:
     return features, score
 
 
-def save(snapshots: dict[str, object], folder: Path, workspace: Path, name: str,
-         project_name: str = PROJECT, html: bool = True) -> dict[str, str]:
+def save(
+    snapshots: dict[str, object],
+    folder: Path,
+    workspace: Path,
+    name: str,
+    project_name: str = PROJECT,
+    html: bool = True,
+) -> dict[str, str]:
     """Write each snapshot as JSON (and HTML, about 4 MB each) under `folder` and add it to
     the workspace project, where the Evidently UI renders it."""
     from evidently.ui.workspace import Workspace

@@ -4,6 +4,7 @@ the prediction log. BentoML itself serves /healthz, /readyz (through __is_ready_
 
 Thin by design: every decision is made by newsrec.recommend.Ranker.
 """
+
 from __future__ import annotations
 
 import os

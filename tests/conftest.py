@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny simulated world, a tiny MIND directory, their canonical tables."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """A small MIND-format directory written by the tests themselves (train, dev, test)."""
+
 from __future__ import annotations
 
 import random
@@ -18,8 +19,9 @@ def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1) -
         with open(d / "news.tsv", "w") as f:
             for i, nid in enumerate(ids):
                 c = cats[i % len(cats)]
-                f.write(f"{nid}\t{c}\t{CATS[c]}\tTitle about {c} {i}\tAn abstract.\thttps://example.org/{nid}"
-                        f"\t[]\t[]\n")
+                f.write(
+                    f"{nid}\t{c}\t{CATS[c]}\tTitle about {c} {i}\tAn abstract.\thttps://example.org/{nid}\t[]\t[]\n"
+                )
         with open(d / "behaviors.tsv", "w") as f:
             for line in range(1, n_lines + 1):
                 hist = " ".join(rng.sample(ids, rng.choice([0, 0, 3, 5])))  # some empty histories
@@ -30,6 +32,8 @@ def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1) -
                     clicked = rng.randrange(len(cands))
                     imps = " ".join(f"{c}-{int(j == clicked or rng.random() < 0.1)}" for j, c in enumerate(cands))
                 hour = 1 + line % 12
-                f.write(f"{line}\tU{rng.randint(1, 12)}\t11/{day + line % span}/2019 {hour}:{line % 60:02d}:07 "
-                        f"{'AM' if line % 2 else 'PM'}\t{hist}\t{imps}\n")
+                f.write(
+                    f"{line}\tU{rng.randint(1, 12)}\t11/{day + line % span}/2019 {hour}:{line % 60:02d}:07 "
+                    f"{'AM' if line % 2 else 'PM'}\t{hist}\t{imps}\n"
+                )
     return root

@@ -1,4 +1,5 @@
 """Small simulated worlds for tests."""
+
 from __future__ import annotations
 
 from newsrec.config import World

@@ -2,6 +2,7 @@
 and only when first used (each tool takes seconds to import). Entry points (the CLI, the
 flows, the service, tests) build one Context and pass its parts to the stage functions;
 the stages never build a tool handle themselves."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

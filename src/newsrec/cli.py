@@ -5,6 +5,7 @@ function (newsrec.stages.<name>.<name>) with the parts of one Context; the work 
 Expected failures (bad params, a refused contract, missing inputs, a gate that says no)
 print one line naming the cause and exit non-zero, without a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -161,7 +162,9 @@ def parser() -> argparse.ArgumentParser:
     command("feast", _feast, "stage feast: feast apply, then materialize into the online store")
     command("trainset", _trainset, "stage trainset: Feast point-in-time training set, split by day")
     sp = command("train", _train, "stage train: fit the click model, log it to MLflow, register it as challenger")
-    sp.add_argument("--force", action="store_true", help="register a new version even if this exact training is registered")
+    sp.add_argument(
+        "--force", action="store_true", help="register a new version even if this exact training is registered"
+    )
     command("evaluate", _evaluate, "stage evaluate: MIND metrics of the model, baselines, oracle and champion")
     command("promote", _promote, "stage promote: the gate; challenger -> champion if it wins, with a model card")
     command("rollback", _rollback, "move the champion alias back to the previous champion")
@@ -170,13 +173,18 @@ def parser() -> argparse.ArgumentParser:
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")
     sp.add_argument("--host", default=None, help="default: serve.host")
     sp.add_argument("--port", type=int, default=None, help="default: serve.port")
-    sp = command("traffic", _traffic, "replay labeled impressions of the last day against the service; record the clicks")
+    sp = command(
+        "traffic", _traffic, "replay labeled impressions of the last day against the service; record the clicks"
+    )
     sp.add_argument("--requests", type=int, default=500, help="how many impressions to replay")
     sp.add_argument("--url", default=None, help="default: http://serve.host:serve.port")
     sp.add_argument("--seed", type=int, default=0)
     sp = command("monitor", _monitor, "stage monitor: Evidently reports on the prediction log, then the drift gate")
-    sp.add_argument("--end", default=None,
-                    help="last day of the window: YYYY-MM-DD, `traffic` (the last replay's day); default: today")
+    sp.add_argument(
+        "--end",
+        default=None,
+        help="last day of the window: YYYY-MM-DD, `traffic` (the last replay's day); default: today",
+    )
     command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
     sp = command("down", _down, "stop the UIs and a background service")
     sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")

@@ -3,6 +3,7 @@
 Unknown keys and wrong types fail with a message naming the key, e.g.
 ``params.yaml: world.n_users: Input should be a valid integer (got 'many')``.
 """
+
 from __future__ import annotations
 
 import os
@@ -187,8 +188,17 @@ class Monitor(Strict):
     seed: int = 0
     # features whose drift counts in the gate (all are reported); windows that are still
     # filling up in a young log drift by construction, so they are left out by default
-    features: list[str] = ["user_imps_1d", "user_clicks_1d", "news_imps_1d", "news_clicks_1d", "news_ctr",
-                           "news_quality", "freshness_hours", "category_affinity", "content_similarity"]
+    features: list[str] = [
+        "user_imps_1d",
+        "user_clicks_1d",
+        "news_imps_1d",
+        "news_clicks_1d",
+        "news_ctr",
+        "news_quality",
+        "freshness_hours",
+        "category_affinity",
+        "content_similarity",
+    ]
     drift_method: str = "wasserstein"  # an Evidently stat test name
     drift_threshold: float = Field(0.3, gt=0)  # per feature: drift score above this is drift
     drift_share: float = Field(0.5, gt=0, le=1)  # share of gated features drifting that means retrain

@@ -1,4 +1,5 @@
 """Progress lines on stderr, prefixed with the stage and the seconds since it started."""
+
 from __future__ import annotations
 
 import sys

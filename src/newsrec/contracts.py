@@ -4,6 +4,7 @@ Each Check names a Great Expectations 1.x expectation class and its arguments; t
 adapter (adapters/gx.py) runs them. The views below add the few derived columns that
 the checks read, so every rule is a stock expectation and Data Docs stay readable.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,17 +57,23 @@ def known_categories(p: Params) -> list[str]:
 def _ts_checks(table: str, column: str, lo: pd.Timestamp, hi: pd.Timestamp) -> list[Check]:
     return [
         Check(table, "ExpectColumnValuesToNotBeNull", {"column": column}, f"every row has a {column}"),
-        Check(table, "ExpectColumnValuesToBeInSet", {"column": f"{column}_zone", "value_set": ["UTC"]},
-              f"{column} is stored as a UTC timestamp"),
-        Check(table, "ExpectColumnValuesToBeBetween",
-              {"column": column, "min_value": lo.isoformat(), "max_value": hi.isoformat()},
-              f"{column} falls in the expected range {lo:%Y-%m-%d} .. {hi:%Y-%m-%d}"),
+        Check(
+            table,
+            "ExpectColumnValuesToBeInSet",
+            {"column": f"{column}_zone", "value_set": ["UTC"]},
+            f"{column} is stored as a UTC timestamp",
+        ),
+        Check(
+            table,
+            "ExpectColumnValuesToBeBetween",
+            {"column": column, "min_value": lo.isoformat(), "max_value": hi.isoformat()},
+            f"{column} falls in the expected range {lo:%Y-%m-%d} .. {hi:%Y-%m-%d}",
+        ),
     ]
 
 
 # Columns that views() appends to a canonical table for the checks to read.
-DERIVED = {"impressions": ["time_zone", "unknown_news_id"], "histories": ["time_zone"],
-           "feedback": ["time_zone"]}
+DERIVED = {"impressions": ["time_zone", "unknown_news_id"], "histories": ["time_zone"], "feedback": ["time_zone"]}
 
 
 def _type_name(t: pa.DataType) -> str:
@@ -82,10 +89,23 @@ def _type_name(t: pa.DataType) -> str:
 
 def _schema_checks(table: str) -> list[Check]:
     s = schema.TABLES[table]
-    out = [Check(table, "ExpectTableColumnsToMatchOrderedList",
-                 {"column_list": s.names + DERIVED.get(table, [])}, f"{table} has the canonical columns")]
-    return out + [Check(table, "ExpectColumnValuesToBeOfType", {"column": f.name, "type_": _type_name(f.type)},
-                        f"{f.name} is of type {f.type}") for f in s]
+    out = [
+        Check(
+            table,
+            "ExpectTableColumnsToMatchOrderedList",
+            {"column_list": s.names + DERIVED.get(table, [])},
+            f"{table} has the canonical columns",
+        )
+    ]
+    return out + [
+        Check(
+            table,
+            "ExpectColumnValuesToBeOfType",
+            {"column": f.name, "type_": _type_name(f.type)},
+            f"{f.name} is of type {f.type}",
+        )
+        for f in s
+    ]
 
 
 def _not_null(table: str, *cols: str) -> list[Check]:
@@ -100,37 +120,69 @@ def checks(p: Params) -> list[Check]:
     out += _schema_checks("news") + _not_null("news", "news_id", "category", "title")
     out += [
         Check("news", "ExpectColumnValuesToBeUnique", {"column": "news_id"}, "news ids are unique"),
-        Check("news", "ExpectColumnValuesToBeInSet", {"column": "category", "value_set": known_categories(p)},
-              "every category is a known one (validate.known_categories adds more)"),
+        Check(
+            "news",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "category", "value_set": known_categories(p)},
+            "every category is a known one (validate.known_categories adds more)",
+        ),
     ]
     out += _schema_checks("impressions") + _not_null("impressions", "impression_id", "user_id", "news_id")
     out += _ts_checks("impressions", "time", lo, hi)
     out += [
         Check("impressions", "ExpectTableRowCountToBeBetween", {"min_value": 1}, "there are impressions"),
-        Check("impressions", "ExpectColumnValuesToBeInSet", {"column": "clicked", "value_set": [0, 1]},
-              "labels are 0 or 1 (null where the source has no labels)"),
-        Check("impressions", "ExpectColumnMeanToBeBetween",
-              {"column": "clicked", "min_value": v.ctr_min, "max_value": v.ctr_max},
-              f"CTR is in the plausible band {v.ctr_min:.0%} .. {v.ctr_max:.0%}"),
-        Check("impressions", "ExpectColumnValuesToBeNull", {"column": "unknown_news_id", "mostly": known},
-              f"at least {known:.0%} of candidate ids are known news"),
+        Check(
+            "impressions",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "clicked", "value_set": [0, 1]},
+            "labels are 0 or 1 (null where the source has no labels)",
+        ),
+        Check(
+            "impressions",
+            "ExpectColumnMeanToBeBetween",
+            {"column": "clicked", "min_value": v.ctr_min, "max_value": v.ctr_max},
+            f"CTR is in the plausible band {v.ctr_min:.0%} .. {v.ctr_max:.0%}",
+        ),
+        Check(
+            "impressions",
+            "ExpectColumnValuesToBeNull",
+            {"column": "unknown_news_id", "mostly": known},
+            f"at least {known:.0%} of candidate ids are known news",
+        ),
     ]
     out += _schema_checks("histories") + _not_null("histories", "impression_id", "user_id")
     out += _ts_checks("histories", "time", lo, hi)
     out += [
         Check("histories", "ExpectColumnValuesToBeUnique", {"column": "impression_id"}, "impression ids are unique"),
-        Check("histories", "ExpectColumnValuesToBeBetween", {"column": "n_candidates", "min_value": 1},
-              "every impression has at least one candidate"),
-        Check("histories", "ExpectColumnValuesToBeBetween", {"column": "n_clicks", "min_value": 1},
-              "every labeled impression has at least one click"),
-        Check("history_ids", "ExpectColumnValuesToBeNull", {"column": "unknown_news_id", "mostly": known},
-              f"at least {known:.0%} of history ids are known news"),
+        Check(
+            "histories",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "n_candidates", "min_value": 1},
+            "every impression has at least one candidate",
+        ),
+        Check(
+            "histories",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "n_clicks", "min_value": 1},
+            "every labeled impression has at least one click",
+        ),
+        Check(
+            "history_ids",
+            "ExpectColumnValuesToBeNull",
+            {"column": "unknown_news_id", "mostly": known},
+            f"at least {known:.0%} of history ids are known news",
+        ),
     ]
     out += _schema_checks("feedback") + _not_null("feedback", "impression_id", "user_id", "news_id", "rating")
     out += _ts_checks("feedback", "time", lo, hi)
-    out += [Check("feedback", "ExpectColumnValuesToBeBetween",
-                  {"column": "rating", "min_value": v.rating_min, "max_value": v.rating_max},
-                  f"ratings are {v.rating_min} .. {v.rating_max} stars")]
+    out += [
+        Check(
+            "feedback",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "rating", "min_value": v.rating_min, "max_value": v.rating_max},
+            f"ratings are {v.rating_min} .. {v.rating_max} stars",
+        )
+    ]
     return out
 
 
@@ -164,8 +216,13 @@ def summarize(results: list[CheckResult], examples: int = 5) -> list[str]:
             continue
         c = r.check
         where = f"{c.table}.{c.column}" if c.column else c.table
-        how = (f"{r.unexpected_count:,} rows ({r.unexpected_percent:.2f}%)" if r.unexpected_count is not None
-               else f"observed {r.observed!r}" if r.observed is not None else r.error or "failed")
+        how = (
+            f"{r.unexpected_count:,} rows ({r.unexpected_percent:.2f}%)"
+            if r.unexpected_count is not None
+            else f"observed {r.observed!r}"
+            if r.observed is not None
+            else r.error or "failed"
+        )
         ex = f"; e.g. {', '.join(map(str, r.examples[:examples]))}" if r.examples else ""
         lines.append(f"FAILED {where}: {c.why} [{c.expectation}]: {how}{ex}")
     return lines
@@ -173,9 +230,28 @@ def summarize(results: list[CheckResult], examples: int = 5) -> list[str]:
 
 def as_records(results: list[CheckResult]) -> list[dict]:
     """JSON-ready results for reports/validate.json."""
+
     def clean(x):
-        return x.item() if isinstance(x, np.generic) else x if isinstance(x, (int, float, str, bool, type(None))) else str(x)
-    return [{"table": r.check.table, "expectation": r.check.expectation, "column": r.check.column,
-             "why": r.check.why, "success": r.success, "unexpected_count": r.unexpected_count,
-             "unexpected_percent": r.unexpected_percent, "observed": clean(r.observed),
-             "examples": [clean(e) for e in r.examples], "error": r.error} for r in results]
+        return (
+            x.item()
+            if isinstance(x, np.generic)
+            else x
+            if isinstance(x, (int, float, str, bool, type(None)))
+            else str(x)
+        )
+
+    return [
+        {
+            "table": r.check.table,
+            "expectation": r.check.expectation,
+            "column": r.check.column,
+            "why": r.check.why,
+            "success": r.success,
+            "unexpected_count": r.unexpected_count,
+            "unexpected_percent": r.unexpected_percent,
+            "observed": clean(r.observed),
+            "examples": [clean(e) for e in r.examples],
+            "error": r.error,
+        }
+        for r in results
+    ]

@@ -5,6 +5,7 @@ that the drift gate (gates.drift_decision) reads.
 The Evidently report itself lives in monitoring/; it fills `DriftSummary.feature_drift`
 and `score_drift` from its own drift tests.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,10 @@ def performance(groups, clicked, engagement, score) -> dict[str, float] | None:
     g, y = np.asarray(groups)[seen], y[seen]
     e, s = np.asarray(engagement, np.float64)[seen], np.asarray(score, np.float64)[seen]
     df = pd.DataFrame({"g": g})
-    return {"auc": auc(g, y, e),  # over the requests with both a click and a skip
-            "ndcg@10": ndcg(g, y, s, 10), f"ctr@{SHOWN_K}": float(y.mean()),
-            "requests": int(df["g"].nunique()), "clicks": int(y.sum())}
+    return {
+        "auc": auc(g, y, e),  # over the requests with both a click and a skip
+        "ndcg@10": ndcg(g, y, s, 10),
+        f"ctr@{SHOWN_K}": float(y.mean()),
+        "requests": int(df["g"].nunique()),
+        "clicks": int(y.sum()),
+    }

@@ -1,4 +1,5 @@
 """Pure decisions over tool output, with reasons a person can read."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ def validation_decision(results: list[CheckResult], examples: int = 5) -> Decisi
     return Decision(True, [f"all {len(results)} contract checks passed"])
 
 
-def promotion_decision(challenger: dict[str, float], champion: dict[str, float] | None,
-                       popularity: dict[str, float], p: Promote) -> Decision:
+def promotion_decision(
+    challenger: dict[str, float], champion: dict[str, float] | None, popularity: dict[str, float], p: Promote
+) -> Decision:
     """Promote only if the challenger beats the champion and popularity by the margins,
     on the same test days. With no champion yet, beating popularity is enough."""
     m = p.metric
@@ -36,16 +38,20 @@ def promotion_decision(challenger: dict[str, float], champion: dict[str, float] 
     gap = c - popularity[m]
     passed = gap > p.min_gain_over_popularity
     ok &= passed
-    reasons.append(f"{'beats' if passed else 'does not beat'} popularity on {m}: {c:.4f} vs {popularity[m]:.4f} "
-                   f"(gain {gap:+.4f}, needs > {p.min_gain_over_popularity:+.4f})")
+    reasons.append(
+        f"{'beats' if passed else 'does not beat'} popularity on {m}: {c:.4f} vs {popularity[m]:.4f} "
+        f"(gain {gap:+.4f}, needs > {p.min_gain_over_popularity:+.4f})"
+    )
     if champion is None:
         reasons.append("no champion yet")
     else:
         gap = c - champion[m]
         passed = gap > p.min_gain_over_champion
         ok &= passed
-        reasons.append(f"{'beats' if passed else 'does not beat'} the champion on {m}: {c:.4f} vs "
-                       f"{champion[m]:.4f} (gain {gap:+.4f}, needs > {p.min_gain_over_champion:+.4f})")
+        reasons.append(
+            f"{'beats' if passed else 'does not beat'} the champion on {m}: {c:.4f} vs "
+            f"{champion[m]:.4f} (gain {gap:+.4f}, needs > {p.min_gain_over_champion:+.4f})"
+        )
     return Decision(ok, reasons)
 
 
@@ -63,14 +69,17 @@ def drift_decision(s: DriftSummary, p: Monitor) -> DriftDecision:
     if n == 0:
         return DriftDecision(False, ["no traffic in the window: nothing to judge, nothing triggered"])
     if n < p.min_rows:
-        return DriftDecision(False, [f"only {n:,} logged rows in the window (< min_rows {p.min_rows:,}): "
-                                     "too few to judge, nothing triggered"])
+        return DriftDecision(
+            False,
+            [f"only {n:,} logged rows in the window (< min_rows {p.min_rows:,}): too few to judge, nothing triggered"],
+        )
     why, keep = [], []
     gated = {f: v for f, v in s.feature_drift.items() if f in p.features}
     drifted = sorted((f for f, v in gated.items() if v > p.drift_threshold), key=lambda f: -gated[f])
     share = len(drifted) / len(gated) if gated else 0.0
-    line = (f"{len(drifted)}/{len(gated)} gated features drift ({share:.0%}, retrain at {p.drift_share:.0%})"
-            + (": " + ", ".join(f"{f} {gated[f]:.3f}" for f in drifted) if drifted else ""))
+    line = f"{len(drifted)}/{len(gated)} gated features drift ({share:.0%}, retrain at {p.drift_share:.0%})" + (
+        ": " + ", ".join(f"{f} {gated[f]:.3f}" for f in drifted) if drifted else ""
+    )
     (why if gated and share >= p.drift_share else keep).append(line)
     if s.score_drift is not None:
         line = f"engagement score drift {s.score_drift:.3f} (retrain above {p.score_drift_threshold})"

@@ -3,6 +3,7 @@
 Each metric is computed per impression (a group of candidates) and averaged over
 impressions; AUC skips impressions with only clicks or only non-clicks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,16 +13,20 @@ from newsrec.ranking import rank_within
 
 
 def _frame(groups, y_true, y_score) -> pd.DataFrame:
-    return pd.DataFrame({"g": np.asarray(groups), "y": np.asarray(y_true, dtype=np.float64),
-                         "s": np.asarray(y_score, dtype=np.float64)})
+    return pd.DataFrame(
+        {"g": np.asarray(groups), "y": np.asarray(y_true, dtype=np.float64), "s": np.asarray(y_score, dtype=np.float64)}
+    )
 
 
 def auc(groups, y_true, y_score) -> float:
     """Mean per-impression ROC AUC (ties count one half), as sklearn's roc_auc_score."""
     df = _frame(groups, y_true, y_score)
     df["r"] = df.groupby("g", sort=False)["s"].rank(method="average")
-    g = df.assign(rp=df["r"] * df["y"]).groupby("g", sort=False).agg(
-        n=("y", "size"), pos=("y", "sum"), rp=("rp", "sum"))
+    g = (
+        df.assign(rp=df["r"] * df["y"])
+        .groupby("g", sort=False)
+        .agg(n=("y", "size"), pos=("y", "sum"), rp=("rp", "sum"))
+    )
     g = g[(g["pos"] > 0) & (g["pos"] < g["n"])]
     if g.empty:
         return float("nan")
@@ -52,5 +57,9 @@ def ndcg(groups, y_true, y_score, k: int) -> float:
 
 def ranking_metrics(groups, y_true, y_score) -> dict[str, float]:
     """The four MIND metrics of one scoring, keyed as in reports/metrics.json."""
-    return {"auc": auc(groups, y_true, y_score), "mrr": mrr(groups, y_true, y_score),
-            "ndcg@5": ndcg(groups, y_true, y_score, 5), "ndcg@10": ndcg(groups, y_true, y_score, 10)}
+    return {
+        "auc": auc(groups, y_true, y_score),
+        "mrr": mrr(groups, y_true, y_score),
+        "ndcg@5": ndcg(groups, y_true, y_score, 5),
+        "ndcg@10": ndcg(groups, y_true, y_score, 10),
+    }

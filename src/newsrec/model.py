@@ -1,5 +1,6 @@
 """The click model: a scikit-learn gradient-boosted classifier over MODEL_FEATURES, with a
 time-based split and explicit errors where the data cannot support training."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,11 +32,15 @@ def check_split(split: pd.Series, y: pd.Series, p: Trainset) -> None:
     for name, n_days in days.items():
         ys = y[split == name]
         if ys.empty:
-            raise TrainingDataError(f"the {name} split ({n_days} day(s) in params trainset.{name}_days) has no "
-                                    f"labeled rows: the data covers fewer days than the split asks for")
+            raise TrainingDataError(
+                f"the {name} split ({n_days} day(s) in params trainset.{name}_days) has no "
+                f"labeled rows: the data covers fewer days than the split asks for"
+            )
         if ys.nunique() < 2:
-            raise TrainingDataError(f"the {name} split has only {'clicks' if ys.iloc[0] else 'non-clicks'} "
-                                    f"({len(ys):,} rows): a click model needs both")
+            raise TrainingDataError(
+                f"the {name} split has only {'clicks' if ys.iloc[0] else 'non-clicks'} "
+                f"({len(ys):,} rows): a click model needs both"
+            )
 
 
 def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifier:
@@ -44,9 +49,16 @@ def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifi
         bad = x[MODEL_FEATURES].columns[x[MODEL_FEATURES].isna().any()].tolist()
         raise TrainingDataError(f"missing values left in {bad}: fill them with features.fill_defaults")
     model = HistGradientBoostingClassifier(
-        learning_rate=p.learning_rate, max_iter=p.max_iter, max_leaf_nodes=p.max_leaf_nodes,
-        min_samples_leaf=p.min_samples_leaf, l2_regularization=p.l2_regularization,
-        early_stopping=True, validation_fraction=0.1, n_iter_no_change=20, random_state=p.seed)
+        learning_rate=p.learning_rate,
+        max_iter=p.max_iter,
+        max_leaf_nodes=p.max_leaf_nodes,
+        min_samples_leaf=p.min_samples_leaf,
+        l2_regularization=p.l2_regularization,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        random_state=p.seed,
+    )
     return model.fit(x[MODEL_FEATURES].to_numpy(), y.to_numpy().astype(int))
 
 

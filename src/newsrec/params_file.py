@@ -1,4 +1,5 @@
 """Edit one scalar in params.yaml in place, keeping its comments and layout."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Figures people would rather look at than read: ROC, calibration, importance, metrics."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -78,8 +79,10 @@ def simulate(result: dict):
             ax.axvline(result["shock_day"] - 0.5, ls="--", color="grey")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_title(f"Simulated days, scenario {result['scenario']}: o drift detected, ^ retrained "
-                      "(serves from the next day)", fontsize=10)
+    axes[0].set_title(
+        f"Simulated days, scenario {result['scenario']}: o drift detected, ^ retrained (serves from the next day)",
+        fontsize=10,
+    )
     axes[0].legend(loc="lower left", fontsize=9)
     axes[-1].set_xlabel("simulated day")
     fig.tight_layout()

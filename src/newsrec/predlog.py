@@ -5,6 +5,7 @@ Each flush writes a new file under date=YYYY-MM-DD/ to a temporary name and rena
 so a killed process loses at most the records not yet flushed and never corrupts a file
 that was already written. When the queue is full, records are dropped and counted.
 """
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,9 @@ def log_days(root: Path) -> list[str]:
     return sorted(f.name.split("=", 1)[1] for f in Path(root).glob("date=*") if any(f.glob("part-*.parquet")))
 
 
-def read_log(root: Path, start: str | None = None, end: str | None = None,
-             columns: list[str] | None = None) -> pd.DataFrame:
+def read_log(
+    root: Path, start: str | None = None, end: str | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
     """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None.
     Raises CorruptLogError naming the first file that cannot be read."""
     files = []

@@ -1,5 +1,6 @@
 """Background processes the make targets start and stop (the UIs, a served model): one pid
 file and one log per name under .run/, so `make down` finds what `make ui` started."""
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,15 @@ def start(root: Path, name: str, cmd: list[str], env: dict | None = None) -> int
         return pid
     pid_file, log = _files(root, name)
     with open(log, "ab") as out:
-        p = subprocess.Popen(cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     pid_file.write_text(str(p.pid))
     return p.pid
 
@@ -73,7 +81,9 @@ def wait_http(url: str, timeout: float = 120, name: str = "", log: Path | None =
         except OSError:
             pass
         time.sleep(1)
-    raise TimeoutError(f"{name or url} did not answer at {url} within {timeout:.0f} s" + (f"; see {log}" if log else ""))
+    raise TimeoutError(
+        f"{name or url} did not answer at {url} within {timeout:.0f} s" + (f"; see {log}" if log else "")
+    )
 
 
 def log_file(root: Path, name: str) -> Path:

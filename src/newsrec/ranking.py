@@ -1,5 +1,6 @@
 """The ranking objective: score = a * engagement + b * quality, its top k, the position of
 each candidate in its list, and the popularity baseline."""
+
 from __future__ import annotations
 
 import numpy as np

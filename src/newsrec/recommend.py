@@ -4,6 +4,7 @@ with the same on-demand code as training, score, blend with quality, return the 
 The BentoML service (services/) fetches the user's online features and a cached table of
 article features and calls `Ranker.recommend`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -48,8 +49,9 @@ class Recommendation(BaseModel):
     request_time: datetime
 
 
-def score_candidates(model, defaults: dict[str, float], x: pd.DataFrame, groups, engagement_weight: float,
-                     quality_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def score_candidates(
+    model, defaults: dict[str, float], x: pd.DataFrame, groups, engagement_weight: float, quality_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Engagement (the model's click probability on the filled inputs), quality (filled the
     same way) and their blend within each list (groups None: one list). The one scoring of
     candidates that serving, the monitoring reference and the simulated days share."""
@@ -77,13 +79,19 @@ class Ranker:
     def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> pd.DataFrame:
         """One row per candidate: user features, article features, request features."""
         n = len(news)
-        x = pd.DataFrame({**{c: news[c].to_numpy() for c in NEWS_COLUMNS},
-                          **{c: [user.get(c) if user else None] * n for c in USER_COLUMNS},
-                          "request_time": np.full(n, request_time.timestamp())}, index=news.index)
+        x = pd.DataFrame(
+            {
+                **{c: news[c].to_numpy() for c in NEWS_COLUMNS},
+                **{c: [user.get(c) if user else None] * n for c in USER_COLUMNS},
+                "request_time": np.full(n, request_time.timestamp()),
+            },
+            index=news.index,
+        )
         return pd.concat([x, request_features(x)], axis=1)
 
-    def recommend(self, req: RecommendRequest, user: dict | None, news: pd.DataFrame,
-                  unknown: list[str]) -> tuple[Recommendation, pd.DataFrame]:
+    def recommend(
+        self, req: RecommendRequest, user: dict | None, news: pd.DataFrame, unknown: list[str]
+    ) -> tuple[Recommendation, pd.DataFrame]:
         """Rank `news` (the known candidates, indexed by news_id) for the request; also return
         the scored rows for the prediction log."""
         now = req.request_time or datetime.now(UTC)
@@ -97,19 +105,45 @@ class Ranker:
             score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
             reason = "unknown user: ranked by quality and popularity"
         else:
-            engagement, quality, score = score_candidates(self.model, self.defaults, x, None,
-                                                          self.engagement_weight, self.quality_weight)
+            engagement, quality, score = score_candidates(
+                self.model, self.defaults, x, None, self.engagement_weight, self.quality_weight
+            )
             reason = None
         rank = rank_within(np.nan_to_num(score, nan=-np.inf)).astype(np.int64)
-        order = np.argsort(rank)[:req.k]
+        order = np.argsort(rank)[: req.k]
         request_id = uuid.uuid4().hex
-        items = [Item(news_id=str(news.index[i]), engagement=float(engagement[i]), quality=float(quality[i]),
-                      score=float(score[i])) for i in order]
-        scored = pd.DataFrame({**{c: x[c].to_numpy(np.float64, na_value=np.nan) for c in MODEL_FEATURES},
-                               "news_id": news.index.to_numpy(), "engagement": engagement, "quality": quality,
-                               "score": score, "rank": rank, "shown": rank <= req.k, "request_id": request_id,
-                               "user_id": req.user_id, "request_time": pd.Timestamp(now),
-                               "model_version": self.version, "fallback": user is None})
-        return Recommendation(request_id=request_id, user_id=req.user_id, items=items, model_version=self.version,
-                              fallback=user is None, fallback_reason=reason, unknown_candidates=unknown,
-                              request_time=now), scored
+        items = [
+            Item(
+                news_id=str(news.index[i]),
+                engagement=float(engagement[i]),
+                quality=float(quality[i]),
+                score=float(score[i]),
+            )
+            for i in order
+        ]
+        scored = pd.DataFrame(
+            {
+                **{c: x[c].to_numpy(np.float64, na_value=np.nan) for c in MODEL_FEATURES},
+                "news_id": news.index.to_numpy(),
+                "engagement": engagement,
+                "quality": quality,
+                "score": score,
+                "rank": rank,
+                "shown": rank <= req.k,
+                "request_id": request_id,
+                "user_id": req.user_id,
+                "request_time": pd.Timestamp(now),
+                "model_version": self.version,
+                "fallback": user is None,
+            }
+        )
+        return Recommendation(
+            request_id=request_id,
+            user_id=req.user_id,
+            items=items,
+            model_version=self.version,
+            fallback=user is None,
+            fallback_reason=reason,
+            unknown_candidates=unknown,
+            request_time=now,
+        ), scored

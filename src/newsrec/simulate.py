@@ -8,6 +8,7 @@ Features come from the same point-in-time tables as the pipeline (joined in proc
 to Feast's join; a test holds them together), the model from the same `fit`, the ranking from
 the same `blend`. The monitoring judge is passed in, so the core imports no reporting tool.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,15 +51,15 @@ def save_data(data: SimData, folder: Path) -> Path:
     """The prepared world, for tasks that run in other processes or later."""
     folder.mkdir(parents=True, exist_ok=True)
     data.frame.to_parquet(folder / "frame.parquet", index=False)
-    (folder / "meta.json").write_text(json.dumps({"dates": data.dates, "n_categories": data.n_categories,
-                                                  "history_days": data.history_days}))
+    (folder / "meta.json").write_text(
+        json.dumps({"dates": data.dates, "n_categories": data.n_categories, "history_days": data.history_days})
+    )
     return folder
 
 
 def load_data(folder: Path) -> SimData:
     meta = json.loads((folder / "meta.json").read_text())
-    return SimData(pd.read_parquet(folder / "frame.parquet"), meta["dates"], meta["n_categories"],
-                   meta["history_days"])
+    return SimData(pd.read_parquet(folder / "frame.parquet"), meta["dates"], meta["n_categories"], meta["history_days"])
 
 
 @dataclass
@@ -82,8 +83,9 @@ class DayResult:
     reasons: list[str] = field(default_factory=list)
 
 
-def prepare(p: Params, categories: list[str], work: Path | None = None,
-            say: Callable[[str], None] = lambda m: None) -> SimData:
+def prepare(
+    p: Params, categories: list[str], work: Path | None = None, say: Callable[[str], None] = lambda m: None
+) -> SimData:
     """Simulate the world, ingest it, build the feature tables and join them to every
     labeled impression row (what the pipeline's stages do, in process)."""
     w = p.simulate.world_params(p.world)
@@ -95,17 +97,25 @@ def prepare(p: Params, categories: list[str], work: Path | None = None,
         truth = pd.read_parquet(raw / "truth_articles.parquet", columns=["news_id", "quality"])
     ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], categories, p.features)
     imps = t["impressions"][t["impressions"]["clicked"].notna()]
-    ent = pd.DataFrame({"impression_id": imps["impression_id"].to_numpy(), "user_id": imps["user_id"].to_numpy(),
-                        "news_id": imps["news_id"].to_numpy(), "event_timestamp": imps["time"].to_numpy(),
-                        "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
-                        "clicked": imps["clicked"].astype(float).to_numpy()})
+    ent = pd.DataFrame(
+        {
+            "impression_id": imps["impression_id"].to_numpy(),
+            "user_id": imps["user_id"].to_numpy(),
+            "news_id": imps["news_id"].to_numpy(),
+            "event_timestamp": imps["time"].to_numpy(),
+            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
+            "clicked": imps["clicked"].astype(float).to_numpy(),
+        }
+    )
     frame = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
     frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
     start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
     frame["day"] = ((frame["event_timestamp"] - start) // pd.Timedelta(days=1)).astype(int)
     dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(w.days)]
-    say(f"{len(frame):,} labeled candidate rows over {w.days} days ({p.simulate.scenario} from simulated day "
-        f"{p.simulate.shock_day})")
+    say(
+        f"{len(frame):,} labeled candidate rows over {w.days} days ({p.simulate.scenario} from simulated day "
+        f"{p.simulate.shock_day})"
+    )
     keep = ["impression_id", "user_id", "news_id", "event_timestamp", "clicked", "quality_true", "day"]
     return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), p.simulate.history_days)
 
@@ -113,19 +123,29 @@ def prepare(p: Params, categories: list[str], work: Path | None = None,
 def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
     """The day's rows as the service would log them: scores, served rank, model version."""
     groups = rows["impression_id"].to_numpy()
-    engagement, quality, score = score_candidates(s.model, s.defaults, rows, groups, p.ranking.engagement_weight,
-                                                  p.ranking.quality_weight)
-    return rows.assign(engagement=engagement, quality=quality, score=score, rank=rank_within(groups=groups, values=score),
-                       request_id=groups, model_version=str(s.version))
+    engagement, quality, score = score_candidates(
+        s.model, s.defaults, rows, groups, p.ranking.engagement_weight, p.ranking.quality_weight
+    )
+    return rows.assign(
+        engagement=engagement,
+        quality=quality,
+        score=score,
+        rank=rank_within(groups=groups, values=score),
+        request_id=groups,
+        model_version=str(s.version),
+    )
 
 
 def day_metrics(served: pd.DataFrame) -> dict[str, float]:
     """What readers got: CTR and true quality of the shown top 10, nDCG@10 and AUC."""
     shown = served["rank"].to_numpy() <= SHOWN_K
     g, y = served["request_id"].to_numpy(), served["clicked"].to_numpy()
-    return {f"ctr@{SHOWN_K}": float(y[shown].mean()), "ndcg@10": ndcg(g, y, served["score"].to_numpy(), 10),
-            f"quality@{SHOWN_K}": float(served["quality_true"].to_numpy()[shown].mean()),
-            "auc": auc(g, y, served["engagement"].to_numpy())}
+    return {
+        f"ctr@{SHOWN_K}": float(y[shown].mean()),
+        "ndcg@10": ndcg(g, y, served["score"].to_numpy(), 10),
+        f"quality@{SHOWN_K}": float(served["quality_true"].to_numpy()[shown].mean()),
+        "auc": auc(g, y, served["engagement"].to_numpy()),
+    }
 
 
 def train(data: SimData, days: range, version: int, p: Params, held_out: float = 0.3) -> Served:
@@ -144,8 +164,9 @@ def train(data: SimData, days: range, version: int, p: Params, held_out: float =
     return s
 
 
-def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Params,
-               say: Callable[[str], None] = lambda m: None) -> list[DayResult]:
+def run_policy(
+    policy: str, data: SimData, first: Served, judge: Judge, p: Params, say: Callable[[str], None] = lambda m: None
+) -> list[DayResult]:
     """Every simulated day under one policy; the first model is shared by all policies.
     A scheduled retrain fits the last train_window_days; one that drift triggered fits only
     the days since the drift began (at most train_window_days): older days describe a world
@@ -159,9 +180,12 @@ def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Param
         retrain = (policy == "schedule" and (i + 1) % sp.retrain_every == 0) or (policy == "drift" and drift)
         out.append(DayResult(i, data.dates[d], served.version, day_metrics(rows), drift, retrain, reasons))
         m = out[-1].metrics
-        say(f"{policy:>8} day {i} ({data.dates[d]}): v{served.version} ctr@10 {m['ctr@10']:.4f} "
+        say(
+            f"{policy:>8} day {i} ({data.dates[d]}): v{served.version} ctr@10 {m['ctr@10']:.4f} "
             f"ndcg@10 {m['ndcg@10']:.4f} quality@10 {m['quality@10']:.3f}"
-            + (" DRIFT" if drift else "") + (" -> retrain" if retrain else ""))
+            + (" DRIFT" if drift else "")
+            + (" -> retrain" if retrain else "")
+        )
         since = (since if since is not None else d) if drift else None
         if retrain:  # on today's clicks, known at the end of the day; serves from tomorrow
             start = d - sp.train_window_days + 1
@@ -174,13 +198,31 @@ def run_policy(policy: str, data: SimData, first: Served, judge: Judge, p: Param
 def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> dict:
     """reports/simulate.json: per policy and day, the metrics and the events."""
     sp = p.simulate
-    return {"scenario": sp.scenario, "shock_day": sp.shock_day if sp.scenario != "none" else None,
-            "days": sp.days, "history_days": sp.history_days, "retrain_every": sp.retrain_every,
-            "train_window_days": sp.train_window_days, "seconds": round(seconds, 1),
-            "seconds_per_day": round(seconds / sp.days, 2),
-            "policies": {name: [{"day": r.day, "date": r.date, "model_version": r.model_version, **r.metrics,
-                                 "drift": r.drift, "retrained": r.retrained, "reasons": r.reasons}
-                                for r in days] for name, days in results.items()}}
+    return {
+        "scenario": sp.scenario,
+        "shock_day": sp.shock_day if sp.scenario != "none" else None,
+        "days": sp.days,
+        "history_days": sp.history_days,
+        "retrain_every": sp.retrain_every,
+        "train_window_days": sp.train_window_days,
+        "seconds": round(seconds, 1),
+        "seconds_per_day": round(seconds / sp.days, 2),
+        "policies": {
+            name: [
+                {
+                    "day": r.day,
+                    "date": r.date,
+                    "model_version": r.model_version,
+                    **r.metrics,
+                    "drift": r.drift,
+                    "retrained": r.retrained,
+                    "reasons": r.reasons,
+                }
+                for r in days
+            ]
+            for name, days in results.items()
+        },
+    }
 
 
 def recovery(result: dict, metric: str = "ndcg@10", tail: int = 2) -> dict[str, float]:
@@ -188,6 +230,8 @@ def recovery(result: dict, metric: str = "ndcg@10", tail: int = 2) -> dict[str, 
     out = {}
     for name, days in result["policies"].items():
         pre = [d[metric] for d in days if d["day"] < (result["shock_day"] or 0)]
-        out[name] = {"before": float(np.mean(pre)) if pre else float("nan"),
-                     "after": float(np.mean([d[metric] for d in days[-tail:]]))}
+        out[name] = {
+            "before": float(np.mean(pre)) if pre else float("nan"),
+            "after": float(np.mean([d[metric] for d in days[-tail:]])),
+        }
     return out

@@ -1,4 +1,5 @@
 """Short, readable summaries for make targets: `python -m newsrec.summary demo|validate`."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ def validate(paths: Paths) -> list[str]:
         return ["validation: not run yet (make validate)"]
     v = json.loads(f.read_text())
     head = f"validation: {'PASSED' if v['ok'] else 'FAILED'}, {v['checks'] - v['failed']}/{v['checks']} checks"
-    return [head, *[f"  {r}" for r in v["reasons"]],
-            f"  summary    {f}", f"  Data Docs  {paths.data_docs / 'index.html'}"]
+    return [
+        head,
+        *[f"  {r}" for r in v["reasons"]],
+        f"  summary    {f}",
+        f"  Data Docs  {paths.data_docs / 'index.html'}",
+    ]
 
 
 def training(paths: Paths) -> list[str]:
@@ -28,17 +33,22 @@ def training(paths: Paths) -> list[str]:
         return ["training: not run yet (make train evaluate promote)"]
     t, m, pr = (json.loads(f.read_text()) for f in files.values())
     run = f"MLflow run {t['run_id']}" + (", an identical earlier training reused" if t.get("reused") else "")
-    out = [f"model          {t['model_name']} v{t['version']} ({run}), "
-           f"{'PROMOTED to champion' if pr['promoted'] else 'not promoted'}; champion is v{pr['champion']}"]
+    out = [
+        f"model          {t['model_name']} v{t['version']} ({run}), "
+        f"{'PROMOTED to champion' if pr['promoted'] else 'not promoted'}; champion is v{pr['champion']}"
+    ]
     out += [f"  {r}" for r in pr["reasons"]]
     out.append("  test nDCG@10: " + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in m.items()))
     if "oracle" in m:
         share = (m["model"]["ndcg@10"] - m["random"]["ndcg@10"]) / (m["oracle"]["ndcg@10"] - m["random"]["ndcg@10"])
         out.append(f"  the model goes {share:.0%} of the way from random to the oracle")
-    out += [f"  metrics    {files['metrics']}", f"  plot       {paths.plots / 'metrics.png'}",
-            f"  model card {paths.model_card}",
-            f"  MLflow     {paths.mlflow} (tracking DB mlflow.db; browse with "
-            f"`mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`)"]
+    out += [
+        f"  metrics    {files['metrics']}",
+        f"  plot       {paths.plots / 'metrics.png'}",
+        f"  model card {paths.model_card}",
+        f"  MLflow     {paths.mlflow} (tracking DB mlflow.db; browse with "
+        f"`mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`)",
+    ]
     return out
 
 
@@ -51,8 +61,10 @@ def serving(paths: Paths) -> list[str]:
         out.append(f"served         v{pk['model_version']} as BentoML model {pk['bento_model']} (`make serve` runs it)")
     if traffic.exists():
         t = json.loads(traffic.read_text())
-        out.append(f"traffic        {t['requests']:,} replayed requests on {', '.join(t['days'])}: "
-                   f"{t['shown']:,} items shown, CTR {t['ctr']:.3f}; log {paths.predictions}")
+        out.append(
+            f"traffic        {t['requests']:,} replayed requests on {', '.join(t['days'])}: "
+            f"{t['shown']:,} items shown, CTR {t['ctr']:.3f}; log {paths.predictions}"
+        )
     if decision.exists():
         d = json.loads(decision.read_text())
         verdict = "RETRAIN" if d["retrain"] else "keep"
@@ -60,8 +72,10 @@ def serving(paths: Paths) -> list[str]:
         out += [f"  {r}" for r in d["reasons"]]
         if d.get("summary"):
             folder = Path(d["summary"]).parent
-            out += [f"  reports    {folder / 'drift.html'}, {folder / 'performance.html'}",
-                    f"  workspace  {paths.evidently} (Evidently UI)"]
+            out += [
+                f"  reports    {folder / 'drift.html'}, {folder / 'performance.html'}",
+                f"  workspace  {paths.evidently} (Evidently UI)",
+            ]
     if paths.simulate.exists():
         out.append(f"simulation     {paths.simulate}, plot {paths.simulate_plot} (`make simulate`)")
     from newsrec.stages.ui import UIS, url
@@ -72,8 +86,11 @@ def serving(paths: Paths) -> list[str]:
 
 def demo(paths: Paths) -> list[str]:
     p = context(root=paths.root).params
-    out = [f"newsrec demo: source = {p.ingest.source}", f"raw files      {paths.raw_source(p.ingest.source)}",
-           f"canonical      {paths.canonical}"]
+    out = [
+        f"newsrec demo: source = {p.ingest.source}",
+        f"raw files      {paths.raw_source(p.ingest.source)}",
+        f"canonical      {paths.canonical}",
+    ]
     for name in TABLES:
         f = paths.table(name)
         rows = pq.ParquetFile(f).metadata.num_rows if f.exists() else "missing"
@@ -81,8 +98,10 @@ def demo(paths: Paths) -> list[str]:
     out += validate(paths)
     out += training(paths)
     out += serving(paths)
-    out += ["versions       dvc.lock (hashes of every stage's inputs and outputs); "
-            "`dvc push` copies data to the remote in .dvc/config"]
+    out += [
+        "versions       dvc.lock (hashes of every stage's inputs and outputs); "
+        "`dvc push` copies data to the remote in .dvc/config"
+    ]
     return out
 
 

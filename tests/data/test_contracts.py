@@ -1,4 +1,5 @@
 """Every data-contract check passes on good data and fails on a table corrupted for it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,18 +40,21 @@ def _set(table, col, value, rows=slice(0, 3)):
         df = t[table]
         df[col] = df[col].astype(object)
         df.loc[df.index[rows], col] = value
+
     return f
 
 
 def _tz(table):
     def f(t):
         t[table]["time"] = t[table]["time"].dt.tz_convert("Europe/Paris")
+
     return f
 
 
 def _shift(table):
     def f(t):
         t[table].loc[t[table].index[:3], "time"] += pd.Timedelta(days=400)
+
     return f
 
 
@@ -62,30 +66,35 @@ def _unknown(table, col, frac=0.05):
             df[col] = [list(h) + ["N999999"] * 3 for h in df[col]]
         else:
             df.loc[df.index[:n], col] = "N999999"
+
     return f
 
 
 def _drop(table, col):
     def f(t):
         t[table] = t[table].drop(columns=[col])
+
     return f
 
 
 def _empty(table):
     def f(t):
         t[table] = t[table].iloc[0:0]
+
     return f
 
 
 def _dup(table, col):
     def f(t):
         t[table].loc[t[table].index[1], col] = t[table][col].iloc[0]
+
     return f
 
 
 def _all(table, col, value):
     def f(t):
         t[table][col] = t[table][col].where(t[table][col].isna(), value)
+
     return f
 
 
@@ -104,12 +113,19 @@ CASES = {
     "CTR zero": (_all(I, "clicked", 0), [(I, "ExpectColumnMeanToBeBetween", "clicked")]),
     "unknown candidate ids": (_unknown(I, "news_id"), [(I, "ExpectColumnValuesToBeNull", "unknown_news_id")]),
     "unknown history ids": (_unknown(H, "history"), [("history_ids", "ExpectColumnValuesToBeNull", "unknown_news_id")]),
-    "impression without candidates": (_set(H, "n_candidates", 0), [(H, "ExpectColumnValuesToBeBetween", "n_candidates")]),
+    "impression without candidates": (
+        _set(H, "n_candidates", 0),
+        [(H, "ExpectColumnValuesToBeBetween", "n_candidates")],
+    ),
     "labeled impression without click": (_set(H, "n_clicks", 0), [(H, "ExpectColumnValuesToBeBetween", "n_clicks")]),
     "rating out of range": (_set(F, "rating", 9), [(F, "ExpectColumnValuesToBeBetween", "rating")]),
 }
-for table, cols in {N: ["news_id", "category", "title"], I: ["impression_id", "user_id", "news_id", "time"],
-                    H: ["impression_id", "user_id", "time"], F: ["impression_id", "user_id", "news_id", "rating", "time"]}.items():
+for table, cols in {
+    N: ["news_id", "category", "title"],
+    I: ["impression_id", "user_id", "news_id", "time"],
+    H: ["impression_id", "user_id", "time"],
+    F: ["impression_id", "user_id", "news_id", "rating", "time"],
+}.items():
     for col in cols:
         CASES[f"null {table}.{col}"] = (_set(table, col, None), [(table, "ExpectColumnValuesToNotBeNull", col)])
 for table in (I, H, F):
@@ -138,7 +154,10 @@ def _wrong_type(s: pd.Series) -> pd.Series:
 def test_wrong_types_fail_their_type_checks(clean, sim_params):
     tables = {k: v.apply(_wrong_type) for k, v in clean.items()}
     bad = failed(run(tables, sim_params))
-    typed = {(c.table, c.expectation, c.column) for c in contracts.checks(sim_params)
-             if c.expectation == "ExpectColumnValuesToBeOfType"}
+    typed = {
+        (c.table, c.expectation, c.column)
+        for c in contracts.checks(sim_params)
+        if c.expectation == "ExpectColumnValuesToBeOfType"
+    }
     assert len(typed) == sum(len(s) for s in TABLES.values())
     assert typed <= bad, typed - bad

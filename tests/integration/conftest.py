@@ -1,4 +1,5 @@
 """A scratch project trained once per test session: the chain up to the promotion gate."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,9 @@ from scratch import SMALL_SPLIT, SMALL_TRAIN, SMALL_WORLD, make_project, sh
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
-    proj = make_project(tmp_path_factory.mktemp("train") / "proj", world=SMALL_WORLD,
-                        trainset=SMALL_SPLIT, train=SMALL_TRAIN)
+    proj = make_project(
+        tmp_path_factory.mktemp("train") / "proj", world=SMALL_WORLD, trainset=SMALL_SPLIT, train=SMALL_TRAIN
+    )
     sh(proj, "dvc", "repro", "promote")
     return proj
 

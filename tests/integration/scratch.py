@@ -1,4 +1,5 @@
 """A scratch copy of the project in a temporary folder, and a runner for its commands."""
+
 from __future__ import annotations
 
 import os

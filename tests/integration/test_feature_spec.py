@@ -1,6 +1,7 @@
 """One declaration of the model's features: the Feast definitions in feature_repo/ are
 derived from newsrec.features.spec, and the FeatureService, serving and monitoring read the
 same columns. These fail as soon as one of them lists a feature the others do not."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,7 +43,8 @@ def test_on_demand_view_and_service_are_the_declared_ones(feast_objects):
     assert service.tags["version"] == spec.SERVICE_VERSION
     served = {(p.name, f.name) for p in service.feature_view_projections for f in p.features}
     declared = {(v.name, c) for v in spec.VIEWS for c in v.columns} | {
-        (spec.ON_DEMAND, c) for c in spec.REQUEST_FEATURES}
+        (spec.ON_DEMAND, c) for c in spec.REQUEST_FEATURES
+    }
     assert served == declared
     model_inputs = {c for _, c in served}
     assert set(spec.MODEL_FEATURES) <= model_inputs  # everything the model reads is served

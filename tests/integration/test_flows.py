@@ -1,5 +1,6 @@
 """The Prefect deployments: the daily monitoring schedule and the drift-event trigger of the
 retraining deployment, matched to the event the monitoring flow emits."""
+
 from flows.deployments import DAILY, deployments
 from flows.monitor import DRIFT_EVENT, RESOURCE
 

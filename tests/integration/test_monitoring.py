@@ -1,6 +1,7 @@
 """Monitoring with the real Evidently: reports saved and added to the workspace, a shifted
 window retrains and a like-for-like one does not, and an empty or corrupt log window says
 so plainly and triggers nothing."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def test_reports_saved_workspace_filled_and_gate_follows_the_shift(tmp_path):
     assert not d.retrain, d.reasons
     assert s.rows == {"reference": 6_000, "current": 4_000, "reference_sampled": 3_000, "current_sampled": 3_000}
     assert max(s.feature_drift.values()) < P.drift_threshold and s.score_drift < P.score_drift_threshold
-    s2, d2 = assess(ref, frame(rng, 4_000, shift=1.0), ["2026-11-10"], P, tmp_path / "shock", tmp_path / "ws",
-                    say=lambda m: None)
+    s2, d2 = assess(
+        ref, frame(rng, 4_000, shift=1.0), ["2026-11-10"], P, tmp_path / "shock", tmp_path / "ws", say=lambda m: None
+    )
     assert d2.retrain and any("news_ctr" in r for r in d2.reasons) and s2.score_drift > P.score_drift_threshold
     for run in ("calm", "shock"):
         for f in ("drift.html", "drift.json", "performance.html", "performance.json", "summary.json"):

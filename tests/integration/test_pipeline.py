@@ -1,5 +1,6 @@
 """The DVC pipeline end to end in a scratch copy of the project: world -> ingest -> validate,
 a no-op second run, the MIND source, and corrupt input stopping it with a clear message."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """The BentoML service over the champion: HTTP through the ASGI app, parity with the
 offline scores, and a real `bentoml serve` subprocess with its prediction log."""
+
 from __future__ import annotations
 
 import importlib
@@ -58,8 +59,10 @@ def test_http_api_and_parity(packaged, monkeypatch):
     user, fresh, t = _user_and_candidates(proj)
     with TestClient(svc.Recommender.to_asgi()) as c:
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
-        r = c.post("/recommend", json={"user_id": user, "candidates": fresh + ["N_unknown"], "k": 100,
-                                       "request_time": t.isoformat()})
+        r = c.post(
+            "/recommend",
+            json={"user_id": user, "candidates": fresh + ["N_unknown"], "k": 100, "request_time": t.isoformat()},
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert not body["fallback"] and body["unknown_candidates"] == ["N_unknown"] and len(body["items"]) == 20
@@ -70,9 +73,13 @@ def test_http_api_and_parity(packaged, monkeypatch):
         assert np.allclose([online[n] for n in fresh], [offline[n] for n in fresh], rtol=0, atol=1e-6)
         cold = c.post("/recommend", json={"user_id": "someone-new", "k": 5}).json()
         assert cold["fallback"] and len(cold["items"]) == 5 and "unknown user" in cold["fallback_reason"]
-        for bad, field in (({"user_id": user, "k": 0}, "k"), ({"user_id": user, "k": 101}, "k"),
-                           ({"user_id": user, "candidates": ["N1"] * 501}, "candidates"),
-                           ({"user_id": user, "colour": "red"}, "colour"), ({"k": 3}, "user_id")):
+        for bad, field in (
+            ({"user_id": user, "k": 0}, "k"),
+            ({"user_id": user, "k": 101}, "k"),
+            ({"user_id": user, "candidates": ["N1"] * 501}, "candidates"),
+            ({"user_id": user, "colour": "red"}, "colour"),
+            ({"k": 3}, "user_id"),
+        ):
             r = c.post("/recommend", json=bad)
             assert 400 <= r.status_code < 500 and field in r.text, (bad, r.text)
         r = c.post("/recommend", content=b"{not json", headers={"content-type": "application/json"})
@@ -88,13 +95,37 @@ def _free_port() -> int:
 
 def _hostile_bodies(rng: np.random.Generator, n: int) -> list[tuple[bytes, str]]:
     """Bodies a careless or hostile client sends: broken JSON, wrong types, extreme values."""
-    values = [None, True, -1, 0, 10**30, 1e308, float("nan"), "", "x" * 100_000, "\u0000\ud800", [], {}, [[[[]]]],
-              "9999-12-31T23:59:59Z", "0001-01-01T00:00:00", "yesterday", ["N1"] * 501, [None, 3], "N1"]
+    values = [
+        None,
+        True,
+        -1,
+        0,
+        10**30,
+        1e308,
+        float("nan"),
+        "",
+        "x" * 100_000,
+        "\u0000\ud800",
+        [],
+        {},
+        [[[[]]]],
+        "9999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00",
+        "yesterday",
+        ["N1"] * 501,
+        [None, 3],
+        "N1",
+    ]
     keys = ["user_id", "candidates", "k", "request_time", "extra"]
-    out = [(b"", "application/json"), (b"{not json", "application/json"), (b"\xff\xfe\x00", "application/json"),
-           (b"[" * 5000 + b"]" * 5000, "application/json"), (b"null", "application/json"),
-           (b'{"user_id": "u"}', "text/plain"), (json.dumps({"user_id": "u", "candidates": []}).encode(),
-                                                 "application/json")]
+    out = [
+        (b"", "application/json"),
+        (b"{not json", "application/json"),
+        (b"\xff\xfe\x00", "application/json"),
+        (b"[" * 5000 + b"]" * 5000, "application/json"),
+        (b"null", "application/json"),
+        (b'{"user_id": "u"}', "text/plain"),
+        (json.dumps({"user_id": "u", "candidates": []}).encode(), "application/json"),
+    ]
     while len(out) < n:
         body = {"user_id": "U1"}
         for _ in range(int(rng.integers(1, 4))):
@@ -132,8 +163,13 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     out = (tmp_path / "serve.log").open("wb")  # a file, not a pipe nobody drains: a full pipe blocks the server
     port = _free_port()
     env = env_for(proj, BENTOML_HOME=str(home), NEWSREC_MODEL_TAG=tag)
-    p = subprocess.Popen([str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1",
-                          "--port", str(port)], cwd=proj, env=env, stdout=out, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(
+        [str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=proj,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -146,8 +182,11 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
         else:
             raise AssertionError("the service did not become ready within 180 s")
         for user in ("someone-new", "another-new"):
-            req = urllib.request.Request(f"{url}/recommend", data=json.dumps({"user_id": user, "k": 3}).encode(),
-                                         headers={"content-type": "application/json"})
+            req = urllib.request.Request(
+                f"{url}/recommend",
+                data=json.dumps({"user_id": user, "k": 3}).encode(),
+                headers={"content-type": "application/json"},
+            )
             assert len(json.loads(urllib.request.urlopen(req, timeout=30).read())["items"]) == 3
         metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
         assert "newsrec_fallback_total 2.0" in metrics and "bentoml_service_request_duration_seconds" in metrics
@@ -165,7 +204,8 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     assert set(mine["user_id"]) == {"someone-new", "another-new"} and mine["fallback"].all()
     # the replayed day, with its clicks, through the Evidently reports and the drift gate
     day = pd.read_parquet(proj / "data" / "outcomes").pipe(
-        lambda o: pd.to_datetime(o["request_time"], utc=True).max().strftime("%Y-%m-%d"))
+        lambda o: pd.to_datetime(o["request_time"], utc=True).max().strftime("%Y-%m-%d")
+    )
     sh(proj, "newsrec", "monitor", "--end", day)
     decision = json.loads((proj / "reports/monitor/decision.json").read_text())
     assert decision["status"] == "judged" and decision["window"] == [day] and decision["reasons"]

@@ -1,5 +1,6 @@
 """The closed loop, through the Prefect flow: after a shock the drift policy recovers and the
 static one does not; with no shift nothing triggers a retrain (no false alarm)."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ def project(tmp_path, monkeypatch, prefect):
         (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         monkeypatch.setenv("NEWSREC_ROOT", str(proj))
         return proj
+
     return make
 
 

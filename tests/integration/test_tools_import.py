@@ -1,4 +1,5 @@
 """Every tool of the stack imports inside the locked environment, at the locked major versions."""
+
 import importlib.util
 import json
 import subprocess
@@ -8,10 +9,17 @@ from importlib.metadata import version
 import pytest
 
 TOOLS = {  # module: (distribution, required version prefix)
-    "mlflow": ("mlflow", "3."), "dvc.api": ("dvc", "3."), "feast": ("feast", "0."),
-    "evidently": ("evidently", "0.7"), "prefect": ("prefect", "3."), "bentoml": ("bentoml", "1.4"),
-    "great_expectations": ("great-expectations", "1."), "sklearn": ("scikit-learn", "1."),
-    "skops": ("skops", "0."), "duckdb": ("duckdb", ""), "pandas": ("pandas", "2."),
+    "mlflow": ("mlflow", "3."),
+    "dvc.api": ("dvc", "3."),
+    "feast": ("feast", "0."),
+    "evidently": ("evidently", "0.7"),
+    "prefect": ("prefect", "3."),
+    "bentoml": ("bentoml", "1.4"),
+    "great_expectations": ("great-expectations", "1."),
+    "sklearn": ("scikit-learn", "1."),
+    "skops": ("skops", "0."),
+    "duckdb": ("duckdb", ""),
+    "pandas": ("pandas", "2."),
 }
 
 PROBE = """

@@ -1,5 +1,6 @@
 """The training chain in a scratch project: features -> Feast -> train -> evaluate -> gate,
 the MLflow registry and its aliases, determinism, rollback, and a failed run."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,11 @@ def test_mlflow_run_and_registry(project):
     assert {"plots/roc.png", "plots/calibration.png", "plots/importance.png", "plots/metrics.png"} <= arts
     assert "model_card.md" in {a.path for a in c.list_artifacts(t["run_id"])}
     mv = c.get_model_version_by_alias("newsrec-ranker", "challenger")
-    assert str(mv.version) == t["version"] == "1" and mv.tags["gate.decision"] == ("promoted" if pr["promoted"] else "rejected")
+    assert str(mv.version) == t["version"] == "1" and mv.tags["gate.decision"] == (
+        "promoted" if pr["promoted"] else "rejected"
+    )
     from mlflow.models import Model
+
     model = Model.load(f"models:/newsrec-ranker/{mv.version}")
     assert model.signature is not None and model.saved_input_example_info is not None
     card = (project / "reports" / "model_card.md").read_text()
@@ -76,8 +80,9 @@ def test_training_is_deterministic_then_promote_and_rollback(project):
     assert "not promoted" in sh(project, "newsrec", "promote").stderr
     ev = _json(project, "evaluate.json")
     assert ev["champion"]["version"] == "1"
-    (project / "params.yaml").write_text((project / "params.yaml").read_text()
-                                         .replace("min_gain_over_champion: 0.0", "min_gain_over_champion: -1.0"))
+    (project / "params.yaml").write_text(
+        (project / "params.yaml").read_text().replace("min_gain_over_champion: 0.0", "min_gain_over_champion: -1.0")
+    )
     assert "PROMOTED" in sh(project, "newsrec", "promote").stderr
     assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == 2
     sh(project, "newsrec", "rollback")
@@ -105,14 +110,16 @@ def test_a_failed_run_registers_nothing(project, monkeypatch):
     after = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
     assert after == before
     assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == champion
-    last = c.search_runs([c.get_experiment_by_name("newsrec").experiment_id], max_results=1,
-                         order_by=["attributes.start_time DESC"])[0]
+    last = c.search_runs(
+        [c.get_experiment_by_name("newsrec").experiment_id], max_results=1, order_by=["attributes.start_time DESC"]
+    )[0]
     assert last.info.status == "FAILED"
 
 
 def test_mind_chain_reports_metrics_without_oracle(tmp_path):
-    proj = make_project(tmp_path / "proj", trainset=dict(train_days=2, valid_days=1, test_days=1),
-                        train=dict(max_iter=50))
+    proj = make_project(
+        tmp_path / "proj", trainset=dict(train_days=2, valid_days=1, test_days=1), train=dict(max_iter=50)
+    )
     mind = write_mind(tmp_path / "MIND", n_lines=80)
     sh(proj, "newsrec", "source", "mind", str(mind))
     sh(proj, "dvc", "repro", "promote")
@@ -133,7 +140,8 @@ def test_pandas_point_in_time_join_equals_feast(project):
     feast = pd.read_parquet(project / "data/trainset/trainset.parquet")
     tables = {v.table: pd.read_parquet(project / "data/features" / f"{v.table}.parquet") for v in VIEWS}
     ent = feast[["impression_id", "user_id", "news_id", "event_timestamp", "clicked"]].assign(
-        request_time=feast["event_timestamp"].astype("int64") / 1e6)
+        request_time=feast["event_timestamp"].astype("int64") / 1e6
+    )
     ours = as_of(ent, tables)
     assert len(ours) == len(feast) and (ours["news_id"].to_numpy() == feast["news_id"].to_numpy()).all()
     for c in MODEL_FEATURES:

@@ -50,8 +50,13 @@ def test_missing_and_broken_files(tmp_path):
 
 
 def test_set_value_keeps_comments(tmp_path):
-    f = _write(tmp_path, "# top\ningest:  # stage\n  source: sim   # sim | mind\n  chunk_lines: 5\nother:\n  source: x\n")
+    f = _write(
+        tmp_path, "# top\ningest:  # stage\n  source: sim   # sim | mind\n  chunk_lines: 5\nother:\n  source: x\n"
+    )
     set_value(f, "ingest", "source", "mind")
-    assert f.read_text() == "# top\ningest:  # stage\n  source: mind   # sim | mind\n  chunk_lines: 5\nother:\n  source: x\n"
+    assert (
+        f.read_text()
+        == "# top\ningest:  # stage\n  source: mind   # sim | mind\n  chunk_lines: 5\nother:\n  source: x\n"
+    )
     with pytest.raises(KeyError):
         set_value(f, "ingest", "nothing", "1")

@@ -1,4 +1,5 @@
 """The drift gate is a pure decision with reasons; performance of a scored window."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,17 +8,33 @@ from newsrec.config import Monitor
 from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.gates import drift_decision
 
-P = Monitor(features=["news_ctr", "category_affinity", "freshness_hours", "content_similarity"], min_rows=100,
-            drift_threshold=0.1, score_drift_threshold=0.1, max_auc_drop=0.03, max_ndcg_drop=0.03)
-CALM = {"news_ctr": 0.02, "category_affinity": 0.01, "freshness_hours": 0.03, "content_similarity": 0.02,
-        "user_imps_7d": 0.9}  # not gated: its drift is reported, not acted on
+P = Monitor(
+    features=["news_ctr", "category_affinity", "freshness_hours", "content_similarity"],
+    min_rows=100,
+    drift_threshold=0.1,
+    score_drift_threshold=0.1,
+    max_auc_drop=0.03,
+    max_ndcg_drop=0.03,
+)
+CALM = {
+    "news_ctr": 0.02,
+    "category_affinity": 0.01,
+    "freshness_hours": 0.03,
+    "content_similarity": 0.02,
+    "user_imps_7d": 0.9,
+}  # not gated: its drift is reported, not acted on
 PERF = {"auc": 0.80, "ndcg@10": 0.55, "ctr@10": 0.12}
 
 
 def summary(features=CALM, score=0.02, current=5_000, perf=None) -> DriftSummary:
-    return DriftSummary(window=["2026-11-09"], model_version="3", rows={"current": current, "reference": 50_000},
-                        feature_drift=dict(features), score_drift=score,
-                        performance={"reference": PERF, "current": perf})
+    return DriftSummary(
+        window=["2026-11-09"],
+        model_version="3",
+        rows={"current": current, "reference": 50_000},
+        feature_drift=dict(features),
+        score_drift=score,
+        performance={"reference": PERF, "current": perf},
+    )
 
 
 def test_calm_window_is_kept_and_says_why():

@@ -6,6 +6,7 @@ root) and the Feast declarations that the Feast adapter loads by path.
 
 Run this file as a script to print each stage's code dependencies.
 """
+
 from __future__ import annotations
 
 import ast
@@ -114,8 +115,11 @@ def listed_code(deps: list[str]) -> set[str]:
     for d in deps:
         p = ROOT / d
         if p.is_dir() and ("src" in p.parts or p.name in {"feature_repo", "flows", "monitoring", "services"}):
-            out |= {str(f.relative_to(ROOT)) for f in p.rglob("*") if f.suffix in {".py", ".yaml"}
-                    and "__pycache__" not in f.parts}
+            out |= {
+                str(f.relative_to(ROOT))
+                for f in p.rglob("*")
+                if f.suffix in {".py", ".yaml"} and "__pycache__" not in f.parts
+            }
         elif p.suffix in {".py"} or d.startswith("feature_repo/"):
             out.add(d)
     return out

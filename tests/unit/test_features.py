@@ -1,5 +1,6 @@
 """Point-in-time correctness of the feature tables, checked on random data: changing
 anything after a cut-off time must not change any row stamped at or before it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,14 +33,36 @@ def random_tables(seed: int, n_imps: int = 80, days: float = 3.0) -> dict[str, p
         for j, (n, c) in enumerate(zip(cands, clicks)):
             imp_rows.append((i, user, t, n, j, c, "train"))
             if c and rng.random() < 0.6:
-                fb_rows.append((i, user, n, t + pd.Timedelta(minutes=int(rng.integers(1, 90))), int(rng.integers(1, 6))))
-    imps = pd.DataFrame(imp_rows, columns=["impression_id", "user_id", "time", "news_id", "position", "clicked", "split"])
-    hist = pd.DataFrame(hist_rows, columns=["impression_id", "raw_impression_id", "user_id", "time", "history",
-                                            "n_candidates", "n_clicks", "split"])
+                fb_rows.append(
+                    (i, user, n, t + pd.Timedelta(minutes=int(rng.integers(1, 90))), int(rng.integers(1, 6)))
+                )
+    imps = pd.DataFrame(
+        imp_rows, columns=["impression_id", "user_id", "time", "news_id", "position", "clicked", "split"]
+    )
+    hist = pd.DataFrame(
+        hist_rows,
+        columns=[
+            "impression_id",
+            "raw_impression_id",
+            "user_id",
+            "time",
+            "history",
+            "n_candidates",
+            "n_clicks",
+            "split",
+        ],
+    )
     fb = pd.DataFrame(fb_rows, columns=["impression_id", "user_id", "news_id", "time", "rating"])
     first = imps.groupby("news_id")["time"].min()
-    news = pd.DataFrame({"news_id": ids, "category": [CATS[i % 3] for i in range(len(ids))],
-                         "subcategory": "s", "title": [" ".join(rng.choice(WORDS, 4)) for _ in ids], "abstract": ""})
+    news = pd.DataFrame(
+        {
+            "news_id": ids,
+            "category": [CATS[i % 3] for i in range(len(ids))],
+            "subcategory": "s",
+            "title": [" ".join(rng.choice(WORDS, 4)) for _ in ids],
+            "abstract": "",
+        }
+    )
     news["first_seen"] = news["news_id"].map(first)
     for df in (imps, hist, fb, news):
         for c in ("time", "first_seen"):
@@ -64,13 +87,16 @@ def perturb_after(t: dict[str, pd.DataFrame], cut: pd.Timestamp) -> dict[str, pd
 
 
 def _build(t, source="ratings"):
-    return build_features(t["news"], t["impressions"], t["histories"], t["feedback"], CATS,
-                          Features(text_dims=4, quality_source=source))
+    return build_features(
+        t["news"], t["impressions"], t["histories"], t["feedback"], CATS, Features(text_dims=4, quality_source=source)
+    )
 
 
 def _upto(df: pd.DataFrame, cut, keys) -> pd.DataFrame:
     out = df[df["event_timestamp"] <= cut].sort_values(keys).reset_index(drop=True)
-    return out.apply(lambda c: c.map(tuple) if c.dtype == object and len(c) and isinstance(c.iloc[0], np.ndarray) else c)
+    return out.apply(
+        lambda c: c.map(tuple) if c.dtype == object and len(c) and isinstance(c.iloc[0], np.ndarray) else c
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -79,8 +105,11 @@ def test_no_value_uses_events_after_its_timestamp(seed, frac, source):
     t = random_tables(seed)
     cut = START + pd.Timedelta(days=3 * frac)
     a, b = _build(t, source), _build(perturb_after(t, cut), source)
-    for name, keys in (("users", ["user_id", "event_timestamp", "history_len"]),
-                       ("news_meta", ["news_id"]), ("news_stats", ["news_id", "event_timestamp"])):
+    for name, keys in (
+        ("users", ["user_id", "event_timestamp", "history_len"]),
+        ("news_meta", ["news_id"]),
+        ("news_stats", ["news_id", "event_timestamp"]),
+    ):
         pd.testing.assert_frame_equal(_upto(getattr(a, name), cut, keys), _upto(getattr(b, name), cut, keys))
 
 
@@ -89,13 +118,18 @@ def test_values_match_a_direct_count():
     f = _build(t)
     imps, hist = t["impressions"], t["histories"]
     for _, row in f.users.sample(20, random_state=0).iterrows():
-        mine = hist[(hist["user_id"] == row["user_id"]) & (hist["time"] < row["event_timestamp"])
-                    & (hist["time"] >= row["event_timestamp"] - pd.Timedelta(days=1))]
+        mine = hist[
+            (hist["user_id"] == row["user_id"])
+            & (hist["time"] < row["event_timestamp"])
+            & (hist["time"] >= row["event_timestamp"] - pd.Timedelta(days=1))
+        ]
         assert row["user_imps_1d"] == len(mine) and row["user_clicks_1d"] == mine["n_clicks"].sum()
     for _, row in f.news_stats.sample(20, random_state=0).iterrows():
         mine = imps[(imps["news_id"] == row["news_id"]) & (imps["time"] < row["event_timestamp"])]
         assert row["news_imps"] == len(mine) and row["news_clicks"] == mine["clicked"].sum()
-    assert (f.news_meta["event_timestamp"] == f.news_meta["news_id"].map(t["news"].set_index("news_id")["first_seen"])).all()
+    assert (
+        f.news_meta["event_timestamp"] == f.news_meta["news_id"].map(t["news"].set_index("news_id")["first_seen"])
+    ).all()
 
 
 def test_quality_falls_back_to_ctr_without_ratings():
@@ -106,9 +140,16 @@ def test_quality_falls_back_to_ctr_without_ratings():
 
 
 def test_request_features_and_defaults():
-    df = pd.DataFrame({"request_time": [7200.0, 0.0], "first_seen_ts": [0.0, 3600.0],
-                       "user_aff": [np.array([0.2, 0.8], np.float32), None], "category_idx": [1, 0],
-                       "user_emb": [np.array([1.0, 0.0]), None], "news_emb": [np.array([0.6, 0.8]), np.array([1.0, 0])]})
+    df = pd.DataFrame(
+        {
+            "request_time": [7200.0, 0.0],
+            "first_seen_ts": [0.0, 3600.0],
+            "user_aff": [np.array([0.2, 0.8], np.float32), None],
+            "category_idx": [1, 0],
+            "user_emb": [np.array([1.0, 0.0]), None],
+            "news_emb": [np.array([0.6, 0.8]), np.array([1.0, 0])],
+        }
+    )
     r = request_features(df)
     assert r["freshness_hours"].tolist() == [2.0, 0.0]  # never negative
     assert r["category_affinity"].iloc[0] == pytest.approx(0.8) and np.isnan(r["category_affinity"].iloc[1])
@@ -144,11 +185,18 @@ def test_vectorised_request_features_equal_the_row_by_row_definition(seed):
         kind = rng.integers(0, 6)
         return None if kind == 0 else np.nan if kind == 1 else rng.normal(size=int(rng.choice([0, 3, 4])))
 
-    df = pd.DataFrame({"request_time": rng.uniform(0, 1e6, n), "first_seen_ts": rng.uniform(0, 1e6, n),
-                       "user_aff": [vec() for _ in range(n)],
-                       "category_idx": pd.array([None if rng.random() < 0.2 else int(rng.integers(-1, 5))
-                                                 for _ in range(n)], dtype="Int64"),
-                       "user_emb": [vec() for _ in range(n)], "news_emb": [vec() for _ in range(n)]})
+    df = pd.DataFrame(
+        {
+            "request_time": rng.uniform(0, 1e6, n),
+            "first_seen_ts": rng.uniform(0, 1e6, n),
+            "user_aff": [vec() for _ in range(n)],
+            "category_idx": pd.array(
+                [None if rng.random() < 0.2 else int(rng.integers(-1, 5)) for _ in range(n)], dtype="Int64"
+            ),
+            "user_emb": [vec() for _ in range(n)],
+            "news_emb": [vec() for _ in range(n)],
+        }
+    )
     r = request_features(df)
     idx = df["category_idx"].to_numpy(np.float64, na_value=np.nan)
     want_aff = [_row_pick(a, i) for a, i in zip(df["user_aff"], idx)]

@@ -1,4 +1,5 @@
 """The promotion gate is a pure decision with readable reasons."""
+
 from newsrec.config import Promote
 from newsrec.gates import promotion_decision
 

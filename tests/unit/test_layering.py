@@ -1,6 +1,7 @@
 """The core stays free of MLOps tools: only src/newsrec/adapters may import them, and the
 tool folders at the top import only their own tool (monitoring/ Evidently, flows/ Prefect,
 services/ BentoML, feature_repo/ Feast); the rest they reach through the core."""
+
 import ast
 import subprocess
 import sys
@@ -23,8 +24,11 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_core_imports_no_tool():
-    offenders = {str(p.relative_to(SRC)): _imports(p) & TOOLS for p in SRC.rglob("*.py")
-                 if "adapters" not in p.parts and _imports(p) & TOOLS}
+    offenders = {
+        str(p.relative_to(SRC)): _imports(p) & TOOLS
+        for p in SRC.rglob("*.py")
+        if "adapters" not in p.parts and _imports(p) & TOOLS
+    }
     assert not offenders
 
 
@@ -42,7 +46,9 @@ def test_each_tool_folder_imports_only_its_own_tool():
 
 
 def test_importing_the_cli_loads_no_tool():
-    code = ("import sys, newsrec.cli, newsrec.config, newsrec.adapters.gx; "
-            f"print(sorted(m for m in {sorted(TOOLS)!r} if m in sys.modules))")
+    code = (
+        "import sys, newsrec.cli, newsrec.config, newsrec.adapters.gx; "
+        f"print(sorted(m for m in {sorted(TOOLS)!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"  # tools load inside the functions that use them

@@ -1,4 +1,5 @@
 """What makes a training unique: the bytes of its data, its parameters and the model code."""
+
 import hashlib
 import json
 
@@ -30,7 +31,10 @@ def test_training_key_changes_with_each_input(tmp_path):
 
 def test_dvc_hashes_read_the_lock(tmp_path):
     (tmp_path / "dvc.lock").write_text(
-        "schema: '2.0'\nstages:\n  ingest:\n    outs:\n    - path: data/canonical\n      md5: abc.dir\n")
-    assert dvc_hashes(tmp_path, ["data/canonical", "data/features"]) == {"data/canonical": "abc.dir",
-                                                                         "data/features": ""}
+        "schema: '2.0'\nstages:\n  ingest:\n    outs:\n    - path: data/canonical\n      md5: abc.dir\n"
+    )
+    assert dvc_hashes(tmp_path, ["data/canonical", "data/features"]) == {
+        "data/canonical": "abc.dir",
+        "data/features": "",
+    }
     assert dvc_hashes(tmp_path / "nowhere", ["x"]) == {"x": ""}

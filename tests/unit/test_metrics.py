@@ -1,4 +1,5 @@
 """The MIND metrics against cases worked out by hand, and AUC against scikit-learn."""
+
 import math
 
 import numpy as np

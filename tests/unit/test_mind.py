@@ -1,4 +1,5 @@
 """The MIND loader: real layouts, labels or none, empty histories, and line-exact errors."""
+
 import pyarrow.parquet as pq
 import pytest
 

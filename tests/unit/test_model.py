@@ -1,4 +1,5 @@
 """The click model: time split, clear errors on data that cannot train, determinism."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,9 +17,15 @@ def _times(days):
 
 
 def test_split_by_whole_days_from_the_first():
-    s = split_by_day(pd.Series(pd.to_datetime(
-        ["2026-11-02 23:59", "2026-11-03 00:01", "2026-11-04 12:00", "2026-11-05 01:00", "2026-11-06 01:00"],
-        utc=True)), SPLIT)
+    s = split_by_day(
+        pd.Series(
+            pd.to_datetime(
+                ["2026-11-02 23:59", "2026-11-03 00:01", "2026-11-04 12:00", "2026-11-05 01:00", "2026-11-06 01:00"],
+                utc=True,
+            )
+        ),
+        SPLIT,
+    )
     assert s.tolist() == ["train", "train", "valid", "test", "unused"]
 
 

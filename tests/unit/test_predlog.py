@@ -1,4 +1,5 @@
 """The prediction log: off the request path, date-partitioned, nothing half-written."""
+
 import os
 import signal
 import subprocess
@@ -11,8 +12,12 @@ from newsrec.predlog import PredictionLog, read_log
 
 
 def _rec(i, day="2026-11-05"):
-    return {"request_time": pd.Timestamp(f"{day} 10:00", tz="UTC") + pd.Timedelta(seconds=i),
-            "user_id": f"U{i}", "news_id": f"N{i}", "score": i / 10}
+    return {
+        "request_time": pd.Timestamp(f"{day} 10:00", tz="UTC") + pd.Timedelta(seconds=i),
+        "user_id": f"U{i}",
+        "news_id": f"N{i}",
+        "score": i / 10,
+    }
 
 
 def test_records_land_in_date_partitions(tmp_path):

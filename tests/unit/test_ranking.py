@@ -1,5 +1,6 @@
 """The ranking objective, worked by hand: weighted rating, popularity, positions in a list,
 scaling, the blend, the top k and what it realises."""
+
 import numpy as np
 import pytest
 

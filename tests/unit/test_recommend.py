@@ -1,4 +1,5 @@
 """Serving logic with the model stubbed: ranking, cold start, request validation."""
+
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,13 +20,29 @@ class Stub:
 
 
 NOW = datetime(2026, 11, 9, 12, tzinfo=UTC)
-NEWS = pd.DataFrame({
-    "category_idx": [0, 1, 2], "first_seen_ts": [NOW.timestamp() - 3600] * 3,
-    "news_emb": [np.array([1.0, 0.0])] * 3, "news_imps": [10, 20, 30], "news_clicks": [1, 2, 3],
-    "news_imps_1d": [10, 20, 30], "news_clicks_1d": [5, 1, 3], "news_ctr": [0.30, 0.10, 0.20],
-    "news_quality": [0.2, 0.9, 0.5]}, index=pd.Index(["N1", "N2", "N3"], name="news_id"))
-USER = {"history_len": 3, "user_imps_1d": 1, "user_clicks_1d": 1, "user_imps_7d": 2, "user_clicks_7d": 1,
-        "user_aff": np.array([0.5, 0.3, 0.2], np.float32), "user_emb": np.array([1.0, 0.0], np.float32)}
+NEWS = pd.DataFrame(
+    {
+        "category_idx": [0, 1, 2],
+        "first_seen_ts": [NOW.timestamp() - 3600] * 3,
+        "news_emb": [np.array([1.0, 0.0])] * 3,
+        "news_imps": [10, 20, 30],
+        "news_clicks": [1, 2, 3],
+        "news_imps_1d": [10, 20, 30],
+        "news_clicks_1d": [5, 1, 3],
+        "news_ctr": [0.30, 0.10, 0.20],
+        "news_quality": [0.2, 0.9, 0.5],
+    },
+    index=pd.Index(["N1", "N2", "N3"], name="news_id"),
+)
+USER = {
+    "history_len": 3,
+    "user_imps_1d": 1,
+    "user_clicks_1d": 1,
+    "user_imps_7d": 2,
+    "user_clicks_7d": 1,
+    "user_aff": np.array([0.5, 0.3, 0.2], np.float32),
+    "user_emb": np.array([1.0, 0.0], np.float32),
+}
 DEFAULTS = dict.fromkeys(MODEL_FEATURES, 0.0) | {"news_quality": 0.5, "news_ctr": 0.1}
 
 
@@ -56,12 +73,18 @@ def test_no_known_candidates_returns_an_empty_list(user):
     assert rec.items == [] and rec.unknown_candidates == ["N8"] and rec.fallback == (user is None)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"user_id": "U1", "k": 0}, "k"), ({"user_id": "U1", "k": 101}, "k"),
-    ({"user_id": "U1", "candidates": [f"N{i}" for i in range(501)]}, "candidates"),
-    ({"user_id": ""}, "user_id"), ({"k": 5}, "user_id"), ({"user_id": "U1", "colour": "red"}, "colour"),
-    ({"user_id": "U1", "request_time": "yesterday"}, "request_time"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"user_id": "U1", "k": 0}, "k"),
+        ({"user_id": "U1", "k": 101}, "k"),
+        ({"user_id": "U1", "candidates": [f"N{i}" for i in range(501)]}, "candidates"),
+        ({"user_id": ""}, "user_id"),
+        ({"k": 5}, "user_id"),
+        ({"user_id": "U1", "colour": "red"}, "colour"),
+        ({"user_id": "U1", "request_time": "yesterday"}, "request_time"),
+    ],
+)
 def test_bad_requests_name_the_field(body, field):
     with pytest.raises(ValidationError) as e:
         RecommendRequest.model_validate(body)
@@ -96,12 +119,13 @@ def test_fallback_ranks_by_the_evaluation_baseline_and_differs_only_in_ties():
         news["news_clicks_1d"] = rng.integers(0, 4, n)  # few values: many ties
         news["news_imps_1d"] = rng.integers(0, 200, n)
         news["news_quality"] = rng.choice([0.2, 0.5], n)
-        rec, scored = ranker(0.5, 0.5).recommend(RecommendRequest(user_id="new", k=n, request_time=NOW), None,
-                                                 news, [])
+        rec, scored = ranker(0.5, 0.5).recommend(RecommendRequest(user_id="new", k=n, request_time=NOW), None, news, [])
         assert rec.fallback
         base = popularity(news["news_clicks_1d"], news["news_imps_1d"])
-        np.testing.assert_allclose([i.engagement for i in rec.items],
-                                   (base / max(base.max(), 1.0))[[news.index.get_loc(i.news_id) for i in rec.items]])
+        np.testing.assert_allclose(
+            [i.engagement for i in rec.items],
+            (base / max(base.max(), 1.0))[[news.index.get_loc(i.news_id) for i in rec.items]],
+        )
         clicks_only = news["news_clicks_1d"].to_numpy(float)
         old = blend(clicks_only / max(clicks_only.max(), 1.0), news["news_quality"], None, 0.5, 0.5)
         old_in_new_order = old[[news.index.get_loc(i.news_id) for i in rec.items]]

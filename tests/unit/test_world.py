@@ -1,4 +1,5 @@
 """The simulated world: deterministic, MIND-shaped, and with the structure it promises."""
+
 import hashlib
 
 import numpy as np
@@ -98,9 +99,13 @@ def test_interest_shock_shifts_clicks_on_its_day(tmp_path):
 
 
 def test_new_cohort_and_new_category_appear_on_their_day(tmp_path):
-    w = tiny_world(days=4, scenarios={
-        "new_cohort": {"enabled": True, "day": 2, "n_users": 100, "category": "sports"},
-        "new_category": {"enabled": True, "day": 2, "name": "elections", "share": 0.4}})
+    w = tiny_world(
+        days=4,
+        scenarios={
+            "new_cohort": {"enabled": True, "day": 2, "n_users": 100, "category": "sports"},
+            "new_category": {"enabled": True, "day": 2, "name": "elections", "share": 0.4},
+        },
+    )
     imps, _ = _ctr_by_day(tmp_path, w, "elections")
     cohort = imps["user_id"].str[1:].astype(int) > w.n_users
     assert cohort.any() and (imps.loc[cohort, "day"] >= 2).all()

@@ -3,6 +3,7 @@ and online reads for serving (the user row per request, article rows through a c
 
 feast is imported inside the functions: it takes seconds to import.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -68,8 +69,9 @@ class FeatureStore:
     def online_user(self, user_id: str) -> dict | None:
         """The user's latest materialized features; None for a user the store does not know."""
         cols = list(USER_VIEW.columns)
-        got = self.fs.get_online_features(features=[f"{USER_VIEW.name}:{c}" for c in cols],
-                                          entity_rows=[{USER_VIEW.key: user_id}]).to_dict()
+        got = self.fs.get_online_features(
+            features=[f"{USER_VIEW.name}:{c}" for c in cols], entity_rows=[{USER_VIEW.key: user_id}]
+        ).to_dict()
         row = {c: got[c][0] for c in cols}
         return None if all(v is None for v in row.values()) else row
 

@@ -3,6 +3,7 @@
 An ephemeral context, one pandas data asset, suite, validation definition and checkpoint
 per table; results come back as plain CheckResult records for the pure gate.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,12 +22,17 @@ def _context(docs_dir: Path | None):
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = {"globally": False}
     if docs_dir is not None:
-        ctx.add_data_docs_site(site_name="newsrec", site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(Path(docs_dir).resolve())},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        ctx.add_data_docs_site(
+            site_name="newsrec",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(Path(docs_dir).resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     return ctx
 
 
@@ -37,12 +43,20 @@ def _result(check: Check, r) -> CheckResult:
     records = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
     errs = [str(x.get("exception_message") or "raised an exception") for x in records if x.get("raised_exception")]
     err = errs[0].splitlines()[0][:300] if errs else None
-    return CheckResult(check, bool(r.success), res.get("unexpected_count"), res.get("unexpected_percent"),
-                       res.get("observed_value"), list(res.get("partial_unexpected_list") or []), err)
+    return CheckResult(
+        check,
+        bool(r.success),
+        res.get("unexpected_count"),
+        res.get("unexpected_percent"),
+        res.get("observed_value"),
+        list(res.get("partial_unexpected_list") or []),
+        err,
+    )
 
 
-def run_checks(frames: dict[str, pd.DataFrame], checks: list[Check], docs_dir: Path | None = None,
-               examples: int = 5) -> list[CheckResult]:
+def run_checks(
+    frames: dict[str, pd.DataFrame], checks: list[Check], docs_dir: Path | None = None, examples: int = 5
+) -> list[CheckResult]:
     """Validate each frame against its checks; write Data Docs HTML into docs_dir."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -58,9 +72,14 @@ def run_checks(frames: dict[str, pd.DataFrame], checks: list[Check], docs_dir: P
         for c in mine:
             suite.add_expectation(getattr(gxe, c.expectation)(**c.kwargs, meta={"why": c.why}))
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=table, data=batch, suite=suite))
-        cp = ctx.checkpoints.add(gx.Checkpoint(
-            name=table, validation_definitions=[vd], actions=actions,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples}))
+        cp = ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=table,
+                validation_definitions=[vd],
+                actions=actions,
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
+            )
+        )
         run = cp.run(batch_parameters={"dataframe": frames[table]})
         results = [r for vr in run.run_results.values() for r in vr.results]
         # GX returns results in its own order: pair them back by expectation id

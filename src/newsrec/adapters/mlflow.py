@@ -4,6 +4,7 @@ run, and the registry with aliases (`challenger`, `champion`), never stages.
 `Registry.connect` sets the tracking and registry URI once; the composition root
 (newsrec.bootstrap) builds one per process and hands it to the stages that need it.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,10 +79,16 @@ class RunLog:
 
         signature = infer_signature(input_example, model.predict_proba(input_example.to_numpy())[:, 1])
         return mlflow.sklearn.log_model(
-            model, name="model", serialization_format="skops", skops_trusted_types=trusted,
-            signature=signature, input_example=input_example, metadata=metadata,
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            signature=signature,
+            input_example=input_example,
+            metadata=metadata,
             pyfunc_predict_fn="predict_proba",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"])
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+        )
 
 
 class Registry:
@@ -101,8 +108,11 @@ class Registry:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         exp = mlflow.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else mlflow.create_experiment(
-            experiment, artifact_location=(store / "artifacts").as_uri())
+        exp_id = (
+            exp.experiment_id
+            if exp
+            else mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
+        )
         mlflow.set_experiment(experiment_id=exp_id)
         return cls(uri, exp_id, name)
 
@@ -136,10 +146,18 @@ class Registry:
         if not found:
             return None
         v = max(found, key=lambda m: int(m.version))
-        metrics = {k.replace("_at_", "@"): x for k, x in client.get_run(v.run_id).data.metrics.items()
-                   if k.startswith("valid_")}
-        return {"run_id": v.run_id, "model_uri": v.source, "model_name": self.name, "version": str(v.version),
-                "metrics": metrics}
+        metrics = {
+            k.replace("_at_", "@"): x
+            for k, x in client.get_run(v.run_id).data.metrics.items()
+            if k.startswith("valid_")
+        }
+        return {
+            "run_id": v.run_id,
+            "model_uri": v.source,
+            "model_name": self.name,
+            "version": str(v.version),
+            "metrics": metrics,
+        }
 
     def point_challenger(self, version: str) -> None:
         self._client.set_registered_model_alias(self.name, CHALLENGER, version)

@@ -3,6 +3,7 @@
 A directory is either one split (it holds behaviors.tsv and news.tsv) or a parent of
 split folders (MINDsmall_train, MINDsmall_dev, MINDsmall_test, or train/dev/test).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,8 +38,11 @@ def find_splits(root: Path) -> list[tuple[str, Path]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such directory")
-    dirs = [root] if (root / "behaviors.tsv").exists() else sorted(
-        d for d in root.iterdir() if d.is_dir() and (d / "behaviors.tsv").exists())
+    dirs = (
+        [root]
+        if (root / "behaviors.tsv").exists()
+        else sorted(d for d in root.iterdir() if d.is_dir() and (d / "behaviors.tsv").exists())
+    )
     if not dirs:
         raise FileNotFoundError(f"{root}: no behaviors.tsv here or in a sub-folder")
     out = []
@@ -63,16 +67,31 @@ def _tables(b: Behaviors, ids: pa.Array, split: str, path: Path) -> tuple[pa.Tab
     else:
         clicked = pa.nulls(len(rows), pa.int8())
         n_clicks = pa.nulls(len(ids), pa.int32())
-    imps = pa.table({
-        "impression_id": pc.take(ids, rows), "user_id": pc.take(b.user_id, rows),
-        "time": pc.take(b.time, rows), "news_id": pc.list_flatten(b.candidates),
-        "position": pa.array(pos, pa.int16()), "clicked": clicked,
-        "split": pa.array(np.full(len(rows), split), pa.string())}, schema=schema.IMPRESSIONS)
-    hist = pa.table({
-        "impression_id": ids, "raw_impression_id": b.impression_id, "user_id": b.user_id,
-        "time": b.time, "history": b.history, "n_candidates": pc.cast(n_cand, pa.int32()),
-        "n_clicks": n_clicks, "split": pa.array(np.full(len(ids), split), pa.string())},
-        schema=schema.HISTORIES)
+    imps = pa.table(
+        {
+            "impression_id": pc.take(ids, rows),
+            "user_id": pc.take(b.user_id, rows),
+            "time": pc.take(b.time, rows),
+            "news_id": pc.list_flatten(b.candidates),
+            "position": pa.array(pos, pa.int16()),
+            "clicked": clicked,
+            "split": pa.array(np.full(len(rows), split), pa.string()),
+        },
+        schema=schema.IMPRESSIONS,
+    )
+    hist = pa.table(
+        {
+            "impression_id": ids,
+            "raw_impression_id": b.impression_id,
+            "user_id": b.user_id,
+            "time": b.time,
+            "history": b.history,
+            "n_candidates": pc.cast(n_cand, pa.int32()),
+            "n_clicks": n_clicks,
+            "split": pa.array(np.full(len(ids), split), pa.string()),
+        },
+        schema=schema.HISTORIES,
+    )
     return imps, hist
 
 
@@ -83,8 +102,7 @@ def _first_seen(acc: dict, imps: pa.Table) -> None:
             acc[nid] = t
 
 
-def ingest_dir(root: Path, out: Path, chunk_lines: int = 200_000,
-               progress: Progress | None = None) -> IngestSummary:
+def ingest_dir(root: Path, out: Path, chunk_lines: int = 200_000, progress: Progress | None = None) -> IngestSummary:
     """Convert a MIND-format directory into canonical tables in `out`, atomically."""
     say = progress or (lambda _msg: None)
     splits = find_splits(root)
@@ -125,8 +143,7 @@ def ingest_dir(root: Path, out: Path, chunk_lines: int = 200_000,
             wh.close()
         news = _news_table(news_parts, first_seen)
         pq.write_table(news, tmp / "news.parquet")
-        fb = (pa.concat_tables(feedback_parts).cast(schema.FEEDBACK) if feedback_parts
-              else schema.FEEDBACK.empty_table())
+        fb = pa.concat_tables(feedback_parts).cast(schema.FEEDBACK) if feedback_parts else schema.FEEDBACK.empty_table()
         pq.write_table(fb, tmp / "feedback.parquet")
     return IngestSummary(counts, len(news), int(totals[0]), int(totals[1]), len(fb))
 
@@ -140,8 +157,12 @@ def _news_table(parts: list[pa.Table], first_seen: dict) -> pa.Table:
     return news.append_column("first_seen", seen).cast(schema.NEWS)
 
 
-_NULLABLE = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-             pa.int64(): pd.Int64Dtype()}
+_NULLABLE = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+}
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Atomic file output: write to a temporary path next to the target, then rename, so a
 crash or an error never leaves a half-written file or folder behind."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Parsing is vectorised with pyarrow; when a chunk holds anything malformed, the chunk's
 lines are re-read one by one to name the file, the line and what is wrong.
 """
+
 from __future__ import annotations
 
 import re
@@ -93,8 +94,7 @@ def _drop_empty(lists: pa.ListArray) -> pa.ListArray:
     parent = pc.list_parent_indices(lists).to_numpy()
     kept = keep.to_numpy(zero_copy_only=False)
     counts = np.bincount(parent[kept], minlength=len(lists)).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32()),
-                                    flat.filter(keep))
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32()), flat.filter(keep))
 
 
 def per_list_sum(lists: pa.ListArray, values: np.ndarray) -> np.ndarray:
@@ -128,8 +128,11 @@ def _parse_behaviors(path: Path, first: int, lines: list[str]) -> Behaviors:
         raise ValueError("mixed")
     labeled = bool(n_lab.sum() > 0)
     if labeled and np.any((n_lab == 0) & (n_cand > 0)):
-        raise MalformedInputError(path, first + int(np.argmax((n_lab == 0) & (n_cand > 0))),
-                                  "unlabeled candidates in a file of labeled impressions")
+        raise MalformedInputError(
+            path,
+            first + int(np.argmax((n_lab == 0) & (n_cand > 0))),
+            "unlabeled candidates in a file of labeled impressions",
+        )
     parts = pc.split_pattern(flat_t, "-", max_splits=1)
     ids = pc.list_element(parts, 0)
     cand = pa.ListArray.from_arrays(tokens.offsets, ids)
@@ -137,8 +140,7 @@ def _parse_behaviors(path: Path, first: int, lines: list[str]) -> Behaviors:
     if labeled:
         lab = pc.cast(pc.list_element(parts, 1), pa.int8())
         clicked = pa.ListArray.from_arrays(tokens.offsets, lab)
-    return Behaviors(first, pc.cast(col[0], pa.int64()), col[1],
-                     pc.assume_timezone(time, "UTC"), hist, cand, clicked)
+    return Behaviors(first, pc.cast(col[0], pa.int64()), col[1], pc.assume_timezone(time, "UTC"), hist, cand, clicked)
 
 
 def read_behaviors(path: Path, chunk_lines: int = 200_000) -> Iterator[Behaviors]:
@@ -198,9 +200,12 @@ def read_feedback(path: Path) -> pa.Table:
             rows.append(line.split("\t"))
     cols = list(zip(*rows)) if rows else [[]] * 5
     time = pc.strptime(pa.array(cols[3], pa.string()), format=MIND_TIME, unit="us")
-    return pa.table({
-        "impression_id": pa.array([int(x) for x in cols[0]], pa.int64()),
-        "user_id": pa.array(cols[1], pa.string()), "news_id": pa.array(cols[2], pa.string()),
-        "time": pc.assume_timezone(time, "UTC"),
-        "rating": pa.array([int(x) for x in cols[4]], pa.int32()),
-    })
+    return pa.table(
+        {
+            "impression_id": pa.array([int(x) for x in cols[0]], pa.int64()),
+            "user_id": pa.array(cols[1], pa.string()),
+            "news_id": pa.array(cols[2], pa.string()),
+            "time": pc.assume_timezone(time, "UTC"),
+            "rating": pa.array([int(x) for x in cols[4]], pa.int32()),
+        }
+    )

@@ -1,5 +1,6 @@
 """Generate MIND-format files (news.tsv, behaviors.tsv) plus a click-feedback file with
 ratings from the simulated world, one day at a time so memory stays bounded."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -83,13 +84,18 @@ def _simulate_day(world: NewsWorld, day: int, next_id: int, hist: list[deque]) -
     history = [" ".join(hist[u]) for u in users]
     for u, row, c in zip(users, cand, clicked):  # today's clicks join tomorrow's history
         hist[u].extend(a.news_id[row[c]])
-    return DayLog(np.arange(next_id, next_id + len(users)), users, times,
-                  np.concatenate([[0], np.cumsum(counts)]), cand[valid], clicked[valid].astype(np.int8),
-                  history)
+    return DayLog(
+        np.arange(next_id, next_id + len(users)),
+        users,
+        times,
+        np.concatenate([[0], np.cumsum(counts)]),
+        cand[valid],
+        clicked[valid].astype(np.int8),
+        history,
+    )
 
 
-def _sample_candidates(world: NewsWorld, times: np.ndarray, k_want: np.ndarray,
-                       rng: np.random.Generator) -> np.ndarray:
+def _sample_candidates(world: NewsWorld, times: np.ndarray, k_want: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Candidate lists weighted by popularity, without repeats, from the articles published
     before the impression's hour and at most the candidate window old; -1 pads short lists.
 
@@ -126,11 +132,17 @@ def _fmt_time(t: np.ndarray) -> pa.Array:
 
 def _behaviors_lines(world: NewsWorld, log: DayLog) -> pa.Array:
     tokens = pc.binary_join_element_wise(
-        pa.array(world.articles.news_id[log.article]), pc.cast(pa.array(log.clicked), pa.string()), "-")
+        pa.array(world.articles.news_id[log.article]), pc.cast(pa.array(log.clicked), pa.string()), "-"
+    )
     lists = pa.ListArray.from_arrays(pa.array(log.offsets, pa.int32()), tokens)
     return pc.binary_join_element_wise(
-        pc.cast(pa.array(log.impression_id), pa.string()), pa.array(world.users.user_id[log.user]),
-        _fmt_time(log.time), pa.array(log.history, pa.string()), pc.binary_join(lists, " "), "\t")
+        pc.cast(pa.array(log.impression_id), pa.string()),
+        pa.array(world.users.user_id[log.user]),
+        _fmt_time(log.time),
+        pa.array(log.history, pa.string()),
+        pc.binary_join(lists, " "),
+        "\t",
+    )
 
 
 def _feedback_lines(world: NewsWorld, log: DayLog, rng: np.random.Generator) -> tuple[pa.Array, int]:
@@ -139,9 +151,13 @@ def _feedback_lines(world: NewsWorld, log: DayLog, rng: np.random.Generator) -> 
     arts, imps = log.article[rows], imp_of[rows]
     dwell = (rng.exponential(4.0, len(rows)) * 60e6 + 30e6).astype("timedelta64[us]")
     lines = pc.binary_join_element_wise(
-        pc.cast(pa.array(log.impression_id[imps]), pa.string()), pa.array(world.users.user_id[log.user[imps]], pa.string()),
-        pa.array(world.articles.news_id[arts], pa.string()), _fmt_time(log.time[imps] + dwell),
-        pc.cast(pa.array(world.rating(arts, rng)), pa.string()), "\t")
+        pc.cast(pa.array(log.impression_id[imps]), pa.string()),
+        pa.array(world.users.user_id[log.user[imps]], pa.string()),
+        pa.array(world.articles.news_id[arts], pa.string()),
+        _fmt_time(log.time[imps] + dwell),
+        pc.cast(pa.array(world.rating(arts, rng)), pa.string()),
+        "\t",
+    )
     return lines, len(rows)
 
 

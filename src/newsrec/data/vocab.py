@@ -1,5 +1,6 @@
 """Words of the simulated world: each category and subcategory has its own vocabulary,
 so that titles carry a real content signal (a TF-IDF model can find the topic)."""
+
 from __future__ import annotations
 
 CATEGORIES: dict[str, dict[str, list[str]]] = {
@@ -49,18 +50,37 @@ NEW_CATEGORY_WORDS: dict[str, list[str]] = {
     "main": "election ballot candidate polls campaign turnout debate precinct recount".split(),
 }
 
-GENERIC = ("new report says why how after amid could first big week year day people "
-           "city state plan look inside top more").split()
+GENERIC = (
+    "new report says why how after amid could first big week year day people city state plan look inside top more"
+).split()
 
-CLICKBAIT = ("shocking", "you won't believe", "this one trick", "what happened next",
-             "jaw-dropping", "secret", "everyone is talking about", "insane")
+CLICKBAIT = (
+    "shocking",
+    "you won't believe",
+    "this one trick",
+    "what happened next",
+    "jaw-dropping",
+    "secret",
+    "everyone is talking about",
+    "insane",
+)
 
 # Relative frequency of each category among published articles (MIND-like skew).
 CATEGORY_WEIGHTS: dict[str, float] = {
-    "news": 0.30, "sports": 0.18, "finance": 0.07, "lifestyle": 0.08, "health": 0.06,
-    "entertainment": 0.12, "travel": 0.05, "foodanddrink": 0.06, "autos": 0.04, "weather": 0.04,
+    "news": 0.30,
+    "sports": 0.18,
+    "finance": 0.07,
+    "lifestyle": 0.08,
+    "health": 0.06,
+    "entertainment": 0.12,
+    "travel": 0.05,
+    "foodanddrink": 0.06,
+    "autos": 0.04,
+    "weather": 0.04,
 }
 
 # The 18 top-level categories of the real MIND data set, so real files pass the contract.
-MIND_CATEGORIES = ("autos entertainment finance foodanddrink games health kids lifestyle "
-                   "middleeast movies music news northamerica sports travel tv video weather").split()
+MIND_CATEGORIES = (
+    "autos entertainment finance foodanddrink games health kids lifestyle "
+    "middleeast movies music news northamerica sports travel tv video weather"
+).split()

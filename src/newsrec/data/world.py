@@ -3,6 +3,7 @@
 Everything here is a deterministic function of the `world` params (and its seed), so
 evaluation can rebuild the world and rank by the true click probability (the oracle).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,8 +70,11 @@ class NewsWorld:
         w = np.array([vocab.CATEGORY_WEIGHTS[c] for c in base])
         cat = rng.choice(len(base), size=n, p=w / w.sum())
         span_h = (p.backlog_days + p.days) * 24
-        published = self.start - np.timedelta64(p.backlog_days * 24, "h") + (
-            rng.uniform(0, span_h, n) * 3600e6).astype("timedelta64[us]")
+        published = (
+            self.start
+            - np.timedelta64(p.backlog_days * 24, "h")
+            + (rng.uniform(0, span_h, n) * 3600e6).astype("timedelta64[us]")
+        )
         nc = p.scenarios.new_category
         if nc.enabled:
             late = published >= self.day_start(nc.day)
@@ -87,9 +91,17 @@ class NewsWorld:
             abstracts.append(" ".join(rng.choice(words + vocab.GENERIC, 12)))
         ids = np.array([f"N{i + 1}" for i in range(n)])
         order = np.argsort(published, kind="stable")
-        return Articles(ids, cat[order], np.array(subcats)[order], np.array(titles)[order],
-                        np.array(abstracts)[order], published[order], pop[order],
-                        quality[order], clickbait[order])
+        return Articles(
+            ids,
+            cat[order],
+            np.array(subcats)[order],
+            np.array(titles)[order],
+            np.array(abstracts)[order],
+            published[order],
+            pop[order],
+            quality[order],
+            clickbait[order],
+        )
 
     def _subcategory(self, c: int, rng: np.random.Generator) -> tuple[str, list[str]]:
         name = self.categories[c]
@@ -147,9 +159,14 @@ class NewsWorld:
         cat = a.category[articles]
         aff = np.take_along_axis(interest, cat[..., None], axis=-1)[..., 0]
         age_h = np.maximum((times - a.published[articles]) / HOUR, 0.0)
-        return (m.base + m.interest * np.log(k * aff + 1e-3) + m.popularity * a.popularity[articles]
-                + m.freshness * np.exp(-age_h / m.freshness_tau_hours)
-                + m.clickbait * a.clickbait[articles] + m.quality * (a.quality[articles] - 0.5))
+        return (
+            m.base
+            + m.interest * np.log(k * aff + 1e-3)
+            + m.popularity * a.popularity[articles]
+            + m.freshness * np.exp(-age_h / m.freshness_tau_hours)
+            + m.clickbait * a.clickbait[articles]
+            + m.quality * (a.quality[articles] - 0.5)
+        )
 
     def click_probability(self, user_ids, news_ids, times) -> np.ndarray:
         """True click probability of (user, article, time) triples given by id; the oracle."""
@@ -167,10 +184,16 @@ class NewsWorld:
     def truth(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The latent state as tables, for inspection and evaluation."""
         a, u = self.articles, self.users
-        arts = pd.DataFrame({
-            "news_id": a.news_id, "category": np.array(self.categories)[a.category],
-            "published": pd.to_datetime(a.published).tz_localize("UTC"),
-            "popularity": a.popularity, "quality": a.quality, "clickbait": a.clickbait})
+        arts = pd.DataFrame(
+            {
+                "news_id": a.news_id,
+                "category": np.array(self.categories)[a.category],
+                "published": pd.to_datetime(a.published).tz_localize("UTC"),
+                "popularity": a.popularity,
+                "quality": a.quality,
+                "clickbait": a.clickbait,
+            }
+        )
         users = pd.DataFrame({"user_id": u.user_id, "activity": u.activity, "joins_day": u.joins_day})
         for j, c in enumerate(self.categories):
             users[f"interest_{c}"] = u.interest[:, j]

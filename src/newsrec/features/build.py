@@ -7,6 +7,7 @@
   events: impressions, clicks, smoothed CTR and weighted-rating quality, all from
   events strictly before the row's timestamp.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,12 +40,15 @@ def _naive(s: pd.Series) -> np.ndarray:
     return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
-def user_rows(hist: pd.DataFrame, news: pd.DataFrame, emb: np.ndarray, cat_idx: np.ndarray,
-              n_cats: int, p: FeatureParams) -> pd.DataFrame:
+def user_rows(
+    hist: pd.DataFrame, news: pd.DataFrame, emb: np.ndarray, cat_idx: np.ndarray, n_cats: int, p: FeatureParams
+) -> pd.DataFrame:
     """User features as of each impression time (one row per impression)."""
     n = len(hist)
     lens = hist["history"].map(len).to_numpy()
-    flat = np.concatenate([np.asarray(h, dtype=object) for h in hist["history"]]) if lens.sum() else np.array([], object)
+    flat = (
+        np.concatenate([np.asarray(h, dtype=object) for h in hist["history"]]) if lens.sum() else np.array([], object)
+    )
     codes = pd.Index(news["news_id"]).get_indexer(flat)
     rows = np.repeat(np.arange(n), lens)
     ok = codes >= 0
@@ -57,8 +61,13 @@ def user_rows(hist: pd.DataFrame, news: pd.DataFrame, emb: np.ndarray, cat_idx: 
     users = pd.Categorical(hist["user_id"])
     t = _naive(hist["time"])
     clicks = hist["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
-    out = pd.DataFrame({"user_id": hist["user_id"].to_numpy(), "event_timestamp": hist["time"].to_numpy(),
-                        "history_len": lens.astype(np.int64)})
+    out = pd.DataFrame(
+        {
+            "user_id": hist["user_id"].to_numpy(),
+            "event_timestamp": hist["time"].to_numpy(),
+            "history_len": lens.astype(np.int64),
+        }
+    )
     for name, win in (("1d", DAY), ("7d", 7 * DAY)):
         args = (users.codes, t, None, users.codes, t, win)
         out[f"user_imps_{name}"] = trailing_sums(*args[:2], np.ones(n), *args[3:]).astype(np.int64)
@@ -68,8 +77,9 @@ def user_rows(hist: pd.DataFrame, news: pd.DataFrame, emb: np.ndarray, cat_idx: 
     return out
 
 
-def news_stats_rows(imps: pd.DataFrame, feedback: pd.DataFrame, news: pd.DataFrame, source: str,
-                    p: FeatureParams) -> pd.DataFrame:
+def news_stats_rows(
+    imps: pd.DataFrame, feedback: pd.DataFrame, news: pd.DataFrame, source: str, p: FeatureParams
+) -> pd.DataFrame:
     """News engagement and quality at first_seen and after each snapshot with events."""
     step = np.timedelta64(p.snapshot_hours, "h")
     seen = news.dropna(subset=["first_seen"])
@@ -107,12 +117,20 @@ def news_stats_rows(imps: pd.DataFrame, feedback: pd.DataFrame, news: pd.DataFra
         wr = weighted_rating(np.where(n_r > 0, s_r / np.maximum(n_r, 1), 0.0), n_r, p.rating_prior_votes, c_r)
         out["news_quality"] = (wr - 1.0) / 4.0  # 1..5 stars -> [0, 1]
     else:  # no ratings (MIND): the same formula over CTR
-        out["news_quality"] = weighted_rating(out["news_clicks"] / np.maximum(v, 1), v, p.quality_prior_impressions, c_ctr)
+        out["news_quality"] = weighted_rating(
+            out["news_clicks"] / np.maximum(v, 1), v, p.quality_prior_impressions, c_ctr
+        )
     return out
 
 
-def build_features(news: pd.DataFrame, imps: pd.DataFrame, hist: pd.DataFrame, feedback: pd.DataFrame,
-                   categories: list[str], p: FeatureParams) -> FeatureTables:
+def build_features(
+    news: pd.DataFrame,
+    imps: pd.DataFrame,
+    hist: pd.DataFrame,
+    feedback: pd.DataFrame,
+    categories: list[str],
+    p: FeatureParams,
+) -> FeatureTables:
     """All feature tables from the canonical ones; categories fix the affinity layout."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
     cat_of = {c: i for i, c in enumerate(categories)}
@@ -120,9 +138,14 @@ def build_features(news: pd.DataFrame, imps: pd.DataFrame, hist: pd.DataFrame, f
     emb = title_embeddings(news["title"].fillna("").tolist(), p.text_dims, p.seed)
     users = user_rows(hist, news, emb, cat_idx, len(categories), p)
     seen = news["first_seen"].notna().to_numpy()
-    meta = pd.DataFrame({"news_id": news["news_id"].to_numpy()[seen], "event_timestamp": _ts(news["first_seen"][seen]),
-                         "category_idx": cat_idx[seen],
-                         "first_seen_ts": news["first_seen"][seen].astype("int64").to_numpy() / 1e6})
+    meta = pd.DataFrame(
+        {
+            "news_id": news["news_id"].to_numpy()[seen],
+            "event_timestamp": _ts(news["first_seen"][seen]),
+            "category_idx": cat_idx[seen],
+            "first_seen_ts": news["first_seen"][seen].astype("int64").to_numpy() / 1e6,
+        }
+    )
     meta["news_emb"] = list(emb[seen])
     stats = news_stats_rows(imps, feedback, news, source, p)
     for df in (users, meta, stats):

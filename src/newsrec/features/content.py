@@ -1,4 +1,5 @@
 """The content signal: titles -> TF-IDF -> a few latent (LSA) dimensions, unit length."""
+
 from __future__ import annotations
 
 import numpy as np

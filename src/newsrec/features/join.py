@@ -1,6 +1,7 @@
 """The point-in-time join that Feast's get_historical_features does for the FeatureService,
 done with pandas for in-process loops (the simulated days) that retrain many times. The
 Feast path stays the pipeline's; a test holds the two to the same rows and values."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -13,11 +14,14 @@ def as_of(entities: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFra
     """For every entity row (user_id, news_id, event_timestamp, request_time, ...), the
     latest row of each feature table at or before its timestamp and within the table's TTL
     (missing: NaN), then the on-demand request features. Rows keep their input order."""
-    out = entities.assign(_row=range(len(entities)),
-                          event_timestamp=entities["event_timestamp"].astype("datetime64[us, UTC]"))
+    out = entities.assign(
+        _row=range(len(entities)), event_timestamp=entities["event_timestamp"].astype("datetime64[us, UTC]")
+    )
     out = out.sort_values("event_timestamp", kind="stable")
     for v in VIEWS:
         right = tables[v.table].astype({"event_timestamp": "datetime64[us, UTC]"}).sort_values("event_timestamp")
-        out = pd.merge_asof(out, right, on="event_timestamp", by=v.key, direction="backward", tolerance=pd.Timedelta(v.ttl))
+        out = pd.merge_asof(
+            out, right, on="event_timestamp", by=v.key, direction="backward", tolerance=pd.Timedelta(v.ttl)
+        )
     out = out.sort_values("_row").drop(columns="_row").reset_index(drop=True)
     return pd.concat([out, request_features(out)], axis=1)

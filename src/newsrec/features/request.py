@@ -1,5 +1,6 @@
 """Request-time features, computed the same way in training (Feast on-demand view) and in
 serving, plus the documented defaults for values an entity does not have yet."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +11,17 @@ from newsrec.features.spec import MODEL_FEATURES
 # What a missing value means, and the value it gets (counted and logged where it happens):
 # a user with no row yet is a new user, an article without stats has not been shown yet.
 DEFAULTS: dict[str, float] = {
-    "history_len": 0, "user_imps_1d": 0, "user_clicks_1d": 0, "user_imps_7d": 0, "user_clicks_7d": 0,
-    "news_imps": 0, "news_clicks": 0, "news_imps_1d": 0, "news_clicks_1d": 0,
-    "news_ctr": np.nan, "news_quality": np.nan,  # filled with the column's median (a global prior)
+    "history_len": 0,
+    "user_imps_1d": 0,
+    "user_clicks_1d": 0,
+    "user_imps_7d": 0,
+    "user_clicks_7d": 0,
+    "news_imps": 0,
+    "news_clicks": 0,
+    "news_imps_1d": 0,
+    "news_clicks_1d": 0,
+    "news_ctr": np.nan,
+    "news_quality": np.nan,  # filled with the column's median (a global prior)
     "freshness_hours": np.nan,  # filled with the median age: an article Feast knows nothing about
     "category_affinity": np.nan,  # filled with 1 / number of categories: no preference known
     "content_similarity": 0.0,  # no history, no similarity
@@ -24,11 +33,14 @@ def request_features(df: pd.DataFrame) -> pd.DataFrame:
     article's features and the request time (epoch seconds). Vectorised: one call scores a
     request's candidates in serving and a whole training set in Feast."""
     age = (_floats(df["request_time"]) - _floats(df["first_seen_ts"])) / 3600.0
-    return pd.DataFrame({
-        "freshness_hours": np.clip(age, 0.0, None),
-        "category_affinity": _pick(df["user_aff"].to_numpy(object), _floats(df["category_idx"])),
-        "content_similarity": _dots(df["user_emb"].to_numpy(object), df["news_emb"].to_numpy(object)),
-    }, index=df.index)
+    return pd.DataFrame(
+        {
+            "freshness_hours": np.clip(age, 0.0, None),
+            "category_affinity": _pick(df["user_aff"].to_numpy(object), _floats(df["category_idx"])),
+            "content_similarity": _dots(df["user_emb"].to_numpy(object), df["news_emb"].to_numpy(object)),
+        },
+        index=df.index,
+    )
 
 
 def _floats(s: pd.Series) -> np.ndarray:

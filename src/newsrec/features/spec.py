@@ -5,6 +5,7 @@ The Feast definitions (feature_repo/), the training set, the pandas as-of join, 
 and monitoring all derive their column lists from here; a test fails if Feast's
 FeatureService and this declaration diverge.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,16 +26,44 @@ class View:
     model: tuple[str, ...] = ()  # the columns the model reads directly (the rest feed the request features)
 
 
-USER_VIEW = View("user_features", "users", "user_id", timedelta(days=7), {
-    "history_len": "int64", "user_imps_1d": "int64", "user_clicks_1d": "int64", "user_imps_7d": "int64",
-    "user_clicks_7d": "int64", "user_aff": "float32[]", "user_emb": "float32[]"},
-    model=("history_len", "user_imps_1d", "user_clicks_1d", "user_imps_7d", "user_clicks_7d"))
-META_VIEW = View("news_meta", "news_meta", "news_id", timedelta(days=30), {
-    "category_idx": "int64", "first_seen_ts": "float64", "news_emb": "float32[]"})
-STATS_VIEW = View("news_stats", "news_stats", "news_id", timedelta(days=2), {
-    "news_imps": "int64", "news_clicks": "int64", "news_imps_1d": "int64", "news_clicks_1d": "int64",
-    "news_ctr": "float64", "news_quality": "float64"},
-    model=("news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d", "news_ctr", "news_quality"))
+USER_VIEW = View(
+    "user_features",
+    "users",
+    "user_id",
+    timedelta(days=7),
+    {
+        "history_len": "int64",
+        "user_imps_1d": "int64",
+        "user_clicks_1d": "int64",
+        "user_imps_7d": "int64",
+        "user_clicks_7d": "int64",
+        "user_aff": "float32[]",
+        "user_emb": "float32[]",
+    },
+    model=("history_len", "user_imps_1d", "user_clicks_1d", "user_imps_7d", "user_clicks_7d"),
+)
+META_VIEW = View(
+    "news_meta",
+    "news_meta",
+    "news_id",
+    timedelta(days=30),
+    {"category_idx": "int64", "first_seen_ts": "float64", "news_emb": "float32[]"},
+)
+STATS_VIEW = View(
+    "news_stats",
+    "news_stats",
+    "news_id",
+    timedelta(days=2),
+    {
+        "news_imps": "int64",
+        "news_clicks": "int64",
+        "news_imps_1d": "int64",
+        "news_clicks_1d": "int64",
+        "news_ctr": "float64",
+        "news_quality": "float64",
+    },
+    model=("news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d", "news_ctr", "news_quality"),
+)
 VIEWS: tuple[View, ...] = (USER_VIEW, META_VIEW, STATS_VIEW)
 
 # the on-demand view: computed from the views above and the request time (epoch seconds)

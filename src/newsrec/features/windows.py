@@ -1,11 +1,18 @@
 """Vectorised sums of per-key event values over trailing time windows."""
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def trailing_sums(keys: np.ndarray, times: np.ndarray, values: np.ndarray,
-                  q_keys: np.ndarray, q_times: np.ndarray, window: np.timedelta64 | None) -> np.ndarray:
+def trailing_sums(
+    keys: np.ndarray,
+    times: np.ndarray,
+    values: np.ndarray,
+    q_keys: np.ndarray,
+    q_times: np.ndarray,
+    window: np.timedelta64 | None,
+) -> np.ndarray:
     """For each query (key, t): the sum of `values` of events with the same key and
     t - window <= time < t, strictly before t (window None: the whole past).
 
@@ -14,12 +21,17 @@ def trailing_sums(keys: np.ndarray, times: np.ndarray, values: np.ndarray,
     """
     t_ev = times.astype("datetime64[us]").astype(np.int64)
     t_q = q_times.astype("datetime64[us]").astype(np.int64)
-    t_lo = (t_q - int(np.timedelta64(window, "us").astype(np.int64)) if window is not None
-            else np.full_like(t_q, np.iinfo(np.int64).min // 2))
+    t_lo = (
+        t_q - int(np.timedelta64(window, "us").astype(np.int64))
+        if window is not None
+        else np.full_like(t_q, np.iinfo(np.int64).min // 2)
+    )
     grid = np.unique(np.concatenate([t_ev, t_q, t_lo]))
     span = len(grid) + 1
+
     def pack(k, t):
         return k.astype(np.int64) * span + np.searchsorted(grid, t)
+
     ev = pack(keys, t_ev)
     order = np.argsort(ev, kind="stable")
     ev = ev[order]

@@ -1,6 +1,7 @@
 """Stage `evaluate`: per-impression metrics of the challenger on the test days against the
 baselines, the oracle (simulated data) and the champion; realised engagement and quality
 of each ranking (reports/metrics.json, reports/evaluate.json, reports/plots/)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -37,8 +38,12 @@ def scorers(test: pd.DataFrame, model_scores: np.ndarray, p: Params) -> dict[str
     """The model's scores and the baselines': popularity, random, quality and (on simulated
     data, where the truth is known) the oracle's true click probability."""
     rng = np.random.default_rng(p.train.seed)
-    out = {"model": model_scores, "popularity": popularity(test["news_clicks_1d"], test["news_imps_1d"]),
-           "random": rng.random(len(test)), "quality": test["news_quality"].fillna(0).to_numpy()}
+    out = {
+        "model": model_scores,
+        "popularity": popularity(test["news_clicks_1d"], test["news_imps_1d"]),
+        "random": rng.random(len(test)),
+        "quality": test["news_quality"].fillna(0).to_numpy(),
+    }
     if p.ingest.source == "sim":
         from newsrec.data.world import NewsWorld
 
@@ -69,8 +74,9 @@ def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None
     real = realised_by_ranking(test, scores, x["news_quality"].to_numpy(), p)
     for name, v in real.items():
         say(f"ranked by {name:<10} " + "  ".join(f"{k} {x_:.4f}" for k, x_ in v.items()))
-    out = Evaluation({"name": trained["model_name"], "version": trained["version"]}, champion, real, len(test),
-                     int(g.nunique()))
+    out = Evaluation(
+        {"name": trained["model_name"], "version": trained["version"]}, champion, real, len(test), int(g.nunique())
+    )
     write_json(paths.metrics, metrics)
     write_json(paths.evaluate, asdict(out))
     paths.plots.mkdir(parents=True, exist_ok=True)
@@ -84,8 +90,9 @@ def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None
     return out
 
 
-def realised_by_ranking(test: pd.DataFrame, scores: dict[str, np.ndarray], quality: np.ndarray,
-                        p: Params) -> dict[str, dict[str, float]]:
+def realised_by_ranking(
+    test: pd.DataFrame, scores: dict[str, np.ndarray], quality: np.ndarray, p: Params
+) -> dict[str, dict[str, float]]:
     """CTR and quality (true ones too, on simulated data) of the top k when ranking by
     engagement alone, by quality alone and by the blend."""
     g, r = test["impression_id"], p.ranking
@@ -94,8 +101,13 @@ def realised_by_ranking(test: pd.DataFrame, scores: dict[str, np.ndarray], quali
         from newsrec.data.world import NewsWorld
 
         arts, _ = NewsWorld(p.world).truth()
-        values |= {"true_ctr": scores["oracle"],
-                   "true_quality": test["news_id"].map(arts.set_index("news_id")["quality"]).to_numpy()}
-    rankings = {"engagement": scores["model"], "quality": quality,
-                "blend": blend(scores["model"], quality, g, r.engagement_weight, r.quality_weight)}
+        values |= {
+            "true_ctr": scores["oracle"],
+            "true_quality": test["news_id"].map(arts.set_index("news_id")["quality"]).to_numpy(),
+        }
+    rankings = {
+        "engagement": scores["model"],
+        "quality": quality,
+        "blend": blend(scores["model"], quality, g, r.engagement_weight, r.quality_weight),
+    }
     return {name: realised(s, g, values, r.k) for name, s in rankings.items()}

@@ -1,4 +1,5 @@
 """Stage `feast`: feast apply, then materialize the feature tables into the online store."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ def feast(paths: Paths, store: FeatureStore, say: Say | None = None) -> Material
     say = say or progress("feast")
     store.apply()
     say(f"applied {paths.feature_repo} (FeatureService {SERVICE})")
-    ts = pd.concat([pd.read_parquet(paths.features / f"{v.table}.parquet", columns=["event_timestamp"])
-                    for v in VIEWS])["event_timestamp"]
+    ts = pd.concat(
+        [pd.read_parquet(paths.features / f"{v.table}.parquet", columns=["event_timestamp"]) for v in VIEWS]
+    )["event_timestamp"]
     start, end = ts.min().to_pydatetime(), (ts.max() + pd.Timedelta(seconds=1)).to_pydatetime()
     store.materialize(start, end)
     say(f"materialized {ts.min()} .. {ts.max()} into the online store")

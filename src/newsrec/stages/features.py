@@ -1,4 +1,5 @@
 """Stage `features`: canonical tables -> point-in-time feature tables (data/features)."""
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,8 @@ def features(p: Params, paths: Paths, say: Say | None = None) -> FeatureTables:
         for v in VIEWS:
             getattr(ft, v.table).to_parquet(tmp / f"{v.table}.parquet", index=False)
         (tmp / "categories.json").write_text(json.dumps(feature_categories(p)))
-    say(", ".join(f"{v.table} {len(getattr(ft, v.table)):,} rows" for v in VIEWS)
-        + f"; quality from {ft.quality_source} -> {paths.features}")
+    say(
+        ", ".join(f"{v.table} {len(getattr(ft, v.table)):,} rows" for v in VIEWS)
+        + f"; quality from {ft.quality_source} -> {paths.features}"
+    )
     return ft

@@ -1,4 +1,5 @@
 """Stage `ingest`: the configured source's MIND files -> canonical parquet tables."""
+
 from __future__ import annotations
 
 from newsrec.config import Params, Paths
@@ -10,6 +11,8 @@ def ingest(p: Params, paths: Paths, say: Say | None = None) -> IngestSummary:
     """Read data/raw/<ingest.source> (chunked) into data/canonical, atomically."""
     say = say or progress("ingest")
     s = ingest_dir(paths.raw_source(p.ingest.source), paths.canonical, p.ingest.chunk_lines, say)
-    say(f"{s.news:,} news, {sum(s.splits.values()):,} impressions {s.splits}, {s.candidates:,} candidate "
-        f"rows, {s.clicks:,} clicks, {s.feedback:,} ratings -> {paths.canonical}")
+    say(
+        f"{s.news:,} news, {sum(s.splits.values()):,} impressions {s.splits}, {s.candidates:,} candidate "
+        f"rows, {s.clicks:,} clicks, {s.feedback:,} ratings -> {paths.canonical}"
+    )
     return s

@@ -3,6 +3,7 @@ through the Evidently reports (monitoring/), then the drift gate. Writes one fol
 run under reports/monitor/ (report HTML and JSON, summary.json) and the latest decision,
 reports/monitor/decision.json. Nothing is triggered from here: the monitor flow does that.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,10 +46,12 @@ def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -
     ref = sample(frame[frame["split"] == "valid"], p.monitor.reference_rows, p.monitor.seed)
     model, meta = registry.load_model(version)
     groups = ref["impression_id"].to_numpy()
-    engagement, quality, score = score_candidates(model, meta["defaults"], ref, groups, p.ranking.engagement_weight,
-                                                  p.ranking.quality_weight)
-    return ref.assign(engagement=engagement, quality=quality, score=score, request_id=groups,
-                      clicked=ref["clicked"].astype(float))
+    engagement, quality, score = score_candidates(
+        model, meta["defaults"], ref, groups, p.ranking.engagement_weight, p.ranking.quality_weight
+    )
+    return ref.assign(
+        engagement=engagement, quality=quality, score=score, request_id=groups, clicked=ref["clicked"].astype(float)
+    )
 
 
 def current_frame(paths: Paths, window: list[str]) -> pd.DataFrame:
@@ -61,38 +64,65 @@ def current_frame(paths: Paths, window: list[str]) -> pd.DataFrame:
     if out.empty:
         return log.assign(clicked=np.nan)
     out = out.drop_duplicates(["request_id", "news_id"], keep="last")
-    return log.merge(out, on=["request_id", "news_id"], how="left").assign(
-        clicked=lambda d: d["clicked"].astype(float))
+    return log.merge(out, on=["request_id", "news_id"], how="left").assign(clicked=lambda d: d["clicked"].astype(float))
 
 
-def assess(reference: pd.DataFrame, current: pd.DataFrame, window: list[str], p: Monitor, folder: Path,
-           workspace: Path, say: Say = print, project: str | None = None, html: bool = True
-           ) -> tuple[DriftSummary, DriftDecision]:
+def assess(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    window: list[str],
+    p: Monitor,
+    folder: Path,
+    workspace: Path,
+    say: Say = print,
+    project: str | None = None,
+    html: bool = True,
+) -> tuple[DriftSummary, DriftDecision]:
     """Reports, summary and decision for one window (what the simulated days call too)."""
     from monitoring import reports
 
     version = str(current["model_version"].iloc[-1]) if len(current) else None
     ref_s, cur_s = sample(reference, p.reference_rows, p.seed), sample(current, p.current_rows, p.seed)
-    s = DriftSummary(window=window, model_version=version, method=p.drift_method,
-                     rows={"reference": len(reference), "current": len(current),
-                           "reference_sampled": len(ref_s), "current_sampled": len(cur_s)})
+    s = DriftSummary(
+        window=window,
+        model_version=version,
+        method=p.drift_method,
+        rows={
+            "reference": len(reference),
+            "current": len(current),
+            "reference_sampled": len(ref_s),
+            "current_sampled": len(cur_s),
+        },
+    )
     if len(current) >= p.min_rows:
-        s.performance["reference"] = performance(reference["request_id"], reference["clicked"],
-                                                 reference["engagement"], reference["score"])
-        s.performance["current"] = performance(current["request_id"], current["clicked"],
-                                               current["engagement"], current["score"])
-        say(f"Evidently drift report: reference {len(ref_s):,} of {len(reference):,} rows, "
-            f"current {len(cur_s):,} of {len(current):,}")
-        run = {"timestamp": reports.timestamp(window), "tags": ["newsrec", f"model-v{version}"],
-               "metadata": {"window": ",".join(window), "reference_rows": len(ref_s), "current_rows": len(cur_s),
-                            "model_version": str(version)}}
+        s.performance["reference"] = performance(
+            reference["request_id"], reference["clicked"], reference["engagement"], reference["score"]
+        )
+        s.performance["current"] = performance(
+            current["request_id"], current["clicked"], current["engagement"], current["score"]
+        )
+        say(
+            f"Evidently drift report: reference {len(ref_s):,} of {len(reference):,} rows, "
+            f"current {len(cur_s):,} of {len(current):,}"
+        )
+        run = {
+            "timestamp": reports.timestamp(window),
+            "tags": ["newsrec", f"model-v{version}"],
+            "metadata": {
+                "window": ",".join(window),
+                "reference_rows": len(ref_s),
+                "current_rows": len(cur_s),
+                "model_version": str(version),
+            },
+        }
         snaps = {"drift": reports.drift_report(ref_s, cur_s, p, **run)}
         s.feature_drift, s.score_drift = reports.drift_scores(snaps["drift"])
         seen = cur_s[cur_s["clicked"].notna() & (cur_s["rank"] <= 10)]
         if len(seen) and seen["clicked"].nunique() == 2:
             snaps["performance"] = reports.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
-        files = reports.save(snaps, folder, workspace, f"window {window[0]}..{window[-1]}",
-                             project or reports.PROJECT, html)
+        files = reports.save(
+            snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project or reports.PROJECT, html
+        )
         for kind, f in files.items():
             say(f"{kind} report {f}")
     decision = drift_decision(s, p)
@@ -108,8 +138,7 @@ def window_end(paths: Paths, end: str | None) -> str:
     return end or time.strftime("%Y-%m-%d", time.gmtime())
 
 
-def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
-            say: Say | None = None) -> Monitoring:
+def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None, say: Say | None = None) -> Monitoring:
     """The last monitor.window_days of traffic up to `end` against the training sample.
     Raises CorruptLogError (after writing the decision) when the window cannot be read."""
     say = say or progress("monitor")
@@ -126,8 +155,10 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
     try:
         current = current_frame(paths, window)
     except CorruptLogError as e:
-        write_json(paths.decision, asdict(Monitoring(window, False, [
-            f"the log window cannot be read: {e}; nothing triggered"], "corrupt")))
+        write_json(
+            paths.decision,
+            asdict(Monitoring(window, False, [f"the log window cannot be read: {e}; nothing triggered"], "corrupt")),
+        )
         raise CorruptLogError(f"the log window cannot be read: {e}. Nothing triggered.") from None
     version = str(current["model_version"].iloc[-1]) if len(current) else None
     reference = reference_frame(paths, p, registry, version) if version else pd.DataFrame(columns=MODEL_FEATURES)

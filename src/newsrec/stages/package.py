@@ -1,5 +1,6 @@
 """`newsrec package`: the champion from the MLflow registry into the BentoML model store,
 and a Bento of the service (reports/package.json)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -1,6 +1,7 @@
 """Stage `promote`: the gate decides whether the challenger becomes `champion`; every
 decision is written down (version tags, the model card, reports/promote.json). Also
 `rollback`: move `champion` back to the previous champion."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -41,22 +42,39 @@ def promote(p: Params, paths: Paths, registry: Registry, say: Say | None = None)
     _, meta = registry.load_model(version)
     tags = {k: meta.get(k, "") for k in LINEAGE}
     shown = dict(metrics) | ({f"champion v{champ['version']}": champ["metrics"]} if champ else {})
-    card = model_card(name, version, trained["run_id"], decision.ok, decision.reasons, shown, ev["realised"],
-                      tags, p.train.model_dump() | {"ranking": p.ranking.model_dump()}, meta["features"],
-                      p.ingest.source)
+    card = model_card(
+        name,
+        version,
+        trained["run_id"],
+        decision.ok,
+        decision.reasons,
+        shown,
+        ev["realised"],
+        tags,
+        p.train.model_dump() | {"ranking": p.ranking.model_dump()},
+        meta["features"],
+        p.ingest.source,
+    )
     paths.model_card.write_text(card)
     with registry.run(run_id=trained["run_id"]) as run:
         run.text(card, "model_card.md")
-    registry.tag_version(version, {"gate.decision": "promoted" if decision.ok else "rejected",
-                                   "gate.reasons": " | ".join(decision.reasons), "gate.metric": p.promote.metric})
+    registry.tag_version(
+        version,
+        {
+            "gate.decision": "promoted" if decision.ok else "rejected",
+            "gate.reasons": " | ".join(decision.reasons),
+            "gate.metric": p.promote.metric,
+        },
+    )
     if decision.ok:
         registry.set_champion(version, [v for v in registry.champion_history() if v != version] + [version])
     out = Promotion(name, version, decision.ok, decision.reasons, registry.champion())
     write_json(paths.promote, asdict(out))
     for line in decision.reasons:
         say(line)
-    say(f"{name} v{version}: {'PROMOTED to champion' if decision.ok else 'not promoted'}; "
-        f"model card {paths.model_card}")
+    say(
+        f"{name} v{version}: {'PROMOTED to champion' if decision.ok else 'not promoted'}; model card {paths.model_card}"
+    )
     return out
 
 

@@ -1,5 +1,6 @@
 """`newsrec serve`: the recommendation service (BentoML) on params `serve` (host, port),
 in the foreground or, with `background`, as the `serve` process that `newsrec down` stops."""
+
 from __future__ import annotations
 
 import subprocess

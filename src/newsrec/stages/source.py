@@ -1,4 +1,5 @@
 """`newsrec source`: point the pipeline at the simulator or at a MIND directory."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,8 +12,9 @@ from newsrec.data.canonical import find_splits
 from newsrec.params_file import set_value
 
 
-def source(paths: Paths, name: Literal["sim", "mind"], mind_dir: str | None = None,
-           params_file: Path | None = None) -> Path:
+def source(
+    paths: Paths, name: Literal["sim", "mind"], mind_dir: str | None = None, params_file: Path | None = None
+) -> Path:
     """Set ingest.source; for MIND, copy the split folders of `mind_dir` into data/raw/mind.
     Returns the raw folder the pipeline will read."""
     dest = paths.raw_source(name)

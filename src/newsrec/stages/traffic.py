@@ -1,6 +1,7 @@
 """`newsrec traffic`: replay labeled impressions of the last day against the running
 service and record the clicks of what it showed (data/outcomes, reports/traffic.json), so
 that monitoring has a window with known outcomes."""
+
 from __future__ import annotations
 
 import json
@@ -30,13 +31,16 @@ class Traffic:
 
 def client(url: str):
     """POST /recommend on the service at `url`; a service that does not answer is named."""
+
     def recommend(req: dict) -> dict:
-        r = urllib.request.Request(f"{url}/recommend", data=json.dumps(req).encode(),
-                                   headers={"content-type": "application/json"})
+        r = urllib.request.Request(
+            f"{url}/recommend", data=json.dumps(req).encode(), headers={"content-type": "application/json"}
+        )
         try:
             return json.loads(urllib.request.urlopen(r, timeout=60).read())
         except urllib.error.URLError as e:
             raise ValueError(f"{url}: the service does not answer ({e}); start it with `make serve`") from None
+
     return recommend
 
 
@@ -45,12 +49,17 @@ def traffic(paths: Paths, url: str, requests: int = 500, seed: int = 0, say: Say
     say = say or progress("traffic")
     imps = read_table(paths.table("impressions"))
     step = max(requests // 10, 1)
-    out = replay(requests_from(imps, requests, seed=seed), client(url),
-                 lambda i: say(f"{i:,}/{requests:,} requests") if i % step == 0 else None)
+    out = replay(
+        requests_from(imps, requests, seed=seed),
+        client(url),
+        lambda i: say(f"{i:,}/{requests:,} requests") if i % step == 0 else None,
+    )
     write_outcomes(paths.outcomes, out)
     days = sorted(pd.to_datetime(out["request_time"], utc=True).dt.strftime("%Y-%m-%d").unique().tolist())
     result = Traffic(int(out["request_id"].nunique()), days, len(out), float(out["clicked"].mean()))
     write_json(paths.traffic, asdict(result))
-    say(f"{result.requests:,} responses, {result.shown:,} shown items, CTR {result.ctr:.3f}; "
-        f"outcomes -> {paths.outcomes}; the service logs to {paths.predictions}")
+    say(
+        f"{result.requests:,} responses, {result.shown:,} shown items, CTR {result.ctr:.3f}; "
+        f"outcomes -> {paths.outcomes}; the service logs to {paths.predictions}"
+    )
     return result

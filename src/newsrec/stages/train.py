@@ -1,5 +1,6 @@
 """Stage `train`: fit the click model on the training set, log it to MLflow (params,
 metrics, plots, model, lineage) and register it as `challenger` (reports/train.json)."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ class Trained:
     reused: bool = False  # this exact training was registered before
 
 
-def train(p: Params, paths: Paths, registry: Registry, store: FeatureStore, force: bool = False,
-          say: Say | None = None) -> Trained:
+def train(
+    p: Params, paths: Paths, registry: Registry, store: FeatureStore, force: bool = False, say: Say | None = None
+) -> Trained:
     """Fit, log and register; an identical earlier training (same data, params and model
     code) is reused unless `force`."""
     say = say or progress("train")
@@ -48,8 +50,10 @@ def train(p: Params, paths: Paths, registry: Registry, store: FeatureStore, forc
         registry.point_challenger(done["version"])
         out = Trained(**done, reused=True)
         write_json(paths.train, asdict(out))
-        say(f"{registry.name} v{out.version} was trained on the same data, parameters and code "
-            f"(training_key {key[:12]}): challenger points at it; no duplicate registered")
+        say(
+            f"{registry.name} v{out.version} was trained on the same data, parameters and code "
+            f"(training_key {key[:12]}): challenger points at it; no duplicate registered"
+        )
         return out
     tr, va = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
     defaults = fit_defaults(tr, len(categories))
@@ -61,23 +65,34 @@ def train(p: Params, paths: Paths, registry: Registry, store: FeatureStore, forc
     say("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in valid.items()))
     sha = lineage.git_sha(paths.root)
     hashes = lineage.dvc_hashes(paths.root, ["data/canonical", "data/features"])
-    tags = {"git_sha": sha, "dvc.data/canonical": hashes["data/canonical"],
-            "dvc.data/features": hashes["data/features"], "feature_service": SERVICE,
-            "feature_service_version": store.service_version(), "training_key": key}
+    tags = {
+        "git_sha": sha,
+        "dvc.data/canonical": hashes["data/canonical"],
+        "dvc.data/features": hashes["data/features"],
+        "feature_service": SERVICE,
+        "feature_service_version": store.service_version(),
+        "training_key": key,
+    }
     with registry.run(run_name=f"train-{sha[:8]}") as run:
         run.tags(tags)
-        run.params({f"train.{k}": v for k, v in p.train.model_dump().items()}
-                   | {f"trainset.{k}": v for k, v in p.trainset.model_dump().items()}
-                   | {f"features.{k}": v for k, v in p.features.model_dump().items()}
-                   | {"rows.train": len(tr), "rows.valid": len(va), "n_iter": model.n_iter_})
+        run.params(
+            {f"train.{k}": v for k, v in p.train.model_dump().items()}
+            | {f"trainset.{k}": v for k, v in p.trainset.model_dump().items()}
+            | {f"features.{k}": v for k, v in p.features.model_dump().items()}
+            | {"rows.train": len(tr), "rows.valid": len(va), "n_iter": model.n_iter_}
+        )
         run.metrics(valid)
         run.metrics(filled, "filled.")
         run.figure(plots.roc(va["clicked"], pv), "plots/roc.png")
         run.figure(plots.calibration(va["clicked"], pv), "plots/calibration.png")
         imp = _importance(model, xv, va["clicked"], p.train.seed)
         run.figure(plots.importance(MODEL_FEATURES, *imp), "plots/importance.png")
-        meta = {"features": MODEL_FEATURES, "defaults": defaults, "categories": categories,
-                "feature_service": SERVICE} | tags
+        meta = {
+            "features": MODEL_FEATURES,
+            "defaults": defaults,
+            "categories": categories,
+            "feature_service": SERVICE,
+        } | tags
         info = run.sklearn_model(model, xt.head(5), meta, SKOPS_TRUSTED)
         version = registry.register(info.model_uri, tags | {"run_id": run.id})
     out = Trained(run.id, info.model_uri, registry.name, version, valid)
@@ -99,6 +114,7 @@ def _importance(model, x: pd.DataFrame, y: pd.Series, seed: int) -> tuple[np.nda
 
     n = min(len(x), 20_000)
     idx = np.random.default_rng(seed).choice(len(x), n, replace=False)
-    r = permutation_importance(model, x.to_numpy()[idx], y.to_numpy()[idx], scoring="roc_auc",
-                               n_repeats=3, random_state=seed)
+    r = permutation_importance(
+        model, x.to_numpy()[idx], y.to_numpy()[idx], scoring="roc_auc", n_repeats=3, random_state=seed
+    )
     return r.importances_mean, r.importances_std

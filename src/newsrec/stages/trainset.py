@@ -1,5 +1,6 @@
 """Stage `trainset`: the labeled impressions joined point-in-time to the FeatureService
 (Feast get_historical_features), split by day (data/trainset)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -22,11 +23,16 @@ KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "clicked", "sp
 def entity_rows(imps: pd.DataFrame) -> pd.DataFrame:
     """One entity row per labeled candidate: its keys, its time and its label."""
     imps = imps[imps["clicked"].notna()]
-    return pd.DataFrame({
-        "impression_id": imps["impression_id"].to_numpy(), "user_id": imps["user_id"].to_numpy(),
-        "news_id": imps["news_id"].to_numpy(), "event_timestamp": imps["time"].to_numpy(),
-        "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
-        "clicked": imps["clicked"].astype(int).to_numpy()})
+    return pd.DataFrame(
+        {
+            "impression_id": imps["impression_id"].to_numpy(),
+            "user_id": imps["user_id"].to_numpy(),
+            "news_id": imps["news_id"].to_numpy(),
+            "event_timestamp": imps["time"].to_numpy(),
+            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
+            "clicked": imps["clicked"].astype(int).to_numpy(),
+        }
+    )
 
 
 def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> dict[str, int]:
@@ -41,6 +47,8 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
     with atomic_dir(paths.trainset.parent) as tmp:
         frame.to_parquet(tmp / paths.trainset.name, index=False)
     counts = {str(k): int(v) for k, v in frame["split"].value_counts().items()}
-    say(f"{len(frame):,} rows {counts}; missing values per feature: "
-        f"{ {c: int(n) for c, n in frame[MODEL_FEATURES].isna().sum().items() if n} }")
+    say(
+        f"{len(frame):,} rows {counts}; missing values per feature: "
+        f"{ {c: int(n) for c, n in frame[MODEL_FEATURES].isna().sum().items() if n} }"
+    )
     return counts

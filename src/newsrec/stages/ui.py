@@ -1,4 +1,5 @@
 """`newsrec ui` and `newsrec down`: the three UIs as background processes on 127.0.0.1."""
+
 from __future__ import annotations
 
 from newsrec import procs
@@ -24,8 +25,16 @@ def _cmd(name: str, paths: Paths) -> list[str]:
         return [procs.tool("prefect"), "server", "start", "--host", HOST, "--port", port]
     if name == "mlflow":
         paths.mlflow.mkdir(exist_ok=True)
-        return [procs.tool("mlflow"), "ui", "--backend-store-uri", f"sqlite:///{paths.mlflow / 'mlflow.db'}",
-                "--host", HOST, "--port", port]
+        return [
+            procs.tool("mlflow"),
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{paths.mlflow / 'mlflow.db'}",
+            "--host",
+            HOST,
+            "--port",
+            port,
+        ]
     paths.evidently.mkdir(parents=True, exist_ok=True)
     return [procs.tool("evidently"), "ui", "--workspace", str(paths.evidently), "--host", HOST, "--port", port]
 
@@ -37,8 +46,10 @@ def ui(paths: Paths) -> dict[str, str]:
     for name, (_, health, what) in UIS.items():
         procs.wait_http(url(name) + health, 120, name, procs.log_file(paths.root, name))
         say(f"  {url(name):<24} {what}")
-    say("flows started by make (pipeline, deploy, monitor, simulate, demo) now report to the Prefect server; "
-        "`make down` stops the UIs")
+    say(
+        "flows started by make (pipeline, deploy, monitor, simulate, demo) now report to the Prefect server; "
+        "`make down` stops the UIs"
+    )
     return {name: url(name) for name in UIS}
 
 

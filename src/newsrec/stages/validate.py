@@ -1,4 +1,5 @@
 """Stage `validate`: the data contracts (Great Expectations) on the canonical tables."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,8 +25,16 @@ def validate(p: Params, paths: Paths, say: Say | None = None) -> Decision:
     results = run_checks(contracts.views(tables), contracts.checks(p), paths.data_docs, p.validate_.examples)
     decision = validation_decision(results, p.validate_.examples)
     failed = sum(not r.success for r in results)
-    write_json(paths.validate, {"ok": decision.ok, "checks": len(results), "failed": failed,
-                                "reasons": decision.reasons, "results": contracts.as_records(results)})
+    write_json(
+        paths.validate,
+        {
+            "ok": decision.ok,
+            "checks": len(results),
+            "failed": failed,
+            "reasons": decision.reasons,
+            "results": contracts.as_records(results),
+        },
+    )
     for line in decision.reasons:
         say(line)
     say(f"{len(results) - failed}/{len(results)} checks passed; Data Docs: {docs_index(paths.data_docs)}")

@@ -1,4 +1,5 @@
 """Stage `world`: the simulated news world as MIND-format files (data/raw/sim)."""
+
 from __future__ import annotations
 
 from newsrec.config import Params, Paths
@@ -11,6 +12,8 @@ def world(p: Params, paths: Paths, say: Say | None = None) -> SimSummary:
     say = say or progress("world")
     out = paths.raw_source("sim")
     s = simulate(p.world, out, progress=lambda d, n: say(f"day {d}/{n}"))
-    say(f"{s.impressions:,} impressions, {s.candidates:,} candidate rows, {s.clicks:,} clicks, "
-        f"{s.ratings:,} ratings -> {out}")
+    say(
+        f"{s.impressions:,} impressions, {s.candidates:,} candidate rows, {s.clicks:,} clicks, "
+        f"{s.ratings:,} ratings -> {out}"
+    )
     return s
