@@ -129,8 +129,8 @@ def test_mind_chain_reports_metrics_without_oracle(tmp_path):
     assert "true_ctr@10" not in _json(proj, "evaluate.json")["realised"]["blend"]
 
 
-def test_pandas_point_in_time_join_equals_feast(project):
-    """The in-process join the simulated days use gives Feast's training set, row for row."""
+def assert_join_equals_feast(project: Path) -> None:
+    """The in-process join of a project's feature tables gives its Feast training set, row for row."""
     import numpy as np
     import pandas as pd
 
@@ -147,6 +147,20 @@ def test_pandas_point_in_time_join_equals_feast(project):
     for c in MODEL_FEATURES:
         a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
+
+
+def test_pandas_point_in_time_join_equals_feast(project):
+    """The in-process join the simulated days use gives Feast's training set, row for row."""
+    assert_join_equals_feast(project)
+
+
+@pytest.mark.slow
+def test_pandas_join_equals_feast_on_the_default_world(tmp_path):
+    """The same on the default world (about 420k candidate rows): rows in == rows out and
+    every value equal at full size, not only on the small test world."""
+    proj = make_project(tmp_path / "proj")
+    sh(proj, "dvc", "repro", "trainset", timeout=1800)
+    assert_join_equals_feast(proj)
 
 
 def test_flows_rerun_after_a_crash_and_monitor(project, prefect, monkeypatch):
