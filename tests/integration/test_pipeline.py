@@ -59,3 +59,15 @@ def test_failed_contract_stops_the_pipeline(project, tmp_path):
     assert "FAILED news.category: every category is a known one" in bad.stderr
     assert "astrology" in bad.stderr
     assert (project / "reports/data_docs/index.html").exists()
+
+
+def test_a_code_change_makes_exactly_the_stages_that_run_it_stale(project):
+    """dvc.yaml's code deps at work: editing the contracts makes validate (and features,
+    which builds its category layout from them) stale, not world or ingest."""
+    sh(project, "dvc", "repro", "validate")
+    contracts = project / "src/newsrec/contracts.py"
+    contracts.write_text(contracts.read_text() + "\n# an edit\n")
+    status = sh(project, "dvc", "status").stdout
+    stale = {line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith("\t")}
+    assert {"validate", "features"} <= stale, status
+    assert not {"world", "ingest"} & stale, status
