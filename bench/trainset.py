@@ -26,10 +26,12 @@ from common import ROOT, save_result
 def setup(work: Path, rows: int) -> None:
     """A world of about `rows` candidate rows -> canonical -> feature tables, in `work`."""
     from newsrec.config import Params, World
-    from newsrec.contracts import known_categories
     from newsrec.data.canonical import ingest_dir, read_table
     from newsrec.data.simulator import simulate
     from newsrec.features.build import build_features
+    from newsrec.features.spec import VIEWS
+    from newsrec.stages.features import feature_categories
+    from newsrec.stages.trainset import entity_rows
 
     f = rows / 400_000  # the default world logs ~400k candidate rows
     w = World(n_users=int(5000 * f), n_articles=int(2500 * max(1.0, f**0.5)), impressions_per_day=int(4000 * f))
@@ -37,30 +39,18 @@ def setup(work: Path, rows: int) -> None:
     ingest_dir(work / "raw", work / "canonical")
     t = {n: read_table(work / "canonical" / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
     p = Params(world=w)
-    ft = build_features(
-        t["news"], t["impressions"], t["histories"], t["feedback"], known_categories(p) + ["other"], p.features
-    )
+    ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], feature_categories(p), p.features)
     (work / "data" / "features").mkdir(parents=True)
-    for name in ("users", "news_meta", "news_stats"):
-        getattr(ft, name).to_parquet(work / "data" / "features" / f"{name}.parquet", index=False)
-    imps = t["impressions"]
-    imps = imps[imps["clicked"].notna()]
-    import pandas as pd
-
-    pd.DataFrame(
-        {
-            "user_id": imps["user_id"].to_numpy(),
-            "news_id": imps["news_id"].to_numpy(),
-            "event_timestamp": imps["time"].to_numpy(),
-            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
-        }
-    ).to_parquet(work / "entities.parquet")
+    for v in VIEWS:
+        getattr(ft, v.table).to_parquet(work / "data" / "features" / f"{v.table}.parquet", index=False)
+    ent = entity_rows(t["impressions"])  # the trainset stage's entity rows
+    ent[["user_id", "news_id", "event_timestamp", "request_time"]].to_parquet(work / "entities.parquet")
 
 
 def run_feast(work: Path, store: str) -> dict:
     import pandas as pd
 
-    from newsrec.adapters import feast as fa
+    from newsrec.adapters.feast import FeatureStore
 
     repo = work / f"repo_{store}"
     shutil.copytree(ROOT / "feature_repo", repo, ignore=shutil.ignore_patterns("__pycache__"))
@@ -74,9 +64,10 @@ def run_feast(work: Path, store: str) -> dict:
     yaml = (repo / "feature_store.yaml").read_text().replace("type: duckdb", f"type: {store}")
     (repo / "feature_store.yaml").write_text(yaml.replace("../data/feast", str(work / f"feast_{store}")))
     ent = pd.read_parquet(work / "entities.parquet")
-    fs = fa.apply(repo)
+    fs = FeatureStore(repo)
+    fs.apply()
     t0 = time.perf_counter()
-    out = fs.get_historical_features(entity_df=ent, features=fs.get_feature_service(fa.SERVICE)).to_df()
+    out = fs.fs.get_historical_features(entity_df=ent, features=fs.service()).to_df()  # rows may drop: counted
     return {
         "seconds": time.perf_counter() - t0,
         "rows_in": len(ent),
@@ -86,23 +77,16 @@ def run_feast(work: Path, store: str) -> dict:
 
 
 def run_floor(work: Path) -> dict:
+    """The same point-in-time join with pandas merge_asof (newsrec.features.join.as_of)."""
     import pandas as pd
 
-    from newsrec.features.request import request_features
+    from newsrec.features.join import as_of
+    from newsrec.features.spec import VIEWS
 
     ent = pd.read_parquet(work / "entities.parquet")
-    f = {n: pd.read_parquet(work / "data" / "features" / f"{n}.parquet") for n in ("users", "news_meta", "news_stats")}
+    f = {v.table: pd.read_parquet(work / "data" / "features" / f"{v.table}.parquet") for v in VIEWS}
     t0 = time.perf_counter()
-    out = ent.assign(event_timestamp=ent["event_timestamp"].astype("datetime64[us, UTC]")).sort_values(
-        "event_timestamp"
-    )
-    ttl = {"users": "7D", "news_meta": "30D", "news_stats": "2D"}
-    for name, key in (("users", "user_id"), ("news_meta", "news_id"), ("news_stats", "news_id")):
-        right = f[name].sort_values("event_timestamp")
-        out = pd.merge_asof(
-            out, right, on="event_timestamp", by=key, direction="backward", tolerance=pd.Timedelta(ttl[name])
-        )
-    out = pd.concat([out, request_features(out)], axis=1)
+    out = as_of(ent, f)
     return {
         "seconds": time.perf_counter() - t0,
         "rows_in": len(ent),

@@ -1,4 +1,4 @@
-"""Benchmark: simulator throughput and peak memory at two sizes.
+"""Benchmark of the `world` stage: simulator throughput and peak memory at two sizes.
 
 Runs newsrec.data.simulator.simulate at ~100k and ~1M *served* impressions (--quick:
 10k and 100k) over 7 days, with n_users and n_articles scaled in proportion from the
@@ -7,7 +7,7 @@ newsrec.config.World defaults. Each size runs in a fresh subprocess, so its peak
 only impressions with a click, ~70% of served ones), candidate rows/s, peak RSS, and the
 big/small ratios of throughput and peak memory against the size ratio. Output goes to a
 temporary directory that is deleted afterwards; results are written to
-bench/results/simulator-<timestamp>.json. Never asserts on wall-clock time.
+bench/results/world-<timestamp>.json. Never asserts on wall-clock time.
 
     python bench/world.py [--quick]
 """
@@ -23,11 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from common import save_result
+
 DAYS = 7
 
 
@@ -147,26 +147,22 @@ def main(argv: list[str] | None = None) -> int:
         f"memory growth: {mem:.1f}x for {size_ratio:.0f}x the impressions "
         f"(at most linear: {'yes' if mem <= size_ratio else 'no'})"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"simulator-{datetime.now():%Y%m%d-%H%M%S}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "simulator",
-                "quick": a.quick,
-                "sizes": list(sizes),
-                "runs": runs,
-                "size_ratio": size_ratio,
-                "throughput_ratio_logged": thr,
-                "throughput_ratio_rows": thr_rows,
-                "memory_ratio": mem,
-                "memory_at_most_linear": mem <= size_ratio,
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "cpus": os.cpu_count(),
-            },
-            indent=2,
-        )
+    out = save_result(
+        "world",
+        {
+            "benchmark": "world",
+            "quick": a.quick,
+            "sizes": list(sizes),
+            "runs": runs,
+            "size_ratio": size_ratio,
+            "throughput_ratio_logged": thr,
+            "throughput_ratio_rows": thr_rows,
+            "memory_ratio": mem,
+            "memory_at_most_linear": mem <= size_ratio,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+        },
     )
     print(f"results: {out}")
     return 0
