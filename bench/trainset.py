@@ -29,9 +29,9 @@ def setup(work: Path, rows: int) -> None:
     from newsrec.data.canonical import ingest_dir, read_table
     from newsrec.data.simulator import simulate
     from newsrec.features.build import build_features
+    from newsrec.features.join import entity_rows
     from newsrec.features.spec import VIEWS
     from newsrec.stages.features import feature_categories
-    from newsrec.stages.trainset import entity_rows
 
     f = rows / 400_000  # the default world logs ~400k candidate rows
     w = World(n_users=int(5000 * f), n_articles=int(2500 * max(1.0, f**0.5)), impressions_per_day=int(4000 * f))

@@ -25,7 +25,7 @@ from newsrec.data.canonical import ingest_dir, read_table
 from newsrec.data.simulator import simulate as simulate_world
 from newsrec.drift import SHOWN_K, sample
 from newsrec.features.build import build_features
-from newsrec.features.join import as_of
+from newsrec.features.join import as_of, entity_rows
 from newsrec.features.request import fill_defaults, fit_defaults
 from newsrec.features.spec import MODEL_FEATURES, VIEWS
 from newsrec.metrics import auc, ndcg
@@ -96,17 +96,7 @@ def prepare(
         t = {n: read_table(canon / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
         truth = pd.read_parquet(raw / "truth_articles.parquet", columns=["news_id", "quality"])
     ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], categories, p.features)
-    imps = t["impressions"][t["impressions"]["clicked"].notna()]
-    ent = pd.DataFrame(
-        {
-            "impression_id": imps["impression_id"].to_numpy(),
-            "user_id": imps["user_id"].to_numpy(),
-            "news_id": imps["news_id"].to_numpy(),
-            "event_timestamp": imps["time"].to_numpy(),
-            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
-            "clicked": imps["clicked"].astype(float).to_numpy(),
-        }
-    )
+    ent = entity_rows(t["impressions"]).astype({"clicked": float})
     frame = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
     frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
     start = pd.Timestamp(w.start).tz_convert("UTC").normalize()

@@ -4,7 +4,8 @@ code a stage runs is found by following imports (top-level and inside functions)
 CLI handler's stage module, plus the files every command runs (the CLI, the composition
 root) and the Feast declarations that the Feast adapter loads by path.
 
-Run this file as a script to print each stage's code dependencies.
+Run this file as a script to print each stage's code dependencies, or with --write to
+put them into dvc.yaml (the data deps, params and outs are kept as they are).
 """
 
 from __future__ import annotations
@@ -149,7 +150,31 @@ def test_the_follower_sees_lazy_imports_and_the_feast_declarations():
     assert "src/newsrec/adapters/mlflow.py" not in code  # trainset has no registry
 
 
+def write_code_deps(dvc_yaml: Path) -> None:
+    """Replace each stage's code deps in dvc.yaml by the files its command runs."""
+    out, stage, in_deps = [], None, False
+    for line in dvc_yaml.read_text().splitlines():
+        if line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            stage = line.strip()[:-1]
+        if line.strip() == "deps:":
+            in_deps = True
+            out.append(line)
+            continue
+        if in_deps and line.startswith("      - "):
+            if line[8:].split("#")[0].strip() not in listed_code([line[8:].split("#")[0].strip()]):
+                out.append(line)  # a data dep
+            continue
+        if in_deps:
+            out += [f"      - {f}" for f in sorted(stage_code(stage))]
+            in_deps = False
+        out.append(line)
+    dvc_yaml.write_text("\n".join(out) + "\n")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        write_code_deps(ROOT / "dvc.yaml")
+        sys.exit(0)
     for name in _stages() if len(sys.argv) < 2 else sys.argv[1:]:
         print(f"{name}:")
         for f in sorted(stage_code(name)):

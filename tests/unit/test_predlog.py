@@ -54,7 +54,10 @@ while True:
 
 def test_a_killed_writer_leaves_only_complete_files(tmp_path):
     p = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)])
-    time.sleep(3)
+    deadline = time.monotonic() + 120  # a loaded machine imports pandas slowly: wait for the first flush
+    while time.monotonic() < deadline and p.poll() is None and not any(tmp_path.rglob("part-*.parquet")):
+        time.sleep(0.1)
+    time.sleep(0.5)  # then kill it mid-stream, while it keeps writing
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     files = list(tmp_path.rglob("*.parquet"))

@@ -10,6 +10,23 @@ from newsrec.features.request import request_features
 from newsrec.features.spec import VIEWS
 
 
+def entity_rows(imps: pd.DataFrame) -> pd.DataFrame:
+    """One entity row per labeled candidate of the impressions table: its keys, its time
+    (also as the request time, in epoch seconds) and its label. The rows the training set
+    and the simulated days join their features to."""
+    imps = imps[imps["clicked"].notna()]
+    return pd.DataFrame(
+        {
+            "impression_id": imps["impression_id"].to_numpy(),
+            "user_id": imps["user_id"].to_numpy(),
+            "news_id": imps["news_id"].to_numpy(),
+            "event_timestamp": imps["time"].to_numpy(),
+            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
+            "clicked": imps["clicked"].astype(int).to_numpy(),
+        }
+    )
+
+
 def as_of(entities: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """For every entity row (user_id, news_id, event_timestamp, request_time, ...), the
     latest row of each feature table at or before its timestamp and within the table's TTL

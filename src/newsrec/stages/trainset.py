@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data.canonical import read_table
 from newsrec.data.io import atomic_dir
+from newsrec.features.join import entity_rows
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
 from newsrec.model import check_split, split_by_day
 
@@ -18,21 +17,6 @@ if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
 
 KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "clicked", "split"]
-
-
-def entity_rows(imps: pd.DataFrame) -> pd.DataFrame:
-    """One entity row per labeled candidate: its keys, its time and its label."""
-    imps = imps[imps["clicked"].notna()]
-    return pd.DataFrame(
-        {
-            "impression_id": imps["impression_id"].to_numpy(),
-            "user_id": imps["user_id"].to_numpy(),
-            "news_id": imps["news_id"].to_numpy(),
-            "event_timestamp": imps["time"].to_numpy(),
-            "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
-            "clicked": imps["clicked"].astype(int).to_numpy(),
-        }
-    )
 
 
 def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> dict[str, int]:
