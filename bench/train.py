@@ -19,15 +19,16 @@ def child(n: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from newsrec.config import Train
+    from newsrec.config import Paths, Train
     from newsrec.features.request import fill_defaults, fit_defaults
     from newsrec.features.spec import MODEL_FEATURES
     from newsrec.model import fit
 
-    src = ROOT / "data" / "trainset" / "trainset.parquet"
-    frame = pd.read_parquet(src, columns=MODEL_FEATURES + ["clicked"])
+    paths = Paths(ROOT)
+    n_categories = len(json.loads((paths.features / "categories.json").read_text()))
+    frame = pd.read_parquet(paths.trainset, columns=MODEL_FEATURES + ["clicked"])
     frame = frame.iloc[np.random.default_rng(0).integers(0, len(frame), n)]
-    x, _ = fill_defaults(frame, fit_defaults(frame, 21))
+    x, _ = fill_defaults(frame, fit_defaults(frame, n_categories))
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     model = fit(x, frame["clicked"], Train())
@@ -51,8 +52,10 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         return child(a.child)
-    if not (ROOT / "data" / "trainset" / "trainset.parquet").exists():
-        sys.exit("run `make train` first: this bench resamples data/trainset/trainset.parquet")
+    from newsrec.config import Paths
+
+    if not Paths(ROOT).trainset.exists():
+        sys.exit(f"run `make train` first: this bench resamples {Paths(ROOT).trainset}")
     runs = []
     for n in a.sizes:
         out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
