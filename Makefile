@@ -11,6 +11,8 @@ export PATH := $(BIN):$(PATH)
 # no telemetry from the Prefect server (its heartbeat was also the source of "database is
 # locked" tracebacks in ephemeral mode)
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# the ephemeral API server gets 20 s to start by default; a busy 2-core machine needs more
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # uv: the one on PATH, else the copy `make install` puts in a user site
 UV     := $(shell command -v uv 2>/dev/null || echo "$(SYSPY) -m uv")
 PYTEST_ARGS ?=
