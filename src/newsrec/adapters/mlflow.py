@@ -186,7 +186,13 @@ class Registry:
             self._client.set_model_version_tag(self.name, version, k, str(v))
 
     def champion_history(self) -> list[str]:
-        tags = self._client.get_registered_model(self.name).tags or {}
+        """The versions that were champion, oldest first; empty before the first registration."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            tags = self._client.get_registered_model(self.name).tags or {}
+        except MlflowException:  # nothing registered under this name yet
+            return []
         return json.loads(tags.get(HISTORY_TAG, "[]"))
 
     def set_champion(self, version: str, history: list[str]) -> None:
