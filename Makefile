@@ -118,8 +118,8 @@ lint: install ## ruff check, ruff format --check, and actionlint on the hosted-C
 	ruff format --check .
 	actionlint .github/workflows/ci.yml
 
-test-fast: install ## unit and data-contract tests (under a minute): the inner loop
-	python -m pytest tests/unit tests/data -m "not slow" $(PYTEST_ARGS)
+test-fast: install ## unit and data-contract tests (under a minute, on both cores): the inner loop
+	python -m pytest tests/unit tests/data -m "not slow" -n 2 $(PYTEST_ARGS)
 
 test: install lint ## the README's test command (what CI runs): lint, then every test but the slow ones
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
