@@ -45,3 +45,22 @@ def test_perfect_and_random_rankings():
     assert m["auc"] == pytest.approx(1.0) and m["ndcg@10"] == pytest.approx(1.0)
     r = ranking_metrics(g, y, rng.random(len(g)))
     assert 0.45 < r["auc"] < 0.55 and r["ndcg@10"] < 0.8
+
+
+def test_ranking_metrics_wires_each_metric_and_its_cutoff():
+    # one impression, the only click at rank 6: inside nDCG@10, outside nDCG@5
+    g, y = [1] * 8, [0, 0, 0, 0, 0, 1, 0, 0]
+    s = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    m = ranking_metrics(g, y, s)
+    assert list(m) == ["auc", "mrr", "ndcg@5", "ndcg@10"]
+    assert m["auc"] == pytest.approx(2 / 7)  # the click beats 2 of the 7 skips
+    assert m["mrr"] == pytest.approx(1 / 6)
+    assert m["ndcg@5"] == 0.0
+    assert m["ndcg@10"] == pytest.approx(1 / math.log2(7))
+
+
+def test_mrr_counts_impressions_with_a_single_click_and_skips_those_without():
+    g, y = [1, 1, 2, 2, 3, 3], [0, 1, 0, 0, 1, 0]
+    s = [0.9, 0.1, 0.5, 0.4, 0.9, 0.1]
+    assert mrr(g, y, s) == pytest.approx((1 / 2 + 1) / 2)  # impression 2 has no click
+    assert math.isnan(mrr([1, 1], [0, 0], [0.3, 0.2])) and math.isnan(ndcg([1, 1], [0, 0], [0.3, 0.2], 10))

@@ -55,3 +55,8 @@ def test_realised_is_the_mean_over_each_top_k():
     # top 2: rows 0, 2 (clicks 1, 0) and rows 4, 5 (clicks 0, 1) -> 2 of 4
     assert realised(scores, groups, {"ctr": clicks}, 2) == {"ctr@2": 0.5}
     assert realised(scores, groups, {"ctr": clicks}, 1) == {"ctr@1": 0.5}
+
+
+def test_flat_single_list_and_missing_impressions():
+    np.testing.assert_allclose(minmax([3.0, 3.0], None), [0.5, 0.5])
+    np.testing.assert_allclose(popularity([2, 2], [np.nan, 10]), [2.0, 2.00001])  # no impressions known: 0
