@@ -110,7 +110,9 @@ class Ranker:
             )
             reason = None
         rank = rank_within(np.nan_to_num(score, nan=-np.inf)).astype(np.int64)
-        order = np.argsort(rank)[: req.k]
+        order = np.empty(len(rank), dtype=np.int64)
+        order[rank - 1] = np.arange(len(rank))  # the inverse of the ranks: no second sort
+        order = order[: req.k]
         request_id = uuid.uuid4().hex
         items = [
             Item(
