@@ -27,10 +27,11 @@ def rank_within(values, groups=None) -> np.ndarray:
     ties keep their input order, NaN ranks NaN. groups=None: the values are one list."""
     v = np.asarray(values, dtype=np.float64)
     if groups is None:  # the request path: one short list, no groupby
-        order = np.argsort(np.where(np.isnan(v), np.inf, -v), kind="stable")
+        nan = np.isnan(v)  # NaN last (after -inf), then descending value; lexsort is stable
+        order = np.lexsort((np.where(nan, 0.0, -v), nan))
         rank = np.empty(len(v))
         rank[order] = np.arange(1, len(v) + 1)
-        return np.where(np.isnan(v), np.nan, rank)
+        return np.where(nan, np.nan, rank)
     df = pd.DataFrame({"g": np.asarray(groups), "v": v})
     return df.groupby("g", sort=False)["v"].rank(method="first", ascending=False).to_numpy()
 

@@ -139,6 +139,15 @@ def test_quality_falls_back_to_ctr_without_ratings():
     assert f.quality_source == "ctr" and f.news_stats["news_quality"].between(0, 1).all()
 
 
+def test_no_histories_gives_empty_user_rows_and_the_news_tables_unchanged():
+    t = random_tables(6)
+    full = _build(t)
+    t["histories"] = t["histories"].iloc[0:0]
+    f = _build(t)
+    assert len(f.users) == 0 and list(f.users.columns) == list(full.users.columns)
+    pd.testing.assert_frame_equal(f.news_stats, full.news_stats)
+
+
 def test_request_features_and_defaults():
     df = pd.DataFrame(
         {

@@ -184,6 +184,13 @@ def test_rank_within_missing_values_and_large_ties():
     np.testing.assert_array_equal(rank_within(v), np.r_[np.arange(51, 101), np.arange(1, 51)])
 
 
+def test_rank_within_a_missing_value_never_takes_a_rank_from_minus_infinity():
+    # the one list and the grouped path agree: NaN is unranked, -inf is the last real rank
+    v = [np.nan, -np.inf, 0.3]
+    np.testing.assert_array_equal(rank_within(v), [np.nan, 2, 1])
+    np.testing.assert_array_equal(rank_within(v), rank_within(v, [0, 0, 0]))
+
+
 def test_minmax_flat_lists_are_one_half_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -45,7 +45,7 @@ def user_rows(
 ) -> pd.DataFrame:
     """User features as of each impression time (one row per impression)."""
     n = len(hist)
-    lens = hist["history"].map(len).to_numpy()
+    lens = hist["history"].map(len).to_numpy(dtype=np.int64)  # int even when there are no rows
     flat = (
         np.concatenate([np.asarray(h, dtype=object) for h in hist["history"]]) if lens.sum() else np.array([], object)
     )
