@@ -16,6 +16,8 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # uv: the one on PATH, else the copy `make install` puts in a user site
 UV     := $(shell command -v uv 2>/dev/null || echo "$(SYSPY) -m uv")
 PYTEST_ARGS ?=
+# pytest-xdist workers for the test targets; the tests sharing the trained project stay on one
+TEST_WORKERS ?= 2
 
 SOURCE ?=
 MIND_DIR ?=
@@ -119,13 +121,13 @@ lint: install ## ruff check, ruff format --check, and actionlint on the hosted-C
 	actionlint .github/workflows/ci.yml
 
 test-fast: install ## unit and data-contract tests (under a minute, on both cores): the inner loop
-	python -m pytest tests/unit tests/data -m "not slow" -n 2 $(PYTEST_ARGS)
+	python -m pytest tests/unit tests/data -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test: install lint ## the README's test command (what CI runs): lint, then every test but the slow ones
-	python -m pytest -m "not slow" $(PYTEST_ARGS)
+	python -m pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-full: install ## every test, the slow end-to-end ones too
-	python -m pytest $(PYTEST_ARGS)
+	python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, monitoring, simulated days
 	python bench/world.py

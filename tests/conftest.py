@@ -12,6 +12,36 @@ from newsrec.config import Params, World
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The test files that share the session's trained project (tests/integration/conftest.py).
+# Under pytest-xdist they run on one worker, in file order, so the project is trained once and
+# its model history is theirs alone; every other test is scheduled on its own.
+TRAINED_PROJECT_FILES = ("tests/integration/test_service_http.py", "tests/integration/test_training.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    # xdist's own `--dist loadgroup` does not group under pytest 9.2 (it renames a node id
+    # through an attribute pytest no longer reads), so the grouping is a scheduler of ours.
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TrainedProjectScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "trained_project" if nodeid.split("::")[0] in TRAINED_PROJECT_FILES else nodeid
+
+    return TrainedProjectScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items):
+    stray = [
+        i.nodeid
+        for i in items
+        if "trained_project" in getattr(i, "fixturenames", ()) and i.nodeid.split("::")[0] not in TRAINED_PROJECT_FILES
+    ]
+    if stray:
+        raise pytest.UsageError(
+            f"{stray[0]} uses trained_project: add its file to TRAINED_PROJECT_FILES in tests/conftest.py"
+        )
+
 
 @pytest.fixture(scope="session")
 def world_params() -> World:

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mind_fixture import write_mind
-from scratch import make_project, sh
-
-KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10"}
+from scratch import METRIC_KEYS, assert_join_equals_feast, sh
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +31,7 @@ def _client(proj: Path):
 def test_metrics_shape_and_quality(project):
     m = _json(project, "metrics.json")
     assert set(m) == {"model", "popularity", "random", "quality", "oracle"}
-    assert all(set(v) == KEYS for v in m.values())
+    assert all(set(v) == METRIC_KEYS for v in m.values())
     assert m["oracle"]["ndcg@10"] > m["model"]["ndcg@10"] > m["popularity"]["ndcg@10"] > m["random"]["ndcg@10"]
     real = _json(project, "evaluate.json")["realised"]
     assert real["blend"]["true_quality@10"] > real["engagement"]["true_quality@10"]  # b = 0.8 buys quality
@@ -116,51 +113,9 @@ def test_a_failed_run_registers_nothing(project, monkeypatch):
     assert last.info.status == "FAILED"
 
 
-def test_mind_chain_reports_metrics_without_oracle(tmp_path):
-    proj = make_project(
-        tmp_path / "proj", trainset=dict(train_days=2, valid_days=1, test_days=1), train=dict(max_iter=50)
-    )
-    mind = write_mind(tmp_path / "MIND", n_lines=80)
-    sh(proj, "newsrec", "source", "mind", str(mind))
-    sh(proj, "dvc", "repro", "promote")
-    m = _json(proj, "metrics.json")
-    assert set(m) == {"model", "popularity", "random", "quality"}  # no ground truth, no oracle
-    assert all(set(v) == KEYS for v in m.values())
-    assert "true_ctr@10" not in _json(proj, "evaluate.json")["realised"]["blend"]
-
-
-def assert_join_equals_feast(project: Path) -> None:
-    """The in-process join of a project's feature tables gives its Feast training set, row for row."""
-    import numpy as np
-    import pandas as pd
-
-    from newsrec.features.join import as_of
-    from newsrec.features.spec import MODEL_FEATURES, VIEWS
-
-    feast = pd.read_parquet(project / "data/trainset/trainset.parquet")
-    tables = {v.table: pd.read_parquet(project / "data/features" / f"{v.table}.parquet") for v in VIEWS}
-    ent = feast[["impression_id", "user_id", "news_id", "event_timestamp", "clicked"]].assign(
-        request_time=feast["event_timestamp"].astype("int64") / 1e6
-    )
-    ours = as_of(ent, tables)
-    assert len(ours) == len(feast) and (ours["news_id"].to_numpy() == feast["news_id"].to_numpy()).all()
-    for c in MODEL_FEATURES:
-        a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
-
-
 def test_pandas_point_in_time_join_equals_feast(project):
     """The in-process join the simulated days use gives Feast's training set, row for row."""
     assert_join_equals_feast(project)
-
-
-@pytest.mark.slow
-def test_pandas_join_equals_feast_on_the_default_world(tmp_path):
-    """The same on the default world (about 420k candidate rows): rows in == rows out and
-    every value equal at full size, not only on the small test world."""
-    proj = make_project(tmp_path / "proj")
-    sh(proj, "dvc", "repro", "trainset", timeout=1800)
-    assert_join_equals_feast(proj)
 
 
 def test_flows_rerun_after_a_crash_and_monitor(project, prefect, monkeypatch):
