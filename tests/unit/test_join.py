@@ -1,0 +1,109 @@
+"""Direct, hand-worked tests of the in-process point-in-time join (features.join) and the
+spec's view lookup: which row of each feature table an entity row gets, and the entity rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from newsrec.features.join import as_of, entity_rows
+from newsrec.features.spec import VIEWS, view
+
+T0 = pd.Timestamp("1970-01-02", tz="UTC")  # day 1 after the epoch: 86400 s
+
+
+def _t(hours: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(hours=hours)
+
+
+def test_view_finds_each_table_by_name():
+    assert [view(v.table) for v in VIEWS] == list(VIEWS)
+    assert view("news_stats").key == "news_id" and view("users").key == "user_id"
+
+
+def test_entity_rows_keep_labeled_candidates_with_their_time_in_seconds():
+    imps = pd.DataFrame(
+        {
+            "impression_id": [7, 7, 8],
+            "user_id": ["U1", "U1", "U2"],
+            "news_id": ["N1", "N2", "N3"],
+            "time": pd.to_datetime([_t(0), _t(0), _t(1.5)], utc=True).astype("datetime64[us, UTC]"),
+            "clicked": [1.0, np.nan, 0.0],  # an unlabeled candidate is not a training row
+            "position": [0, 1, 0],
+        }
+    )
+    rows = entity_rows(imps)
+    assert list(rows.columns) == ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked"]
+    assert rows["news_id"].tolist() == ["N1", "N3"] and rows["impression_id"].tolist() == [7, 8]
+    assert rows["user_id"].tolist() == ["U1", "U2"]
+    np.testing.assert_array_equal(rows["request_time"], [86400.0, 86400.0 + 5400.0])
+    assert rows["clicked"].tolist() == [1, 0] and rows["clicked"].dtype.kind == "i"
+    assert (rows["event_timestamp"] == imps["time"].iloc[[0, 2]].to_numpy()).all()
+
+
+def _tables() -> dict[str, pd.DataFrame]:
+    vec = lambda *x: np.asarray(x, dtype=np.float32)  # noqa: E731
+    users = pd.DataFrame(
+        {
+            "user_id": ["U1", "U1", "U1"],
+            "event_timestamp": [_t(0), _t(12), _t(13)],
+            "history_len": [1, 2, 3],
+            "user_imps_1d": [0, 1, 2],
+            "user_clicks_1d": [0, 0, 1],
+            "user_imps_7d": [0, 1, 2],
+            "user_clicks_7d": [0, 0, 1],
+            "user_aff": [vec(1, 0), vec(0, 1), vec(0.5, 0.5)],
+            "user_emb": [vec(1, 0), vec(0, 1), vec(1, 0)],
+        }
+    )
+    meta = pd.DataFrame(
+        {
+            "news_id": ["N1"],
+            "event_timestamp": [_t(-1)],
+            "category_idx": [1],
+            "first_seen_ts": [_t(-1).timestamp()],
+            "news_emb": [vec(0, 1)],
+        }
+    )
+    stats = pd.DataFrame(
+        {
+            "news_id": ["N1", "N1"],
+            "event_timestamp": [_t(-1), _t(6)],
+            "news_imps": [0, 10],
+            "news_clicks": [0, 4],
+            "news_imps_1d": [0, 10],
+            "news_clicks_1d": [0, 4],
+            "news_ctr": [0.05, 0.3],
+            "news_quality": [0.5, 0.7],
+        }
+    )
+    for df in (users, meta, stats):
+        df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True)
+    return {"users": users, "news_meta": meta, "news_stats": stats}
+
+
+def test_as_of_takes_the_latest_row_at_or_before_within_each_ttl_in_input_order():
+    times = [_t(12), _t(3), _t(13 + 7 * 24 + 1), _t(12)]
+    ent = pd.DataFrame(
+        {
+            "impression_id": [1, 2, 3, 4],
+            "user_id": ["U1", "U1", "U1", "U9"],
+            "news_id": ["N1", "N1", "N1", "N1"],
+            "event_timestamp": pd.to_datetime(times, utc=True),
+            "request_time": [t.timestamp() for t in times],
+        }
+    )
+    out = as_of(ent, _tables())
+    assert out["impression_id"].tolist() == [1, 2, 3, 4]  # input order, not time order
+    # the user row at exactly 12:00 counts (at or before); 13:00 is the future; 7 days and 1 h after 13:00 it expired
+    np.testing.assert_array_equal(out["history_len"], [2, 1, np.nan, np.nan])
+    # news stats: the 06:00 snapshot, the first row before it, and nothing after the 2-day TTL
+    np.testing.assert_array_equal(out["news_imps"], [10, 0, np.nan, 10])
+    np.testing.assert_array_equal(out["news_quality"], [0.7, 0.5, np.nan, 0.7])
+    # news meta lives 30 days: every row has it
+    np.testing.assert_array_equal(out["category_idx"], [1, 1, 1, 1])
+    # then the on-demand features from the joined rows and the request time
+    np.testing.assert_array_equal(out["freshness_hours"], [13.0, 4.0, 14.0 + 7 * 24 + 1, 13.0])
+    np.testing.assert_array_equal(out["category_affinity"][:2], [1.0, 0.0])
+    np.testing.assert_array_equal(out["content_similarity"][:2], [1.0, 0.0])
+    assert out[["category_affinity", "content_similarity"]].iloc[2:].isna().all().all()
