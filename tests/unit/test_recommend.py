@@ -90,3 +90,15 @@ def test_fallback_ranks_by_the_evaluation_baseline_and_differs_only_in_ties():
         old = blend(clicks_only / max(clicks_only.max(), 1.0), news["news_quality"], None, 0.5, 0.5)
         old_in_new_order = old[[news.index.get_loc(i.news_id) for i in rec.items]]
         assert np.all(np.diff(old_in_new_order) <= 1e-4)  # the old scores still fall: only ties moved
+
+
+def test_ranker_of_takes_the_fill_values_from_the_model_meta_and_the_weights_from_ranking():
+    from newsrec.config import Ranking
+    from newsrec.recommend import Ranker
+
+    stub, defaults = Stub(), {"news_ctr": 0.25, "news_quality": 0.75}
+    r = Ranker.of(
+        stub, "12", {"defaults": defaults, "categories": ["a"]}, Ranking(engagement_weight=0.3, quality_weight=0.7)
+    )
+    assert r.model is stub and r.version == "12" and r.defaults == defaults
+    assert (r.engagement_weight, r.quality_weight) == (0.3, 0.7)
