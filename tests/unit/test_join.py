@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from newsrec.features.join import as_of, entity_rows
-from newsrec.features.spec import VIEWS, view
+from newsrec.features.spec import REQUEST_FEATURES, VIEWS, view
 
 T0 = pd.Timestamp("1970-01-02", tz="UTC")  # day 1 after the epoch: 86400 s
 
@@ -95,6 +95,9 @@ def test_as_of_takes_the_latest_row_at_or_before_within_each_ttl_in_input_order(
     )
     out = as_of(ent, _tables())
     assert out["impression_id"].tolist() == [1, 2, 3, 4]  # input order, not time order
+    # the entity columns, then each view's columns, then the on-demand ones: nothing else (no old index)
+    views = [c for v in VIEWS for c in v.columns]
+    assert list(out.columns) == [*ent.columns, *views, *REQUEST_FEATURES] and out.index.tolist() == [0, 1, 2, 3]
     # the user row at exactly 12:00 counts (at or before); 13:00 is the future; 7 days and 1 h after 13:00 it expired
     np.testing.assert_array_equal(out["history_len"], [2, 1, np.nan, np.nan])
     # news stats: the 06:00 snapshot, the first row before it, and nothing after the 2-day TTL

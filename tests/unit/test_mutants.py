@@ -563,3 +563,47 @@ def test_news_embeddings_use_the_configured_seed():
     )
     meta = f.news_meta.set_index("news_id").loc[[f"N{i}" for i in range(60)]]
     np.testing.assert_array_equal(np.vstack(meta["news_emb"]), title_embeddings(titles, 4, 7))
+
+
+# ----------------------------------------------------------------------------- the reasons, word for word
+# A person reads these lines in the CLI, the flows and the model card: each is pinned exactly.
+
+
+def test_no_contract_checks_is_refused_in_those_words():
+    assert validation_decision([]).reasons == ["no contract checks ran"] and not validation_decision([]).ok
+
+
+def test_a_challenger_below_popularity_stays_refused_when_it_beats_the_champion():
+    # popularity 0.40 > 0.35 fails first; beating the champion (0.35 > 0.30) must not reset the verdict
+    d = promotion_decision({"ndcg@10": 0.35}, {"ndcg@10": 0.30}, {"ndcg@10": 0.40}, Promote())
+    assert not d.ok
+    assert d.reasons == [
+        "does not beat popularity on ndcg@10: 0.3500 vs 0.4000 (gain -0.0500, needs > +0.0000)",
+        "beats the champion on ndcg@10: 0.3500 vs 0.3000 (gain +0.0500, needs > +0.0000)",
+    ]
+
+
+def test_promotion_reasons_word_for_word():
+    first = promotion_decision({"ndcg@10": 0.5}, None, {"ndcg@10": 0.4}, Promote())
+    assert first.reasons[1] == "no champion yet"
+    lost = promotion_decision({"ndcg@10": 0.5}, {"ndcg@10": 0.6}, {"ndcg@10": 0.4}, Promote())
+    assert lost.reasons[1] == "does not beat the champion on ndcg@10: 0.5000 vs 0.6000 (gain -0.1000, needs > +0.0000)"
+
+
+def test_drift_reasons_word_for_word():
+    p = Monitor(features=["news_ctr", "news_quality"], min_rows=10, drift_threshold=0.1, drift_share=0.5)
+    empty = drift_decision(DriftSummary(window=[], model_version=None, rows={"current": 0}), p)
+    assert empty.reasons == ["no traffic in the window: nothing to judge, nothing triggered"]
+    s = DriftSummary(["2026-11-09"], "3", {"current": 100}, feature_drift={"news_ctr": 0.3, "news_quality": 0.2})
+    d = drift_decision(s, p)
+    assert d.reasons == [
+        "RETRAIN: 2/2 gated features drift (100%, retrain at 50%): news_ctr 0.300, news_quality 0.200",
+        "ok: clicks of the window not known yet: performance not judged",
+    ]
+    calm = DriftSummary(["2026-11-09"], "3", {"current": 100}, feature_drift={"news_ctr": 0.0, "news_quality": 0.0})
+    assert drift_decision(calm, p).reasons[0] == "ok: 0/2 gated features drift (0%, retrain at 50%)"
+
+
+def test_the_fallback_reason_word_for_word():
+    rec, _ = ranker().recommend(RecommendRequest(user_id="new", request_time=NOW), None, NEWS, [])
+    assert rec.fallback_reason == "unknown user: ranked by quality and popularity"
