@@ -46,7 +46,7 @@ install: $(STAMP) ## build .venv from uv.lock (installs uv if missing; does noth
 $(STAMP): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(SYSPY) -m uv --version >/dev/null 2>&1 || { \
 	  echo "installing uv from PyPI"; $(SYSPY) -m pip install --quiet --user uv; }
-	$(UV) sync --locked --python 3.11
+	$(UV) sync --locked --python 3.11 --compile-bytecode
 	@touch $@
 
 data: install ## stages world, ingest, validate: simulated news, or SOURCE=mind MIND_DIR=<dir> for real MIND files
