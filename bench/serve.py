@@ -107,7 +107,7 @@ def main() -> None:
     # the floor does the service's work the service's way: one OpenMP thread per scoring call
     # (set before scikit-learn loads); the mlflow peer runs as a user starts it, without this
     os.environ["OMP_NUM_THREADS"] = "1"
-    from newsrec.adapters.feast import ArticleCache
+    from newsrec.adapters.feast import OnlineFeatures
     from newsrec.adapters.mlflow import load_model_dir
     from newsrec.bootstrap import context
     from newsrec.features.request import fill_defaults
@@ -121,10 +121,10 @@ def main() -> None:
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{p.train.model_name}/{version}"))
     model, meta = load_model_dir(local)
     ranker = Ranker.of(model, version, meta, p.ranking)
-    cache = ArticleCache(ctx.feature_store, p.serve.freshest_n, p.serve.cache_seconds)
+    cache = OnlineFeatures(paths.feature_repo, paths.online, p.serve.freshest_n).snapshot
     users = pd.read_parquet(paths.features / "users.parquet", columns=["user_id"])["user_id"].unique()
     rng = np.random.default_rng(0)
-    ids = cache.table().index.to_numpy()
+    ids = cache.table.index.to_numpy()
     reqs = [
         {"user_id": str(rng.choice(users)), "candidates": rng.choice(ids, 100, replace=False).tolist(), "k": 10}
         for _ in range(a.requests)

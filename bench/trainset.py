@@ -43,7 +43,7 @@ def setup(work: Path, rows: int) -> None:
     (work / "data" / "features").mkdir(parents=True)
     for v in VIEWS:
         getattr(ft, v.table).to_parquet(work / "data" / "features" / f"{v.table}.parquet", index=False)
-    ent = entity_rows(t["impressions"])  # the trainset stage's entity rows
+    ent = entity_rows(t["impressions"], p.features.advance_hours)  # the trainset stage's entity rows
     ent[["user_id", "news_id", "event_timestamp", "request_time"]].to_parquet(work / "entities.parquet")
 
 

@@ -1,5 +1,6 @@
 """Prefect flow `deploy` (`make deploy`): package the champion (import it into the BentoML
-store) and restart the background service on it, then wait until it is ready."""
+store), then put it in service: a running service swaps to it without a restart and the
+flow waits until every worker serves it; otherwise the service is started in the background."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from prefect import flow, get_run_logger, task
 
 from newsrec.bootstrap import context
 from newsrec.stages.package import package as package_stage
-from newsrec.stages.serve import restart
+from newsrec.stages.serve import in_service
 
 
 @task(name="package")
@@ -20,16 +21,16 @@ def package() -> dict:
 
 
 @task(name="serve", retries=1, retry_delay_seconds=5)
-def serve() -> str:
-    """Stop the running service (if any) and start it again on the new model; its address."""
+def serve(version: str) -> str | None:
+    """The packaged version in service; the service's address."""
     ctx = context()
-    return restart(ctx.params.serve, ctx.paths, say=get_run_logger().info)
+    return in_service(ctx.params.serve, ctx.paths, version, say=get_run_logger().info)
 
 
 @flow(name="deploy")
 def deploy() -> dict:
     packaged = package()
-    return {"package": packaged, "url": serve()}
+    return {"package": packaged, "url": serve(packaged["model_version"])}
 
 
 if __name__ == "__main__":

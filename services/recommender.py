@@ -1,16 +1,19 @@
 """The BentoML service: POST /recommend over the champion model, Feast online features and
-the prediction log. BentoML itself serves /healthz, /readyz (through __is_ready__) and
-/metrics (Prometheus: request count and latency; plus the counters below).
+the prediction log; GET /status says what a worker serves. BentoML itself serves /healthz,
+/readyz (through __is_ready__) and /metrics (Prometheus: request count and latency; plus
+the counters below).
 
-Thin by design: every decision is made by newsrec.recommend.Ranker.
+Thin by design: every decision is made by newsrec.recommend.Ranker. A new champion
+(`make deploy`, `make rollback`) and a new or advanced online store (`make features`, the
+live loop) are picked up while serving, without a restart.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import bentoml
+from fastapi import FastAPI
 
 from newsrec.adapters.bento import BENTO_MODEL
 from newsrec.recommend import Recommendation, RecommendRequest
@@ -22,6 +25,7 @@ MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 FALLBACKS = bentoml.metrics.Counter(name="newsrec_fallback_total", documentation="responses that used a fallback")
 ERRORS = bentoml.metrics.Counter(name="newsrec_error_total", documentation="requests that failed inside the service")
+status = FastAPI(title="newsrec status")
 
 
 def _workers() -> int:
@@ -31,35 +35,45 @@ def _workers() -> int:
     return load_params().serve.workers
 
 
+@bentoml.asgi_app(status, path="/status")
 @bentoml.service(name="newsrec", traffic={"timeout": 30}, workers=_workers())
 class Recommender:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        from newsrec.adapters.feast import ArticleCache
-        from newsrec.adapters.mlflow import load_model_dir
+        from newsrec.adapters.bento import ServedModel
+        from newsrec.adapters.feast import OnlineFeatures
         from newsrec.bootstrap import context
         from newsrec.predlog import PredictionLog
-        from newsrec.recommend import Ranker
 
         ctx = context()
-        p = self.params = ctx.params
-        stored = bentoml.models.get(MODEL_TAG)
-        model, meta = load_model_dir(Path(stored.path_of("mlflow_model")))
-        self.ranker = Ranker.of(model, stored.info.labels.get("version", "?"), meta, p.ranking)
-        self.articles = ArticleCache(ctx.feature_store, p.serve.freshest_n, p.serve.cache_seconds)
+        p = ctx.params
+        self.model = ServedModel(MODEL_TAG, p.ranking)
+        self.features = OnlineFeatures(ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n)
         self.log = PredictionLog(ctx.paths.predictions, max_queue=2_000, batch=20_000)  # queue: responses; batch: rows
 
     def __is_ready__(self) -> bool:
-        return self.ranker is not None and self.articles.reachable()
+        return self.features.reachable()
+
+    @status.get("/")
+    def status(self) -> dict:
+        """This worker's model version and the online store's last update."""
+        return {
+            "worker": bentoml.server_context.worker_index,
+            "model_version": self.model.ranker.version,
+            "model_tag": self.model.tag,
+            "features_as_of": self.features.snapshot.as_of,
+            "features_store": self.features.snapshot.store.store.name,
+            "errors": [e for e in (self.model.error, self.features.error) if e],
+        }
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest)
     def recommend(self, **fields) -> Recommendation:
         try:
             req = RecommendRequest(**fields)
-            user = self.articles.user(req.user_id)
-            news, unknown = self.articles.lookup(req.candidates)
-            rec, scored = self.ranker.recommend(req, user, news, unknown)
+            snap = self.features.snapshot  # one store for the whole request, even if a newer one arrives
+            news, unknown = snap.lookup(req.candidates)
+            rec, scored = self.model.ranker.recommend(req, snap.user(req.user_id), news, unknown, snap.as_of)
         except Exception:
             ERRORS.inc()
             raise

@@ -31,10 +31,17 @@ class Context:
 
     @cached_property
     def feature_store(self) -> FeatureStore:
-        """The Feast store of the project's feature repo."""
+        """The Feast store of the project's feature repo, on the online store in service."""
         from newsrec.adapters.feast import FeatureStore
 
-        return FeatureStore(self.paths.feature_repo)
+        return FeatureStore(self.paths.feature_repo, self.paths.online)
+
+    def new_online_store(self) -> FeatureStore:
+        """A Feast store on a new, empty online store beside the one in service (the feast
+        stage fills it, then switches it in)."""
+        from newsrec.adapters.feast import FeatureStore
+
+        return FeatureStore(self.paths.feature_repo, self.paths.online, aside=True)
 
 
 def context(params_file: str | Path | None = None, root: Path | None = None) -> Context:

@@ -55,7 +55,7 @@ def _features(ctx: Context, a: argparse.Namespace) -> int:
 def _feast(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.feast import feast
 
-    feast(ctx.paths, ctx.feature_store)
+    feast(ctx.paths, ctx.new_online_store())
     return 0
 
 
@@ -83,14 +83,23 @@ def _evaluate(ctx: Context, a: argparse.Namespace) -> int:
 def _promote(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.promote import promote
 
-    promote(ctx.params, ctx.paths, ctx.registry)
+    promote(ctx.params, ctx.paths, ctx.registry, allow_rolled_back=a.allow_rolled_back)
     return 0
 
 
 def _rollback(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.deploy import deploy
     from newsrec.stages.promote import rollback
 
     rollback(ctx.registry)
+    deploy(ctx.params, ctx.paths, ctx.registry, start=False)
+    return 0
+
+
+def _deploy(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.deploy import deploy
+
+    deploy(ctx.params, ctx.paths, ctx.registry)
     return 0
 
 
@@ -166,8 +175,12 @@ def parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="register a new version even if this exact training is registered"
     )
     command("evaluate", _evaluate, "stage evaluate: MIND metrics of the model, baselines, oracle and champion")
-    command("promote", _promote, "stage promote: the gate; challenger -> champion if it wins, with a model card")
-    command("rollback", _rollback, "move the champion alias back to the previous champion")
+    sp = command("promote", _promote, "stage promote: the gate; challenger -> champion if it wins, with a model card")
+    sp.add_argument(
+        "--allow-rolled-back", action="store_true", help="let the gate judge a version that was rolled back"
+    )
+    command("rollback", _rollback, "champion back to the previous champion, and into a running service")
+    command("deploy", _deploy, "the champion into service: a running service swaps to it, else one is started")
     sp = command("package", _package, "import the champion into BentoML and build the Bento")
     sp.add_argument("--no-build", action="store_true", help="only import the model")
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")

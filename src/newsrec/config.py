@@ -64,7 +64,8 @@ class World(Strict):
 
     seed: int = 7
     start: datetime = datetime(2026, 11, 2, tzinfo=UTC)
-    days: int = Field(7, ge=1)
+    days: int = Field(7, ge=1)  # logged days: what `ingest` reads
+    live_days: int = Field(8, ge=0)  # days after the log that readers live through the service (demo, loop)
     backlog_days: int = Field(2, ge=0)
     n_users: int = Field(5000, ge=1)
     n_articles: int = Field(2500, ge=1)
@@ -117,6 +118,9 @@ class Features(Strict):
     """The `features` stage: point-in-time feature tables."""
 
     snapshot_hours: int = Field(1, ge=1)  # how often article stats are refreshed
+    # how often the online store moves forward (live loop); training joins features as of
+    # the store's last update before each impression, as serving sees them
+    advance_hours: int = Field(1, ge=1)
     affinity_prior: float = Field(2.0, ge=0)  # pseudo-clicks spread evenly over categories
     ctr_prior_impressions: float = Field(100.0, gt=0)  # m of the smoothed CTR
     quality_prior_impressions: float = Field(200.0, gt=0)  # m of the CTR-based quality (no ratings)
@@ -170,7 +174,6 @@ class Serve(Strict):
     port: int = Field(3000, ge=1, le=65535)
     workers: int = Field(2, ge=1)  # server processes; one per core
     freshest_n: int = Field(100, ge=1, le=500)  # candidates when a request names none
-    cache_seconds: float = Field(300.0, gt=0)  # article features are re-read this often
 
     @property
     def url(self) -> str:
@@ -304,11 +307,12 @@ class Paths:
         self.raw = self.root / "data" / "raw"  # world (sim) or the user's MIND files
         self.canonical = self.root / "data" / "canonical"  # ingest
         self.features = self.root / "data" / "features"  # features
+        self.reports = self.root / "reports"
         self.feature_repo = self.root / "feature_repo"
-        self.feast = self.root / "data" / "feast"  # feast: registry and online store
+        self.online = self.root / "data" / "feast"  # the online stores (registry, online.db), `current` in service
+        self.feast = self.reports / "feast.json"  # feast: the store it built and put in service
         self.trainset = self.root / "data" / "trainset" / "trainset.parquet"  # trainset
         self.mlflow = self.root / "mlruns"
-        self.reports = self.root / "reports"
         self.validate = self.reports / "validate.json"
         self.data_docs = self.reports / "data_docs"
         self.train = self.reports / "train.json"

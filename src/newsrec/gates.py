@@ -26,11 +26,21 @@ def validation_decision(results: list[CheckResult], examples: int = 5) -> Decisi
 
 
 def promotion_decision(
-    challenger: dict[str, float], champion: dict[str, float] | None, popularity: dict[str, float], p: Promote
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    popularity: dict[str, float],
+    p: Promote,
+    rolled_back: str | None = None,
 ) -> Decision:
     """Promote only if the challenger beats the champion and popularity by the margins,
-    on the same test days. With no champion yet, beating popularity is enough."""
+    on the same test days. With no champion yet, beating popularity is enough. A version a
+    person rolled back (`rolled_back`: why) is never promoted again by the gate."""
     m = p.metric
+    if rolled_back:
+        return Decision(
+            False,
+            [f"this version was rolled back ({rolled_back}): only a person promotes it again (--allow-rolled-back)"],
+        )
     ok, reasons = True, []
     c = challenger.get(m)
     if c is None or c != c:  # missing or NaN

@@ -45,8 +45,9 @@ class Recommendation(BaseModel):
     model_version: str
     fallback: bool
     fallback_reason: str | None = None
-    unknown_candidates: list[str] = []
+    unknown_candidates: list[str] = []  # not in the online store yet: ranked with the documented defaults
     request_time: datetime
+    features_as_of: datetime | None = None  # the online store's last update the features come from
 
 
 def score_candidates(
@@ -90,10 +91,16 @@ class Ranker:
         return pd.concat([x, request_features(x)], axis=1)
 
     def recommend(
-        self, req: RecommendRequest, user: dict | None, news: pd.DataFrame, unknown: list[str]
+        self,
+        req: RecommendRequest,
+        user: dict | None,
+        news: pd.DataFrame,
+        unknown: list[str],
+        features_as_of: datetime | None = None,
     ) -> tuple[Recommendation, pd.DataFrame]:
-        """Rank `news` (the known candidates, indexed by news_id) for the request; also return
-        the scored rows for the prediction log."""
+        """Rank `news` (the candidates' article features, indexed by news_id; missing values
+        where the store has none) for the request; also return the scored rows for the
+        prediction log."""
         now = req.request_time or datetime.now(UTC)
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         x = self.features(user, news, now)
@@ -137,6 +144,7 @@ class Ranker:
                 "request_time": pd.Timestamp(now),
                 "model_version": self.version,
                 "fallback": user is None,
+                "features_as_of": pd.to_datetime([features_as_of] * len(news), utc=True),  # NaT when unknown
             }
         )
         return Recommendation(
@@ -148,4 +156,5 @@ class Ranker:
             fallback_reason=reason,
             unknown_candidates=unknown,
             request_time=now,
+            features_as_of=features_as_of,
         ), scored

@@ -96,17 +96,19 @@ def prepare(
         t = {n: read_table(canon / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
         truth = pd.read_parquet(raw / "truth_articles.parquet", columns=["news_id", "quality"])
     ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], categories, p.features)
-    ent = entity_rows(t["impressions"]).astype({"clicked": float})
+    ent = entity_rows(t["impressions"], p.features.advance_hours).astype({"clicked": float})
     frame = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
     frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
     start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
-    frame["day"] = ((frame["event_timestamp"] - start) // pd.Timedelta(days=1)).astype(int)
+    frame["day"] = ((pd.to_datetime(frame["request_time"], unit="s", utc=True) - start) // pd.Timedelta(days=1)).astype(
+        int
+    )
     dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(w.days)]
     say(
         f"{len(frame):,} labeled candidate rows over {w.days} days ({p.simulate.scenario} from simulated day "
         f"{p.simulate.shock_day})"
     )
-    keep = ["impression_id", "user_id", "news_id", "event_timestamp", "clicked", "quality_true", "day"]
+    keep = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked", "quality_true", "day"]
     return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), p.simulate.history_days)
 
 

@@ -51,9 +51,7 @@ def assert_join_equals_feast(project: Path) -> None:
 
     feast = pd.read_parquet(project / "data/trainset/trainset.parquet")
     tables = {v.table: pd.read_parquet(project / "data/features" / f"{v.table}.parquet") for v in VIEWS}
-    ent = feast[["impression_id", "user_id", "news_id", "event_timestamp", "clicked"]].assign(
-        request_time=feast["event_timestamp"].astype("int64") / 1e6
-    )
+    ent = feast[["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked"]]
     ours = as_of(ent, tables)
     assert len(ours) == len(feast) and (ours["news_id"].to_numpy() == feast["news_id"].to_numpy()).all()
     for c in MODEL_FEATURES:
@@ -66,3 +64,93 @@ TINY_WORLD = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, 
 SMALL_WORLD = dict(n_users=600, n_articles=500, impressions_per_day=500, days=5, backlog_days=1)
 SMALL_SPLIT = dict(train_days=3, valid_days=1, test_days=1)
 SMALL_TRAIN = dict(max_iter=100)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """`newsrec serve` of a scratch project in a subprocess on a port of its own, following the
+    BentoML store's latest model; stopped (and its log closed) on exit."""
+
+    def __init__(self, proj: Path, log: Path, **env: str) -> None:
+        self.proj, self.log_path, self.env = proj, log, env
+        self.port = free_port()
+        params = yaml.safe_load((proj / "params.yaml").read_text())
+        params["serve"].update(host="127.0.0.1", port=self.port)
+        (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Service:
+        import time
+        import urllib.request
+
+        self.log = self.log_path.open("wb")  # a file, not a pipe nobody drains: a full pipe blocks the server
+        env = {k: v for k, v in env_for(self.proj, **self.env).items() if k != "NEWSREC_MODEL_TAG"}
+        self.p = subprocess.Popen(
+            [str(BIN / "newsrec"), "serve"], cwd=self.proj, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{self.url}/readyz", timeout=5).status == 200:
+                    return self
+            except OSError:
+                time.sleep(1)
+        self.__exit__()
+        raise AssertionError(f"the service did not become ready within 180 s; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(timeout=60)
+        self.log.close()
+
+
+class Load:
+    """Steady traffic from `clients` threads on keep-alive connections until stopped: every
+    response's status and the model version that served it, in order."""
+
+    def __init__(self, url: str, users: list[str], candidates: list[str], clients: int = 3) -> None:
+        import threading
+
+        self.url, self.users, self.candidates = url, users, candidates
+        self.results: list[tuple[int, str | None]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
+
+    def _run(self, seed: int) -> None:
+        import http.client
+        import json
+        import random
+
+        rng = random.Random(seed)
+        host, port = self.url.removeprefix("http://").split(":")
+        c = http.client.HTTPConnection(host, int(port), timeout=30)
+        while not self._stop.is_set():
+            body = {"user_id": rng.choice(self.users), "candidates": rng.sample(self.candidates, 20), "k": 10}
+            try:
+                c.request("POST", "/recommend", json.dumps(body), {"content-type": "application/json"})
+                r = c.getresponse()
+                data = r.read()
+                self.results.append((r.status, json.loads(data).get("model_version") if r.status == 200 else None))
+            except (OSError, http.client.HTTPException) as e:
+                self.results.append((0, type(e).__name__))
+                c.close()
+                c = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=60)

@@ -65,7 +65,10 @@ def test_http_api_and_parity(packaged, monkeypatch):
         )
         assert r.status_code == 200, r.text
         body = r.json()
-        assert not body["fallback"] and body["unknown_candidates"] == ["N_unknown"] and len(body["items"]) == 20
+        # an id the store does not hold (a new article, say) is ranked too, with the defaults
+        assert not body["fallback"] and body["unknown_candidates"] == ["N_unknown"] and len(body["items"]) == 21
+        assert "N_unknown" in {i["news_id"] for i in body["items"]}
+        assert pd.Timestamp(body["features_as_of"]) < t  # the store's last update, before the request
         scores = [i["score"] for i in body["items"]]
         assert scores == sorted(scores, reverse=True)
         offline = _offline_scores(proj, user, fresh, t)

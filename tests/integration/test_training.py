@@ -88,6 +88,50 @@ def test_training_is_deterministic_then_promote_and_rollback(project):
     assert again.returncode == 2 and "no previous champion" in again.stderr
 
 
+def test_deploy_rollback_and_a_new_online_store_under_load_drop_no_request(project, tmp_path):
+    """Under steady traffic: a deploy swaps the served model, `dvc repro -f -s feast` replaces
+    the online store, a rollback swaps back; no request fails, and the gate never promotes
+    the rolled-back version again by itself. (Starts where the test above leaves the
+    registry: champion v1, v2 rolled back.)"""
+    import pandas as pd
+    from scratch import Load, Service
+
+    from newsrec.adapters.feast import current
+    from newsrec.stages.serve import status
+
+    c = _client(project)
+    champion = lambda: str(c.get_model_version_by_alias("newsrec-ranker", "champion").version)  # noqa: E731
+    assert champion() == "1"
+    bento = {"BENTOML_HOME": str(tmp_path / "bentoml")}
+    sh(project, "newsrec", "package", "--no-build", **bento)
+    users = pd.read_parquet(project / "data/features/users.parquet", columns=["user_id"])["user_id"].unique().tolist()
+    news = pd.read_parquet(project / "data/features/news_meta.parquet", columns=["news_id"])["news_id"].tolist()
+    with Service(project, tmp_path / "serve.log", **bento) as svc, Load(svc.url, users[:200], news) as load:
+        refused = sh(project, "newsrec", "promote")
+        assert "was rolled back" in refused.stderr and champion() == "1"
+        assert "PROMOTED" in sh(project, "newsrec", "promote", "--allow-rolled-back").stderr and champion() == "2"
+        out = sh(project, "newsrec", "deploy", **bento)
+        assert "every worker swapped to it" in out.stderr
+        store = status(svc.url)["features_store"]
+        sh(project, "dvc", "repro", "-f", "-s", "feast")  # DVC first deletes the stage's outputs
+        new = current(project / "data" / "feast").name
+        assert new != store
+        for _ in range(50):  # each worker follows the link by itself
+            if {status(svc.url)["features_store"] for _ in range(6)} == {new}:
+                break
+        else:
+            raise AssertionError(f"the service still reads store {store}, not {new}")
+        assert "every worker swapped to it" in sh(project, "newsrec", "rollback", **bento).stderr
+        n_before = len(load.results)
+    served = load.results
+    assert len(served) > 100 and len(served) > n_before
+    assert all(s == 200 for s, _ in served), sorted({s for s, _ in served})
+    versions = [v for _, v in served]
+    changes = [v for i, v in enumerate(versions) if i == 0 or v != versions[i - 1]]
+    assert changes[0] == "1" and "2" in changes and versions[-1] == "1"
+    assert "was rolled back" in sh(project, "newsrec", "promote").stderr and champion() == "1"
+
+
 def test_a_failed_run_registers_nothing(project, monkeypatch):
     from newsrec.adapters import mlflow as ml
     from newsrec.bootstrap import context

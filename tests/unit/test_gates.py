@@ -32,3 +32,13 @@ def test_missing_metric_is_refused():
 def test_other_metric_from_params():
     d = promotion_decision({"auc": 0.7, "ndcg@10": 0.1}, None, {"auc": 0.6, "ndcg@10": 0.4}, Promote(metric="auc"))
     assert d.ok
+
+
+def test_a_rolled_back_version_is_refused_whatever_its_metrics():
+    d = promotion_decision({"ndcg@10": 0.9}, {"ndcg@10": 0.1}, POP, Promote(), rolled_back="champion moved back to v1")
+    assert not d.ok
+    assert d.reasons == [
+        "this version was rolled back (champion moved back to v1): only a person promotes it again "
+        "(--allow-rolled-back)"
+    ]
+    assert promotion_decision({"ndcg@10": 0.9}, {"ndcg@10": 0.1}, POP, Promote(), rolled_back="").ok

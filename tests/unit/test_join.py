@@ -21,7 +21,7 @@ def test_view_finds_each_table_by_name():
     assert view("news_stats").key == "news_id" and view("users").key == "user_id"
 
 
-def test_entity_rows_keep_labeled_candidates_with_their_time_in_seconds():
+def test_entity_rows_keep_labeled_candidates_with_their_time_in_seconds_and_features_as_of_the_hour():
     imps = pd.DataFrame(
         {
             "impression_id": [7, 7, 8],
@@ -32,13 +32,15 @@ def test_entity_rows_keep_labeled_candidates_with_their_time_in_seconds():
             "position": [0, 1, 0],
         }
     )
-    rows = entity_rows(imps)
+    rows = entity_rows(imps, advance_hours=1)
     assert list(rows.columns) == ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked"]
     assert rows["news_id"].tolist() == ["N1", "N3"] and rows["impression_id"].tolist() == [7, 8]
     assert rows["user_id"].tolist() == ["U1", "U2"]
     np.testing.assert_array_equal(rows["request_time"], [86400.0, 86400.0 + 5400.0])
     assert rows["clicked"].tolist() == [1, 0] and rows["clicked"].dtype.kind == "i"
-    assert (rows["event_timestamp"] == imps["time"].iloc[[0, 2]].to_numpy()).all()
+    # features as of the online store's last update: 01:30 -> 01:00; 00:00 is an update itself
+    assert rows["event_timestamp"].tolist() == [_t(0), _t(1)]
+    assert entity_rows(imps, advance_hours=2)["event_timestamp"].tolist() == [_t(0), _t(0)]
 
 
 def _tables() -> dict[str, pd.DataFrame]:

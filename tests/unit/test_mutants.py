@@ -236,7 +236,12 @@ def test_scored_rows_have_the_prediction_log_columns():
         "request_time",
         "model_version",
         "fallback",
+        "features_as_of",
     ]
+    assert scored["features_as_of"].isna().all()  # no store time given: NaT, not a made-up time
+    as_of = pd.Timestamp(NOW) - pd.Timedelta(minutes=30)
+    rec2, scored2 = _ranker().recommend(RecommendRequest(user_id="U1", request_time=NOW), USER, NEWS, [], as_of)
+    assert rec2.features_as_of == as_of and (scored2["features_as_of"] == as_of).all()
     # engagement = ctr (0.3, 0.1, 0.2): ranks 1, 3, 2; the top 2 are shown
     assert scored["rank"].dtype == np.int64 and scored["rank"].tolist() == [1, 3, 2]
     assert scored["shown"].tolist() == [True, False, True]

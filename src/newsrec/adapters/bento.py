@@ -1,11 +1,14 @@
-"""BentoML: import the champion from the MLflow registry into the BentoML model store and
-build a Bento that carries the project's own package."""
+"""BentoML: import the champion from the MLflow registry into the BentoML model store,
+build a Bento that carries the project's own package, and the model a running service
+serves, swapped without a restart when a new one is imported."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 BENTO_MODEL = "newsrec-ranker"
@@ -37,3 +40,40 @@ def build(root: Path) -> str:
         build_ctx=str(root),
     )
     return str(bento.tag)
+
+
+class ServedModel:
+    """The model a service process serves: the Ranker of a BentoML model tag. With a tag
+    ending in `:latest` a background thread follows the model store, and when `package`
+    imports a new champion (or `rollback` an older one) it loads it aside and swaps it in:
+    requests in flight finish on the model they started with, none is dropped."""
+
+    def __init__(self, tag: str, ranking, poll_seconds: float = 1.0) -> None:
+        self.ranking, self.poll = ranking, poll_seconds
+        self.follows = tag.endswith(":latest")
+        self.tag, self.ranker = self._load(tag)
+        self.swaps, self.error = 0, None
+        if self.follows:
+            threading.Thread(target=self._follow, args=(tag,), name="served-model", daemon=True).start()
+
+    def _load(self, tag: str):
+        import bentoml
+
+        from newsrec.adapters.mlflow import load_model_dir
+        from newsrec.recommend import Ranker
+
+        stored = bentoml.models.get(tag)
+        model, meta = load_model_dir(Path(stored.path_of("mlflow_model")))
+        return str(stored.tag), Ranker.of(model, stored.info.labels.get("version", "?"), meta, self.ranking)
+
+    def _follow(self, tag: str) -> None:
+        import bentoml
+
+        while True:
+            time.sleep(self.poll)
+            try:
+                if str(bentoml.models.get(tag).tag) != self.tag:
+                    self.tag, self.ranker = self._load(tag)  # one assignment: requests see old or new
+                    self.swaps, self.error = self.swaps + 1, None
+            except Exception as e:  # keep serving the model in hand; /status reports it
+                self.error = f"{type(e).__name__}: {e}"

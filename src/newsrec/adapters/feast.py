@@ -1,5 +1,11 @@
-"""Feast: apply the feature repo, materialize to the online store, build training sets,
-and online reads for serving (the user row per request, article rows through a cache).
+"""Feast: apply the feature repo, build and switch online stores, push feature rows, build
+training sets, and the service's online reads.
+
+A local online store is a folder data/feast/stores/<id>/ (registry.db, online.db, and
+state.json: the time the store is up to date with, and the articles it holds);
+data/feast/current links to the one in service. The `feast` stage builds a new store aside
+and then switches the link in one rename, so a running service never reads a store that is
+being rebuilt or deleted; it follows the link by itself (OnlineFeatures).
 
 feast is imported inside the functions: it takes seconds to import.
 """
@@ -7,19 +13,24 @@ feast is imported inside the functions: it takes seconds to import.
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import shutil
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from newsrec.features.spec import META_VIEW, SERVICE, STATS_VIEW, USER_VIEW
+from newsrec.features.spec import META_VIEW, SERVICE, STATS_VIEW, USER_VIEW, View
 
 # code Feast runs that no import statement shows: the declarations it loads (the on-demand
 # view's function runs again whenever Feast builds a training set or serves a request)
 DEFINITIONS = "feature_definitions.py"
+CURRENT, STATE, KEEP = "current", "state.json", 2  # stores kept: the one in service and the one before
 
 
 def _definitions(repo: Path) -> list:
@@ -34,14 +45,52 @@ def _definitions(repo: Path) -> list:
     return [v for v in vars(mod).values() if isinstance(v, kinds)]
 
 
-class FeatureStore:
-    """The Feast feature store of a feature repo."""
+def _config(repo: Path, store: Path):
+    """feature_store.yaml with a local registry and SQLite online store placed in `store`."""
+    import yaml
+    from feast.repo_config import RepoConfig
 
-    def __init__(self, repo: Path) -> None:
+    raw = yaml.safe_load(os.path.expandvars((repo / "feature_store.yaml").read_text()))
+    if isinstance(raw.get("registry"), str):  # a file registry
+        raw["registry"] = str(store / "registry.db")
+    if raw.get("online_store", {}).get("type") == "sqlite":
+        raw["online_store"] = {**raw["online_store"], "path": str(store / "online.db")}
+    config = RepoConfig(**raw)
+    config.repo_path = repo
+    return config
+
+
+def current(home: Path) -> Path | None:
+    """The store in service (the target of home/current), or None before the first one."""
+    link = home / CURRENT
+    return link.resolve() if link.exists() else None
+
+
+def switch(home: Path, store: Path) -> None:
+    """Point home/current at `store` in one rename; drop all but the newest KEEP stores."""
+    tmp = home / f".{CURRENT}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(os.path.relpath(store, home.resolve()))
+    os.replace(tmp, home / CURRENT)
+    for old in sorted((home / "stores").iterdir())[:-KEEP]:
+        if old != store:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class FeatureStore:
+    """The Feast feature store of a feature repo, on one online store folder (default: the
+    one in service; `aside=True`: a new, empty one that `switch` can put in service)."""
+
+    def __init__(self, repo: Path, home: Path, aside: bool = False) -> None:
         from feast import FeatureStore as Feast
 
-        self.repo = repo
-        self.fs = Feast(repo_path=str(repo))
+        self.repo, self.home = repo, home
+        now = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        self.store = (home / "stores" / f"{now}-{time.time_ns() % 10**9:09d}") if aside else home / CURRENT
+        if aside:
+            self.store.mkdir(parents=True)
+        self.store = self.store.resolve()
+        self.fs = Feast(repo_path=str(repo), config=_config(repo, self.store))
 
     def apply(self) -> None:
         """Register the declarations in the feature repo (what `feast apply` does)."""
@@ -50,6 +99,23 @@ class FeatureStore:
     def materialize(self, start: datetime, end: datetime) -> None:
         """Load the latest feature values in [start, end] into the online store."""
         self.fs.materialize(start_date=start, end_date=end)
+
+    def push(self, view: View, rows: pd.DataFrame) -> int:
+        """Write each entity's latest row of `rows` (a feature table's columns) online."""
+        latest = rows.sort_values("event_timestamp").drop_duplicates(view.key, keep="last")
+        if len(latest):
+            self.fs.write_to_online_store(view.name, latest[[view.key, "event_timestamp", *view.columns]])
+        return len(latest)
+
+    def state(self) -> dict:
+        """{"as_of": ISO time the store is complete up to, "news": [article ids it holds]}."""
+        f = self.store / STATE
+        return json.loads(f.read_text()) if f.exists() else {"as_of": None, "news": []}
+
+    def set_state(self, as_of: pd.Timestamp, news: list[str]) -> None:
+        from newsrec.data.io import write_json
+
+        write_json(self.store / STATE, {"as_of": as_of.isoformat(), "news": sorted(set(news))})
 
     def historical(self, entities: pd.DataFrame, service: str = SERVICE) -> pd.DataFrame:
         """Point-in-time join of the FeatureService onto the entity rows; every row comes back."""
@@ -66,59 +132,90 @@ class FeatureStore:
     def service_version(self, service: str = SERVICE) -> str:
         return self.service(service).tags.get("version", "")
 
-    def online_user(self, user_id: str) -> dict | None:
-        """The user's latest materialized features; None for a user the store does not know."""
-        cols = list(USER_VIEW.columns)
-        got = self.fs.get_online_features(
-            features=[f"{USER_VIEW.name}:{c}" for c in cols], entity_rows=[{USER_VIEW.key: user_id}]
-        ).to_dict()
-        row = {c: got[c][0] for c in cols}
-        return None if all(v is None for v in row.values()) else row
+    def _online(self, views: tuple[View, ...], key: str, ids: list[str], as_of: pd.Timestamp | None) -> pd.DataFrame:
+        """The views' latest online rows for `ids`; a view's values older than its TTL at
+        `as_of` are missing, as in the offline point-in-time join."""
+        feats = [f"{v.name}:{c}" for v in views for c in v.columns]
+        got = self.fs.get_online_features(features=feats, entity_rows=[{key: i} for i in ids])
+        df = pd.DataFrame(got.to_dict(include_event_timestamps=as_of is not None)).set_index(key)
+        for v in views if as_of is not None else ():
+            cols = list(v.columns)
+            ts = df[[f"{c}__ts" for c in cols]].max(axis=1)
+            stale = (as_of.timestamp() - ts) > v.ttl.total_seconds()
+            df.loc[stale, cols] = None
+        return df[[c for v in views for c in v.columns]]
 
-    def online_news(self, news_ids: list[str]) -> pd.DataFrame:
-        """Article features from the online store, indexed by news_id (rows of unknown ids dropped)."""
-        feats = [f"{v.name}:{c}" for v in (META_VIEW, STATS_VIEW) for c in v.columns]
-        got = self.fs.get_online_features(features=feats, entity_rows=[{META_VIEW.key: n} for n in news_ids]).to_dict()
-        df = pd.DataFrame(got).set_index(META_VIEW.key)
+    def online_user(self, user_id: str, as_of: pd.Timestamp | None = None) -> dict | None:
+        """The user's latest features; None for a user the store does not know (or has expired)."""
+        row = self._online((USER_VIEW,), USER_VIEW.key, [user_id], as_of).iloc[0].to_dict()
+        return None if all(v is None or v != v for v in map(_scalar, row.values())) else row
+
+    def online_news(self, news_ids: list[str], as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Article features, indexed by news_id (rows of unknown ids dropped)."""
+        df = self._online((META_VIEW, STATS_VIEW), META_VIEW.key, news_ids, as_of)
         return df[df["first_seen_ts"].notna()]
 
-    def article_ids(self) -> list[str]:
-        """Every article the news_meta view's source knows."""
-        path = self.fs.get_feature_view(META_VIEW.name).batch_source.path
-        return pd.read_parquet(path, columns=[META_VIEW.key])[META_VIEW.key].unique().tolist()
+
+def _scalar(v):
+    return 0.0 if hasattr(v, "__len__") else v  # a vector counts as a value
 
 
-class ArticleCache:
-    """User rows read per request; article rows read in one call and kept for `ttl` seconds
-    (articles change only at materialization)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """One online store as a request sees it: user rows read per request, article rows from
+    a table loaded once per store update, and the time the store is up to date with."""
 
-    def __init__(self, store: FeatureStore, freshest_n: int, ttl: float) -> None:
-        self.store = store
-        self.freshest_n, self.ttl = freshest_n, ttl
-        self._lock = threading.Lock()
-        self._table: pd.DataFrame | None = None
-        self._loaded = 0.0
-
-    def table(self) -> pd.DataFrame:
-        with self._lock:
-            if self._table is None or time.monotonic() - self._loaded > self.ttl:
-                self._table = self.store.online_news(self.store.article_ids())
-                self._loaded = time.monotonic()
-            return self._table
-
-    def reachable(self) -> bool:
-        try:
-            return len(self.table()) > 0
-        except Exception:  # readiness must answer, not raise
-            return False
+    version: tuple
+    store: FeatureStore
+    as_of: pd.Timestamp | None
+    table: pd.DataFrame | None
+    freshest_n: int
 
     def user(self, user_id: str) -> dict | None:
-        return self.store.online_user(user_id)
+        return self.store.online_user(user_id, self.as_of)
 
     def lookup(self, candidates: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
-        """The known candidates' rows and the unknown ids; no candidates: the freshest N."""
-        t = self.table()
+        """The candidates' rows and the ids the store does not hold (new articles, or not
+        articles: ranked with the defaults either way); no candidates: the freshest N."""
+        t = self.table
         if candidates is None:
             return t.nlargest(self.freshest_n, "first_seen_ts"), []
-        known = [c for c in dict.fromkeys(candidates) if c in t.index]
-        return t.loc[known], [c for c in candidates if c not in t.index]
+        ids = list(dict.fromkeys(candidates))
+        return t.reindex(ids), [c for c in ids if c not in t.index]
+
+
+class OnlineFeatures:
+    """The service's online store. A background thread follows data/feast/current and the
+    store's state: when either changes it loads the new store and its article table aside,
+    then swaps the snapshot in, so no request waits for a reload or sees half of one."""
+
+    def __init__(self, repo: Path, home: Path, freshest_n: int, poll_seconds: float = 0.2) -> None:
+        self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
+        self.snapshot = self._load(self._version())
+        self.reloads, self.error = 0, None
+        threading.Thread(target=self._follow, name="online-features", daemon=True).start()
+
+    def _version(self) -> tuple:
+        store = current(self.home)
+        st = (store / STATE).stat() if store and (store / STATE).exists() else None
+        return (str(store), st.st_mtime_ns if st else 0)
+
+    def _load(self, version: tuple) -> Snapshot:
+        store = FeatureStore(self.repo, self.home)
+        state = store.state()
+        as_of = pd.Timestamp(state["as_of"]) if state["as_of"] else None
+        table = store.online_news(state["news"], as_of) if state["news"] else None
+        return Snapshot(version, store, as_of, table, self.freshest_n)
+
+    def _follow(self) -> None:
+        while True:
+            time.sleep(self.poll)
+            try:
+                if (v := self._version()) != self.snapshot.version:
+                    self.snapshot = self._load(v)
+                    self.reloads, self.error = self.reloads + 1, None
+            except Exception as e:  # keep serving the last good store; /status reports it
+                self.error = f"{type(e).__name__}: {e}"
+
+    def reachable(self) -> bool:
+        return self.snapshot.table is not None and len(self.snapshot.table) > 0

@@ -181,6 +181,12 @@ class Registry:
         uri = f"models:/{self.name}/{version}"
         return mlflow.sklearn.load_model(uri), Model.load(uri).metadata or {}
 
+    def version_tags(self, version: str) -> dict[str, str]:
+        return dict(self._client.get_model_version(self.name, version).tags or {})
+
+    def untag_version(self, version: str, key: str) -> None:
+        self._client.delete_model_version_tag(self.name, version, key)
+
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         for k, v in tags.items():
             self._client.set_model_version_tag(self.name, version, k, str(v))

@@ -145,20 +145,26 @@ def _behaviors_lines(world: NewsWorld, log: DayLog) -> pa.Array:
     )
 
 
-def _feedback_lines(world: NewsWorld, log: DayLog, rng: np.random.Generator) -> tuple[pa.Array, int]:
+def _feedback_lines(
+    world: NewsWorld, log: DayLog, rng: np.random.Generator, until: np.datetime64
+) -> tuple[pa.Array, int]:
+    """Star ratings of a share of the day's clicks, a few minutes after the click; those that
+    fall after `until` (the end of the logged days) are not in the log."""
     imp_of = np.repeat(np.arange(len(log.user)), np.diff(log.offsets))
     rows = np.flatnonzero(log.clicked.astype(bool) & (rng.random(len(log.clicked)) < world.p.rating_rate))
     arts, imps = log.article[rows], imp_of[rows]
     dwell = (rng.exponential(4.0, len(rows)) * 60e6 + 30e6).astype("timedelta64[us]")
+    ratings, times = world.rating(arts, rng), log.time[imps] + dwell
+    keep = times < until
     lines = pc.binary_join_element_wise(
-        pc.cast(pa.array(log.impression_id[imps]), pa.string()),
-        pa.array(world.users.user_id[log.user[imps]], pa.string()),
-        pa.array(world.articles.news_id[arts], pa.string()),
-        _fmt_time(log.time[imps] + dwell),
-        pc.cast(pa.array(world.rating(arts, rng)), pa.string()),
+        pc.cast(pa.array(log.impression_id[imps][keep]), pa.string()),
+        pa.array(world.users.user_id[log.user[imps][keep]], pa.string()),
+        pa.array(world.articles.news_id[arts][keep], pa.string()),
+        _fmt_time(times[keep]),
+        pc.cast(pa.array(ratings[keep]), pa.string()),
         "\t",
     )
-    return lines, len(rows)
+    return lines, int(keep.sum())
 
 
 def _write(f, lines: pa.Array) -> None:
@@ -179,7 +185,7 @@ def simulate(p: WorldParams, out: Path, progress: Callable[[int, int], None] | N
                 log = _simulate_day(world, day, next_id, hist)
                 next_id += len(log.user)
                 _write(fb, _behaviors_lines(world, log))
-                lines, nr = _feedback_lines(world, log, world.day_rng(10_000 + day))
+                lines, nr = _feedback_lines(world, log, world.day_rng(10_000 + day), world.day_start(p.days))
                 _write(ff, lines)
                 totals += [len(log.user), len(log.article), int(log.clicked.sum()), nr]
                 if progress:
@@ -192,8 +198,10 @@ def simulate(p: WorldParams, out: Path, progress: Callable[[int, int], None] | N
 
 
 def _write_news(world: NewsWorld, path: Path) -> None:
+    """The articles published by the end of the logged days (the live days' come later)."""
     a = world.articles
-    cats = np.array(world.categories)[a.category]
+    n = int(np.searchsorted(a.published, world.day_start(world.p.days)))
+    cats = np.array(world.categories)[a.category[:n]]
     with open(path, "w") as f:
-        for row in zip(a.news_id, cats, a.subcategory, a.title, a.abstract):
+        for row in zip(a.news_id[:n], cats, a.subcategory[:n], a.title[:n], a.abstract[:n]):
             f.write("\t".join(row) + "\t\t[]\t[]\n")

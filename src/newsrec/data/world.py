@@ -65,16 +65,27 @@ class NewsWorld:
 
     # -- construction ---------------------------------------------------------------
     def _make_articles(self, rng: np.random.Generator) -> Articles:
-        p, n = self.p, self.p.n_articles
+        """n_articles published over the backlog and the logged days, then the live days'
+        articles at the same rate from a stream of their own: the logged world does not
+        depend on how many live days follow it."""
+        p = self.p
+        logged_h = (p.backlog_days + p.days) * 24
+        first = self.start - np.timedelta64(p.backlog_days * 24, "h")
+        base = self._draw_articles(rng, p.n_articles, first, logged_h, 0)
+        n_live = round(p.n_articles * p.live_days / max(p.backlog_days + p.days, 1))
+        live_rng = np.random.default_rng(np.random.SeedSequence(p.seed, spawn_key=(3,)))
+        live = self._draw_articles(live_rng, n_live, self.day_start(p.days), p.live_days * 24, p.n_articles)
+        return Articles(*(np.concatenate([getattr(base, f), getattr(live, f)]) for f in Articles.__dataclass_fields__))
+
+    def _draw_articles(
+        self, rng: np.random.Generator, n: int, first: np.datetime64, span_h: float, id0: int
+    ) -> Articles:
+        """n articles published uniformly over span_h hours from `first`, in publication order."""
+        p = self.p
         base = list(vocab.CATEGORIES)
         w = np.array([vocab.CATEGORY_WEIGHTS[c] for c in base])
         cat = rng.choice(len(base), size=n, p=w / w.sum())
-        span_h = (p.backlog_days + p.days) * 24
-        published = (
-            self.start
-            - np.timedelta64(p.backlog_days * 24, "h")
-            + (rng.uniform(0, span_h, n) * 3600e6).astype("timedelta64[us]")
-        )
+        published = first + (rng.uniform(0, span_h, n) * 3600e6).astype("timedelta64[us]")
         nc = p.scenarios.new_category
         if nc.enabled:
             late = published >= self.day_start(nc.day)
@@ -89,14 +100,14 @@ class NewsWorld:
             subcats.append(sub)
             titles.append(self._title(words, clickbait[i], rng))
             abstracts.append(" ".join(rng.choice(words + vocab.GENERIC, 12)))
-        ids = np.array([f"N{i + 1}" for i in range(n)])
+        ids = np.array([f"N{id0 + i + 1}" for i in range(n)])
         order = np.argsort(published, kind="stable")
         return Articles(
-            ids,
+            ids,  # named in publication order
             cat[order],
-            np.array(subcats)[order],
-            np.array(titles)[order],
-            np.array(abstracts)[order],
+            np.array(subcats, dtype=str)[order],
+            np.array(titles, dtype=str)[order],
+            np.array(abstracts, dtype=str)[order],
             published[order],
             pop[order],
             quality[order],

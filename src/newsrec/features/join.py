@@ -10,17 +10,21 @@ from newsrec.features.request import request_features
 from newsrec.features.spec import VIEWS
 
 
-def entity_rows(imps: pd.DataFrame) -> pd.DataFrame:
-    """One entity row per labeled candidate of the impressions table: its keys, its time
-    (also as the request time, in epoch seconds) and its label. The rows the training set
-    and the simulated days join their features to."""
+def entity_rows(imps: pd.DataFrame, advance_hours: int) -> pd.DataFrame:
+    """One entity row per labeled candidate of the impressions table: its keys, the time
+    its features are joined as of, its request time (epoch seconds) and its label. The rows
+    the training set and the simulated days join their features to.
+
+    The features are those of the online store's last update before the request: the time
+    floored to `advance_hours` (features.advance_hours), how often the store moves forward.
+    Training then sees what serving sees, and no value from the request's own hour."""
     imps = imps[imps["clicked"].notna()]
     return pd.DataFrame(
         {
             "impression_id": imps["impression_id"].to_numpy(),
             "user_id": imps["user_id"].to_numpy(),
             "news_id": imps["news_id"].to_numpy(),
-            "event_timestamp": imps["time"].to_numpy(),
+            "event_timestamp": imps["time"].dt.floor(f"{advance_hours}h").to_numpy(),
             "request_time": imps["time"].astype("int64").to_numpy() / 1e6,
             "clicked": imps["clicked"].astype(int).to_numpy(),
         }

@@ -47,7 +47,8 @@ def scorers(test: pd.DataFrame, model_scores: np.ndarray, p: Params) -> dict[str
     if p.ingest.source == "sim":
         from newsrec.data.world import NewsWorld
 
-        out["oracle"] = NewsWorld(p.world).click_probability(test["user_id"], test["news_id"], test["event_timestamp"])
+        t = pd.to_datetime(test["request_time"], unit="s", utc=True)
+        out["oracle"] = NewsWorld(p.world).click_probability(test["user_id"], test["news_id"], t)
     return out
 
 

@@ -1,16 +1,17 @@
-"""Stage `feast`: feast apply, then materialize the feature tables into the online store."""
+"""Stage `feast`: a new online store built aside (feast apply, then materialize every
+feature table), then switched into service in one rename (reports/feast.json)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from newsrec.config import Paths
 from newsrec.console import Say, progress
-from newsrec.features.spec import SERVICE, VIEWS
+from newsrec.data.io import write_json
+from newsrec.features.spec import META_VIEW, SERVICE, VIEWS
 
 if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
@@ -18,19 +19,31 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Materialized:
-    start: datetime
-    end: datetime
+    """reports/feast.json"""
+
+    store: str  # the store folder now in service
+    start: str
+    as_of: str  # the store holds every feature row up to this time, none after
+    news: int  # articles it holds
 
 
 def feast(paths: Paths, store: FeatureStore, say: Say | None = None) -> Materialized:
-    """Register the feature repo, then load every feature row's latest values online."""
+    """Register the feature repo in `store` (a new one, built aside), load every feature
+    row's latest values online, then put the store in service."""
+    from newsrec.adapters.feast import switch
+
     say = say or progress("feast")
     store.apply()
-    say(f"applied {paths.feature_repo} (FeatureService {SERVICE})")
+    say(f"applied {paths.feature_repo} (FeatureService {SERVICE}) in {store.store}")
     ts = pd.concat(
         [pd.read_parquet(paths.features / f"{v.table}.parquet", columns=["event_timestamp"]) for v in VIEWS]
     )["event_timestamp"]
-    start, end = ts.min().to_pydatetime(), (ts.max() + pd.Timedelta(seconds=1)).to_pydatetime()
-    store.materialize(start, end)
-    say(f"materialized {ts.min()} .. {ts.max()} into the online store")
-    return Materialized(start, end)
+    start, as_of = ts.min(), ts.max()
+    store.materialize(start.to_pydatetime(), (as_of + pd.Timedelta(seconds=1)).to_pydatetime())
+    news = pd.read_parquet(paths.features / f"{META_VIEW.table}.parquet", columns=[META_VIEW.key])[META_VIEW.key]
+    store.set_state(as_of, news.tolist())
+    switch(paths.online, store.store)
+    say(f"materialized {start} .. {as_of} ({news.nunique():,} articles); in service: {paths.online / 'current'}")
+    out = Materialized(store.store.name, start.isoformat(), as_of.isoformat(), int(news.nunique()))
+    write_json(paths.feast, asdict(out))
+    return out

@@ -4,6 +4,7 @@ decision is written down (version tags, the model card, reports/promote.json). A
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from newsrec.modelcard import model_card
 if TYPE_CHECKING:
     from newsrec.adapters.mlflow import Registry
 
+ROLLED_BACK = "gate.rolled_back"  # a version tag: why a person rolled it back
 LINEAGE = ("git_sha", "dvc.data/canonical", "dvc.data/features", "feature_service", "feature_service_version")
 
 
@@ -30,15 +32,21 @@ class Promotion:
     champion: str | None  # the champion after the decision
 
 
-def promote(p: Params, paths: Paths, registry: Registry, say: Say | None = None) -> Promotion:
-    """Judge the challenger of reports/train.json by the metrics of reports/metrics.json."""
+def promote(
+    p: Params, paths: Paths, registry: Registry, allow_rolled_back: bool = False, say: Say | None = None
+) -> Promotion:
+    """Judge the challenger of reports/train.json by the metrics of reports/metrics.json. A
+    version that was rolled back is refused unless `allow_rolled_back` (a person asks)."""
     say = say or progress("promote")
     trained, metrics, ev = read_json(paths.train), read_json(paths.metrics), read_json(paths.evaluate)
     name, version = trained["model_name"], trained["version"]
     champ = ev["champion"]
     if champ and champ["version"] == version:
         champ = None
-    decision = promotion_decision(metrics["model"], champ and champ["metrics"], metrics["popularity"], p.promote)
+    rolled_back = None if allow_rolled_back else registry.version_tags(version).get(ROLLED_BACK)
+    decision = promotion_decision(
+        metrics["model"], champ and champ["metrics"], metrics["popularity"], p.promote, rolled_back
+    )
     _, meta = registry.load_model(version)
     tags = {k: meta.get(k, "") for k in LINEAGE}
     shown = dict(metrics) | ({f"champion v{champ['version']}": champ["metrics"]} if champ else {})
@@ -68,6 +76,8 @@ def promote(p: Params, paths: Paths, registry: Registry, say: Say | None = None)
     )
     if decision.ok:
         registry.set_champion(version, [v for v in registry.champion_history() if v != version] + [version])
+        if allow_rolled_back and ROLLED_BACK in registry.version_tags(version):
+            registry.untag_version(version, ROLLED_BACK)  # promoted on purpose: the gate may judge it again
     out = Promotion(name, version, decision.ok, decision.reasons, registry.champion())
     write_json(paths.promote, asdict(out))
     for line in decision.reasons:
@@ -86,12 +96,14 @@ class Rollback:
 
 
 def rollback(registry: Registry, say: Say | None = None) -> Rollback:
-    """Move `champion` back to the previous champion (recorded at each promotion)."""
+    """Move `champion` back to the previous champion (recorded at each promotion) and mark
+    the version rolled back, so the gate never promotes it again by itself."""
     history = registry.champion_history()
     if len(history) < 2:
         raise ValueError(f"{registry.name}: no previous champion to roll back to (history: {history or 'empty'})")
     current, previous = history[-1], history[-2]
     registry.set_champion(previous, history[:-1])
-    registry.tag_version(current, {"gate.rolled_back": f"champion moved back to v{previous}"})
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    registry.tag_version(current, {ROLLED_BACK: f"champion moved back to v{previous} on {when}"})
     (say or progress("rollback"))(f"{registry.name}: champion v{current} -> v{previous}")
     return Rollback(registry.name, current, previous)

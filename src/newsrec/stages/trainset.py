@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data.canonical import read_table
@@ -16,18 +18,20 @@ from newsrec.model import check_split, split_by_day
 if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
 
-KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "clicked", "split"]
+# event_timestamp: the time features are joined as of (the online store's last update);
+# request_time: the request itself (epoch seconds)
+KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked", "split"]
 
 
 def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> dict[str, int]:
     """Write data/trainset/trainset.parquet; return the rows per split."""
     say = say or progress("trainset")
-    entities = entity_rows(read_table(paths.table("impressions")))
+    entities = entity_rows(read_table(paths.table("impressions")), p.features.advance_hours)
     say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
     frame = store.historical(entities)
-    frame["split"] = split_by_day(frame["event_timestamp"], p.trainset)
+    frame["split"] = split_by_day(pd.to_datetime(frame["request_time"], unit="s", utc=True), p.trainset)
     check_split(frame["split"], frame["clicked"], p.trainset)
-    frame = frame[KEEP + MODEL_FEATURES].sort_values(["event_timestamp", "impression_id", "news_id"])
+    frame = frame[KEEP + MODEL_FEATURES].sort_values(["request_time", "impression_id", "news_id"])
     with atomic_dir(paths.trainset.parent) as tmp:
         frame.to_parquet(tmp / paths.trainset.name, index=False)
     counts = {str(k): int(v) for k, v in frame["split"].value_counts().items()}
