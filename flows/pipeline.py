@@ -14,7 +14,7 @@ from newsrec import procs
 from newsrec.bootstrap import context
 from newsrec.data.io import read_json
 
-STAGES = ["world", "ingest", "validate", "features", "feast", "trainset", "train", "evaluate", "promote"]
+STAGES = ["world", "ingest", "collect", "validate", "features", "feast", "trainset", "train", "evaluate", "promote"]
 RETRIES = {"feast": 2, "trainset": 1, "train": 1, "promote": 1}
 
 

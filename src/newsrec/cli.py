@@ -45,6 +45,13 @@ def _source(ctx: Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.collect import collect
+
+    collect(ctx.params, ctx.paths)
+    return 0
+
+
 def _features(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.features import features
 
@@ -167,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
     sp = command("source", _source, "point the pipeline at the simulator or at a MIND directory")
     sp.add_argument("source", choices=["sim", "mind"])
     sp.add_argument("dir", nargs="?")
+    command("collect", _collect, "stage collect: the prediction log and its outcomes -> canonical tables")
     command("features", _features, "stage features: canonical tables -> point-in-time feature tables")
     command("feast", _feast, "stage feast: feast apply, then materialize into the online store")
     command("trainset", _trainset, "stage trainset: Feast point-in-time training set, split by day")

@@ -114,6 +114,12 @@ class Validate(Strict):
     examples: int = Field(5, ge=0)
 
 
+class Collect(Strict):
+    """The `collect` stage: logged traffic (prediction log + outcomes) -> canonical tables."""
+
+    history_max: int = Field(50, ge=0)  # clicks kept in a reader's history
+
+
 class Features(Strict):
     """The `features` stage: point-in-time feature tables."""
 
@@ -254,6 +260,7 @@ class Params(Strict):
     world: World = World()
     ingest: Ingest = Ingest()
     validate_: Validate = Field(Validate(), alias="validate")
+    collect: Collect = Collect()
     features: Features = Features()
     trainset: Trainset = Trainset()
     train: Train = Train()
@@ -306,6 +313,7 @@ class Paths:
         self.root = root or project_root()
         self.raw = self.root / "data" / "raw"  # world (sim) or the user's MIND files
         self.canonical = self.root / "data" / "canonical"  # ingest
+        self.collected = self.root / "data" / "collected"  # collect: served traffic as canonical tables
         self.features = self.root / "data" / "features"  # features
         self.reports = self.root / "reports"
         self.feature_repo = self.root / "feature_repo"

@@ -46,7 +46,7 @@ def time_range(p: Params) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The UTC range every timestamp must fall in, for the configured source."""
     if p.ingest.source == "sim":
         lo, hi = span(p.world)
-        return lo, hi + timedelta(days=1)  # feedback arrives after the click
+        return lo, hi + timedelta(days=p.world.live_days + 1)  # the live days, collected; feedback after the click
     return pd.Timestamp(p.validate_.mind_time_min), pd.Timestamp(p.validate_.mind_time_max)
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from newsrec.data.io import atomic_file
@@ -108,12 +109,20 @@ def read_log(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+OUTCOMES = ["request_id", "news_id", "clicked", "request_time", "rating", "rating_time"]
+
+
 def write_outcomes(root: Path, outcomes: pd.DataFrame) -> None:
-    """Clicks on served items (request_id, news_id, clicked, request_time), date-partitioned
-    like the log, each file written atomically."""
+    """What readers did with served items (request_id, news_id, clicked, request_time, and
+    a star rating with its time where they gave one), date-partitioned like the log, each
+    file written atomically."""
+    outcomes = outcomes.assign(
+        rating=outcomes["rating"] if "rating" in outcomes else np.nan,
+        rating_time=pd.to_datetime(outcomes["rating_time"] if "rating_time" in outcomes else pd.NaT, utc=True),
+    )
     day = pd.to_datetime(outcomes["request_time"], utc=True).dt.strftime("%Y-%m-%d")
     for d, part in outcomes.groupby(day, sort=True):
         folder = Path(root) / f"date={d}"
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_file(folder / f"part-{os.getpid()}-{time.time_ns()}.parquet") as tmp:
-            part[["request_id", "news_id", "clicked", "request_time"]].to_parquet(tmp, index=False)
+            part[OUTCOMES].astype({"rating": "float64"}).to_parquet(tmp, index=False)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
+PD_TS = "datetime64[us, UTC]"  # the same, as a pandas dtype
+# beside a source's MIND files: the news published after the logged days (the live days'),
+# where `collect` finds the articles that served traffic showed first
+LIVE_FEED = "live/news.tsv"
 
 NEWS = pa.schema(
     [

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from newsrec.config import World as WorldParams
 from newsrec.data.io import atomic_dir
+from newsrec.data.schema import LIVE_FEED
 from newsrec.data.world import NewsWorld
 
 MIND_TIME = "%m/%d/%Y %I:%M:%S %p"
@@ -191,17 +192,21 @@ def simulate(p: WorldParams, out: Path, progress: Callable[[int, int], None] | N
                 if progress:
                     progress(day + 1, p.days)
         _write_news(world, tmp / "news.tsv")
+        _write_news(world, tmp / LIVE_FEED, live=True)
         arts, users = world.truth()
         arts.to_parquet(tmp / "truth_articles.parquet", index=False)
         users.to_parquet(tmp / "truth_users.parquet", index=False)
     return SimSummary(*map(int, totals))
 
 
-def _write_news(world: NewsWorld, path: Path) -> None:
-    """The articles published by the end of the logged days (the live days' come later)."""
+def _write_news(world: NewsWorld, path: Path, live: bool = False) -> None:
+    """The articles published by the end of the logged days, or (`live`) those the newsroom
+    publishes in the live days after them: the feed `collect` takes new articles from."""
     a = world.articles
     n = int(np.searchsorted(a.published, world.day_start(world.p.days)))
-    cats = np.array(world.categories)[a.category[:n]]
+    rows = slice(n, None) if live else slice(0, n)
+    cats = np.array(world.categories)[a.category[rows]]
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
-        for row in zip(a.news_id[:n], cats, a.subcategory[:n], a.title[:n], a.abstract[:n]):
+        for row in zip(a.news_id[rows], cats, a.subcategory[rows], a.title[rows], a.abstract[rows]):
             f.write("\t".join(row) + "\t\t[]\t[]\n")

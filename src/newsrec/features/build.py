@@ -130,12 +130,15 @@ def build_features(
     feedback: pd.DataFrame,
     categories: list[str],
     p: FeatureParams,
+    content_fit: pd.Series | None = None,
 ) -> FeatureTables:
-    """All feature tables from the canonical ones; categories fix the affinity layout."""
+    """All feature tables from the canonical ones; categories fix the affinity layout;
+    the title vectors are fitted on `content_fit` (the logged titles) where given."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
     cat_of = {c: i for i, c in enumerate(categories)}
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
-    emb = title_embeddings(news["title"].fillna("").tolist(), p.text_dims, p.seed)
+    fit_on = None if content_fit is None else content_fit.fillna("").tolist()
+    emb = title_embeddings(news["title"].fillna("").tolist(), p.text_dims, p.seed, fit_on)
     users = user_rows(hist, news, emb, cat_idx, len(categories), p)
     seen = news["first_seen"].notna().to_numpy()
     meta = pd.DataFrame(

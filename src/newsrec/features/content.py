@@ -7,16 +7,21 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 
-def title_embeddings(titles: list[str], dims: int, seed: int) -> np.ndarray:
+def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] | None = None) -> np.ndarray:
     """Unit-length LSA vectors of the titles (float32, shape len(titles) x dims).
 
-    Fitted on the titles alone: no clicks or labels are involved.
+    Fitted on the titles alone (no clicks or labels are involved): on `fit_on` where given
+    (the logged news), so that articles published later get vectors without moving anyone
+    else's; otherwise on `titles` themselves.
     """
     if not titles:
         return np.zeros((0, dims), np.float32)
-    tfidf = TfidfVectorizer(min_df=2, sublinear_tf=True).fit_transform(titles)
-    k = max(1, min(dims, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
-    z = TruncatedSVD(n_components=k, random_state=seed).fit_transform(tfidf)
+    base = list(fit_on) if fit_on is not None and len(fit_on) else titles
+    vec = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(base)
+    fitted = vec.transform(base)
+    k = max(1, min(dims, fitted.shape[1] - 1, fitted.shape[0] - 1))
+    svd = TruncatedSVD(n_components=k, random_state=seed).fit(fitted)
+    z = svd.transform(vec.transform(titles))
     z = np.pad(z, ((0, 0), (0, dims - z.shape[1])))
     return unit(z).astype(np.float32)
 

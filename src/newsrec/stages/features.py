@@ -1,4 +1,5 @@
-"""Stage `features`: canonical tables -> point-in-time feature tables (data/features)."""
+"""Stage `features`: canonical tables (ingested and collected) -> point-in-time feature
+tables (data/features)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from newsrec.data.canonical import read_table
 from newsrec.data.io import atomic_dir
 from newsrec.features.build import FeatureTables, build_features
 from newsrec.features.spec import VIEWS
+from newsrec.stages.collect import tables
 
 
 def feature_categories(p: Params) -> list[str]:
@@ -21,8 +23,11 @@ def feature_categories(p: Params) -> list[str]:
 def features(p: Params, paths: Paths, say: Say | None = None) -> FeatureTables:
     """Build the tables the Feast views read, and the category layout, atomically."""
     say = say or progress("features")
-    t = {n: read_table(paths.table(n)) for n in ("news", "impressions", "histories", "feedback")}
-    ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], feature_categories(p), p.features)
+    t = tables(paths)  # ingested and collected rows alike
+    logged_titles = read_table(paths.table("news"))["title"]  # the content model is fitted on the logged news only
+    ft = build_features(
+        t["news"], t["impressions"], t["histories"], t["feedback"], feature_categories(p), p.features, logged_titles
+    )
     with atomic_dir(paths.features) as tmp:
         for v in VIEWS:
             getattr(ft, v.table).to_parquet(tmp / f"{v.table}.parquet", index=False)

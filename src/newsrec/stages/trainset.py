@@ -9,11 +9,11 @@ import pandas as pd
 
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
-from newsrec.data.canonical import read_table
 from newsrec.data.io import atomic_dir
 from newsrec.features.join import entity_rows
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
 from newsrec.model import check_split, split_by_day
+from newsrec.stages.collect import tables
 
 if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
@@ -26,7 +26,7 @@ KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time"
 def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> dict[str, int]:
     """Write data/trainset/trainset.parquet; return the rows per split."""
     say = say or progress("trainset")
-    entities = entity_rows(read_table(paths.table("impressions")), p.features.advance_hours)
+    entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
     say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
     frame = store.historical(entities)
     frame["split"] = split_by_day(pd.to_datetime(frame["request_time"], unit="s", utc=True), p.trainset)

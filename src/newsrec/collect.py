@@ -1,0 +1,160 @@
+"""Served traffic back into data: the prediction log joined with the outcomes (what each
+response showed, at which rank, what the reader clicked and rated) becomes canonical
+tables (data/schema.py), so the same contracts, features and training read it.
+
+A collected impression is one response, as MIND logs one: the items shown, in the order
+they were shown, with their clicks; like MIND, only impressions with a click are kept.
+Its history is what the site knew of the reader before that day: the history of the
+reader's first logged impression, then every click of the earlier days (logged or
+collected), the last `history_max` kept. Collecting is a function of the whole log, so a
+day collected twice is not counted twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from newsrec.data import schema
+
+SPLIT = "live"  # the `split` of collected rows
+
+
+def shown_rows(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Every shown item with its outcome (clicked, and a rating where the reader gave one);
+    one row per (request, item) however often either was written."""
+    keep = ["request_id", "user_id", "news_id", "rank", "request_time"]
+    shown = log.loc[log["shown"].astype(bool), keep].drop_duplicates(["request_id", "news_id"], keep="last")
+    cols = ["request_id", "news_id", "clicked"] + [c for c in ("rating", "rating_time") if c in outcomes]
+    out = outcomes[cols].drop_duplicates(["request_id", "news_id"], keep="last")
+    rows = shown.merge(out, on=["request_id", "news_id"], how="inner")
+    rows["request_time"] = pd.to_datetime(rows["request_time"], utc=True).astype(schema.PD_TS)
+    clicks = rows.groupby("request_id")["clicked"].transform("sum")
+    return rows[clicks > 0].sort_values(["request_time", "request_id", "rank"], kind="stable")
+
+
+def _day(times: pd.Series) -> np.ndarray:
+    """Whole UTC days since the epoch."""
+    return pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy("datetime64[D]").astype(np.int64)
+
+
+def histories_before(
+    requests: pd.DataFrame, logged_hist: pd.DataFrame, clicks: pd.DataFrame, history_max: int
+) -> list[list[str]]:
+    """For each request (user_id, request_time): the reader's first logged history, then
+    their clicks of the days from that one to the day before the request's, the last
+    `history_max`."""
+    first = logged_hist.sort_values("time").drop_duplicates("user_id")
+    start = dict(zip(first["user_id"], first["history"]))
+    since = dict(zip(first["user_id"], _day(first["time"])))
+    clicks = clicks.assign(day=_day(clicks["time"])).sort_values(["time", "order"], kind="stable")
+    by_user = {u: (g["day"].to_numpy(), g["news_id"].to_numpy()) for u, g in clicks.groupby("user_id")}
+    out = []
+    for user, day in zip(requests["user_id"], _day(requests["request_time"])):
+        h = list(start.get(user, []))
+        if user in by_user:
+            days, ids = by_user[user]
+            h += ids[(days < day) & (days >= since.get(user, days.min(initial=0)))].tolist()
+        out.append(h[-history_max:] if history_max else [])
+    return out
+
+
+def collect(
+    log: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    logged: dict[str, pd.DataFrame],
+    feed: pd.DataFrame,
+    history_max: int,
+) -> dict[str, pd.DataFrame]:
+    """The collected canonical tables (news, impressions, histories, feedback) of every
+    logged day with outcomes. `logged` holds the ingested tables (ids continue after
+    theirs; histories start from theirs); `feed` is the news published after the log
+    (news_id, category, subcategory, title, abstract), for articles the log has not seen."""
+    rows = shown_rows(log, outcomes)
+    req = rows.drop_duplicates("request_id")[["request_id", "user_id", "request_time"]].reset_index(drop=True)
+    first_id = int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
+    req["impression_id"] = np.arange(first_id, first_id + len(req), dtype=np.int64)
+    rows = rows.merge(req[["request_id", "impression_id"]], on="request_id")
+    imps = pd.DataFrame(
+        {
+            "impression_id": rows["impression_id"].to_numpy(np.int64),
+            "user_id": rows["user_id"].astype(str).to_numpy(),
+            "time": rows["request_time"].to_numpy(),
+            "news_id": rows["news_id"].astype(str).to_numpy(),
+            "position": (rows["rank"].to_numpy() - 1).astype(np.int16),
+            "clicked": rows["clicked"].astype(np.int8).to_numpy(),
+            "split": SPLIT,
+        }
+    )
+    li = logged["impressions"]
+    clicks = pd.concat(
+        [
+            pd.DataFrame(
+                {"user_id": li["user_id"], "time": li["time"], "order": li["position"], "news_id": li["news_id"]}
+            )[li["clicked"].fillna(0).astype(bool).to_numpy()],
+            pd.DataFrame(
+                {
+                    "user_id": imps["user_id"],
+                    "time": imps["time"],
+                    "order": imps["position"],
+                    "news_id": imps["news_id"],
+                }
+            )[imps["clicked"].astype(bool).to_numpy()],
+        ],
+        ignore_index=True,
+    )
+    counts = imps.groupby("impression_id").agg(n_candidates=("news_id", "size"), n_clicks=("clicked", "sum"))
+    hist = req.assign(
+        raw_impression_id=req["impression_id"],
+        history=histories_before(req, logged["histories"], clicks, history_max),
+        n_candidates=counts.loc[req["impression_id"], "n_candidates"].to_numpy(np.int32),
+        n_clicks=counts.loc[req["impression_id"], "n_clicks"].to_numpy(np.int32),
+        split=SPLIT,
+    ).rename(columns={"request_time": "time"})
+    return {
+        "news": _new_news(imps, logged["news"], feed),
+        "impressions": imps,
+        "histories": hist[list(schema.HISTORIES.names)],
+        "feedback": _feedback(rows),
+    }
+
+
+def _new_news(imps: pd.DataFrame, logged_news: pd.DataFrame, feed: pd.DataFrame) -> pd.DataFrame:
+    """Articles first seen in collected traffic that the logged news table does not hold,
+    with their metadata from the feed; first_seen is their first collected impression."""
+    seen = imps.groupby("news_id")["time"].min()
+    new = seen[~seen.index.isin(logged_news["news_id"])]
+    meta = feed.drop_duplicates("news_id").set_index("news_id").reindex(new.index)
+    out = meta.reset_index()[["news_id", "category", "subcategory", "title", "abstract"]]
+    return out.assign(first_seen=new.to_numpy())
+
+
+def _feedback(rows: pd.DataFrame) -> pd.DataFrame:
+    if "rating" not in rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in schema.FEEDBACK.names})
+    r = rows[rows["rating"].notna()]
+    return pd.DataFrame(
+        {
+            "impression_id": r["impression_id"].to_numpy(np.int64),
+            "user_id": r["user_id"].astype(str).to_numpy(),
+            "news_id": r["news_id"].astype(str).to_numpy(),
+            "time": pd.to_datetime(r["rating_time"], utc=True).astype(schema.PD_TS).to_numpy(),
+            "rating": r["rating"].astype(np.int32).to_numpy(),
+        }
+    )
+
+
+def union(logged: dict[str, pd.DataFrame], collected: dict[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
+    """The canonical tables of both sources as one: rows appended, each article once (its
+    logged row first), first_seen the earliest impression of either."""
+    if not collected or not len(collected["impressions"]):
+        return logged
+    out = {
+        k: pd.concat([f for f in (logged[k], collected[k]) if len(f)] or [logged[k]], ignore_index=True)
+        for k in ("impressions", "histories", "feedback")
+    }
+    news = pd.concat([logged["news"], collected["news"]], ignore_index=True).drop_duplicates("news_id")
+    first = out["impressions"].groupby("news_id")["time"].min()
+    news["first_seen"] = news["news_id"].map(first).astype(schema.PD_TS)
+    out["news"] = news.reset_index(drop=True)
+    return out

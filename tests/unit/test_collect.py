@@ -1,0 +1,126 @@
+"""Served traffic back into canonical tables (newsrec.collect), worked by hand: what was
+shown at which rank and clicked in == canonical rows out; histories as the site knew
+them; new articles from the feed; a day collected twice counts once."""
+
+import numpy as np
+import pandas as pd
+
+from newsrec.collect import collect, union
+from newsrec.data import schema
+
+D = pd.Timestamp("2026-11-01", tz="UTC")
+
+
+def t(day: float, hours: float = 0) -> pd.Timestamp:
+    return D + pd.Timedelta(days=day, hours=hours)
+
+
+def logged() -> dict[str, pd.DataFrame]:
+    """U1 first seen on day 1 with one old click (N0) in their history; clicks N1 (day 1), N2 (day 2)."""
+    news = pd.DataFrame(
+        {
+            "news_id": ["N0", "N1", "N2", "N3"],
+            "category": ["news"] * 4,
+            "subcategory": ["x"] * 4,
+            "title": ["a", "b", "c", "d"],
+            "abstract": [""] * 4,
+            "first_seen": [t(0), t(1), t(2), t(2)],
+        }
+    )
+    imps = pd.DataFrame(
+        {
+            "impression_id": [10, 10, 11, 11],
+            "user_id": ["U1"] * 4,
+            "time": [t(1, 8), t(1, 8), t(2, 9), t(2, 9)],
+            "news_id": ["N1", "N0", "N2", "N3"],
+            "position": [0, 1, 0, 1],
+            "clicked": [1, 0, 1, 0],
+            "split": "train",
+        }
+    )
+    hist = pd.DataFrame(
+        {
+            "impression_id": [10, 11],
+            "raw_impression_id": [10, 11],
+            "user_id": ["U1", "U1"],
+            "time": [t(1, 8), t(2, 9)],
+            "history": [["N0"], ["N0", "N1"]],
+            "n_candidates": [2, 2],
+            "n_clicks": [1, 1],
+            "split": "train",
+        }
+    )
+    fb = pd.DataFrame({c: pd.Series(dtype=object) for c in schema.FEEDBACK.names})
+    return {"news": news, "impressions": imps, "histories": hist, "feedback": fb}
+
+
+def served() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """r1: U1 on day 4 shown N3 then N5, clicks N5 and rates it 4; r2: U2 shown N3, no click;
+    r3: U1 on day 5 shown N3 (rank 1), clicked; N4 scored but not shown."""
+    log = pd.DataFrame(
+        {
+            "request_id": ["r1", "r1", "r2", "r3", "r3"],
+            "user_id": ["U1", "U1", "U2", "U1", "U1"],
+            "news_id": ["N3", "N5", "N3", "N3", "N4"],
+            "rank": [1, 2, 1, 1, 2],
+            "shown": [True, True, True, True, False],
+            "request_time": [t(4, 7), t(4, 7), t(4, 9), t(5, 6), t(5, 6)],
+            "score": [0.9, 0.8, 0.7, 0.9, 0.1],
+        }
+    )
+    out = pd.DataFrame(
+        {
+            "request_id": ["r1", "r1", "r2", "r3"],
+            "news_id": ["N3", "N5", "N3", "N3"],
+            "clicked": [0, 1, 0, 1],
+            "request_time": [t(4, 7), t(4, 7), t(4, 9), t(5, 6)],
+            "rating": [np.nan, 4, np.nan, np.nan],
+            "rating_time": [pd.NaT, t(4, 7.1), pd.NaT, pd.NaT],
+        }
+    )
+    return log, out
+
+
+FEED = pd.DataFrame(
+    {"news_id": ["N5"], "category": ["sports"], "subcategory": ["y"], "title": ["e"], "abstract": ["f"]}
+)
+
+
+def test_shown_items_and_clicks_in_are_canonical_rows_out():
+    log, out = served()
+    got = collect(log, out, logged(), FEED, history_max=50)
+    imps = got["impressions"]
+    # r2 had no click: like MIND, not logged; N4 was not shown: no outcome, not a row
+    assert imps["impression_id"].tolist() == [12, 12, 13] and imps["news_id"].tolist() == ["N3", "N5", "N3"]
+    assert imps["position"].tolist() == [0, 1, 0] and imps["clicked"].tolist() == [0, 1, 1]
+    assert imps["time"].tolist() == [t(4, 7), t(4, 7), t(5, 6)] and set(imps["split"]) == {"live"}
+    h = got["histories"]
+    # before day 4 the site knew U1's first history (N0), then the clicks of days 1 and 2
+    assert [list(x) for x in h["history"]] == [["N0", "N1", "N2"], ["N0", "N1", "N2", "N5"]]
+    assert h["n_candidates"].tolist() == [2, 1] and h["n_clicks"].tolist() == [1, 1]
+    assert got["news"]["news_id"].tolist() == ["N5"] and got["news"]["category"].tolist() == ["sports"]
+    assert got["news"]["first_seen"].tolist() == [t(4, 7)]
+    fb = got["feedback"]
+    assert fb[["impression_id", "news_id", "rating"]].values.tolist() == [[12, "N5", 4]]
+    assert fb["time"].tolist() == [t(4, 7.1)]
+    assert list(h.columns) == schema.HISTORIES.names
+
+
+def test_a_day_collected_twice_counts_once_and_history_keeps_the_last_clicks():
+    log, out = served()
+    once = collect(log, out, logged(), FEED, history_max=2)
+    twice = collect(pd.concat([log, log]), pd.concat([out, out]), logged(), FEED, history_max=2)
+    for name in once:
+        pd.testing.assert_frame_equal(once[name].reset_index(drop=True), twice[name].reset_index(drop=True))
+    assert [list(x) for x in once["histories"]["history"]] == [["N1", "N2"], ["N2", "N5"]]
+
+
+def test_union_appends_rows_and_keeps_each_article_once_with_its_first_impression():
+    log, out = served()
+    both = union(logged(), collect(log, out, logged(), FEED, history_max=50))
+    assert len(both["impressions"]) == 4 + 3 and both["histories"]["impression_id"].is_unique
+    news = both["news"].set_index("news_id")
+    assert news.index.tolist() == ["N0", "N1", "N2", "N3", "N5"]
+    assert news.loc["N3", "first_seen"] == t(2, 9) and news.loc["N5", "first_seen"] == t(4, 7)
+    assert news.loc["N0", "first_seen"] == t(1, 8)  # first shown on day 1, whatever the logged table said
+    assert union(logged(), None) is not None and len(union(logged(), None)["impressions"]) == 4
