@@ -50,7 +50,8 @@ class Recommender:
         p = ctx.params
         self.model = ServedModel(MODEL_TAG, p.ranking)
         self.features = OnlineFeatures(ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n)
-        self.log = PredictionLog(ctx.paths.predictions, max_queue=2_000, batch=20_000)  # queue: responses; batch: rows
+        # queue: responses; batch: rows; flushed every second, so a response is in the log soon after
+        self.log = PredictionLog(ctx.paths.predictions, max_queue=2_000, batch=20_000, interval_s=1.0)
 
     def __is_ready__(self) -> bool:
         return self.features.reachable()

@@ -62,7 +62,7 @@ def _features(ctx: Context, a: argparse.Namespace) -> int:
 def _feast(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.feast import feast
 
-    feast(ctx.paths, ctx.new_online_store())
+    feast(ctx.params, ctx.paths, ctx.new_online_store())
     return 0
 
 
@@ -127,7 +127,17 @@ def _serve(ctx: Context, a: argparse.Namespace) -> int:
 def _traffic(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.traffic import traffic
 
-    traffic(ctx.paths, a.url or ctx.params.serve.url, a.requests, a.seed)
+    url = a.url or ctx.params.serve.url
+    traffic(ctx.params, ctx.paths, url, a.days, a.first, a.scenario, a.shock_day, a.clients)
+    return 0
+
+
+def _advance(ctx: Context, a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from newsrec.stages.advance import advance
+
+    advance(ctx.params, ctx.paths, ctx.feature_store, pd.Timestamp(a.until))
     return 0
 
 
@@ -194,12 +204,15 @@ def parser() -> argparse.ArgumentParser:
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")
     sp.add_argument("--host", default=None, help="default: serve.host")
     sp.add_argument("--port", type=int, default=None, help="default: serve.port")
-    sp = command(
-        "traffic", _traffic, "replay labeled impressions of the last day against the service; record the clicks"
-    )
-    sp.add_argument("--requests", type=int, default=500, help="how many impressions to replay")
+    sp = command("traffic", _traffic, "live days: the simulated readers call the service, the store moves forward")
+    sp.add_argument("--days", type=int, default=1, help="how many live days (default 1)")
+    sp.add_argument("--first", type=int, default=0, help="the first live day (0: the day after the log)")
+    sp.add_argument("--scenario", default="none", help="interest_shock | new_cohort | none (default)")
+    sp.add_argument("--shock-day", type=int, default=0, help="the live day the scenario starts")
+    sp.add_argument("--clients", type=int, default=4, help="readers asking at once")
     sp.add_argument("--url", default=None, help="default: http://serve.host:serve.port")
-    sp.add_argument("--seed", type=int, default=0)
+    sp = command("advance", _advance, "move the online store in service forward to a time (features as of then)")
+    sp.add_argument("--until", required=True, help="an ISO time, e.g. 2026-11-09T01:00:00Z")
     sp = command("monitor", _monitor, "stage monitor: Evidently reports on the prediction log, then the drift gate")
     sp.add_argument(
         "--end",

@@ -79,7 +79,7 @@ def collect(
         {
             "impression_id": rows["impression_id"].to_numpy(np.int64),
             "user_id": rows["user_id"].astype(str).to_numpy(),
-            "time": rows["request_time"].to_numpy(),
+            "time": rows["request_time"].array,  # .array keeps the time zone; to_numpy() would not
             "news_id": rows["news_id"].astype(str).to_numpy(),
             "position": (rows["rank"].to_numpy() - 1).astype(np.int16),
             "clicked": rows["clicked"].astype(np.int8).to_numpy(),
@@ -126,7 +126,7 @@ def _new_news(imps: pd.DataFrame, logged_news: pd.DataFrame, feed: pd.DataFrame)
     new = seen[~seen.index.isin(logged_news["news_id"])]
     meta = feed.drop_duplicates("news_id").set_index("news_id").reindex(new.index)
     out = meta.reset_index()[["news_id", "category", "subcategory", "title", "abstract"]]
-    return out.assign(first_seen=new.to_numpy())
+    return out.assign(first_seen=new.array)
 
 
 def _feedback(rows: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +138,7 @@ def _feedback(rows: pd.DataFrame) -> pd.DataFrame:
             "impression_id": r["impression_id"].to_numpy(np.int64),
             "user_id": r["user_id"].astype(str).to_numpy(),
             "news_id": r["news_id"].astype(str).to_numpy(),
-            "time": pd.to_datetime(r["rating_time"], utc=True).astype(schema.PD_TS).to_numpy(),
+            "time": pd.to_datetime(r["rating_time"], utc=True).astype(schema.PD_TS).array,
             "rating": r["rating"].astype(np.int32).to_numpy(),
         }
     )

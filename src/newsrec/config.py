@@ -241,6 +241,26 @@ class Simulate(Strict):
     # news doubles and every reader's tastes move on to another category
     world: dict = Field(default_factory=lambda: {"scenarios": {"interest_shock": {"boost": 2.0, "reshuffle": True}}})
 
+    def live_world(self, base: World, scenario: str, shock_day: int) -> World:
+        """The world the readers of the live days live in: `base` (its logged days unchanged)
+        with the overrides and `scenario` switched on from live day `shock_day`."""
+        if scenario == "new_category":
+            raise ValueError(
+                "scenario new_category changes the world's articles from the first logged day, so it "
+                "cannot start in the live days; `make simulate SCENARIO=new_category` runs it in process"
+            )
+        w = base.model_dump()
+        for k, v in self.world.items():
+            if k not in w:
+                raise ValueError(f"simulate.world.{k}: unknown world key")
+            w[k] = {**w[k], **v} if isinstance(w[k], dict) and isinstance(v, dict) else v
+        w["days"], w["live_days"] = base.days, base.live_days  # the logged world as the pipeline has it
+        for name in ("interest_shock", "new_cohort", "new_category"):
+            w["scenarios"][name]["enabled"] = name == scenario
+            if name == scenario:
+                w["scenarios"][name]["day"] = base.days + shock_day
+        return World.model_validate(w)
+
     def world_params(self, base: World) -> World:
         """The world of the simulation: `base` with the overrides, long enough, the scenario on."""
         w = base.model_dump()

@@ -91,10 +91,16 @@ def log_days(root: Path) -> list[str]:
 
 
 def read_log(
-    root: Path, start: str | None = None, end: str | None = None, columns: list[str] | None = None
+    root: Path,
+    start: str | None = None,
+    end: str | None = None,
+    columns: list[str] | None = None,
+    cache: dict | None = None,
 ) -> pd.DataFrame:
     """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None.
-    Raises CorruptLogError naming the first file that cannot be read."""
+    With `cache` (a dict kept by the caller), a file read once is not read again: files are
+    only ever added, each written whole. Raises CorruptLogError naming the first file that
+    cannot be read."""
     files = []
     for folder in sorted(Path(root).glob("date=*")):
         d = folder.name.split("=", 1)[1]
@@ -102,10 +108,15 @@ def read_log(
             files += sorted(folder.glob("part-*.parquet"))
     frames = []
     for f in files:
+        if cache is not None and (f, tuple(columns or ())) in cache:
+            frames.append(cache[f, tuple(columns or ())])
+            continue
         try:
             frames.append(pd.read_parquet(f, columns=columns))
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise CorruptLogError(f"{f}: cannot be read ({type(e).__name__}: {e})") from None
+        if cache is not None:
+            cache[f, tuple(columns or ())] = frames[-1]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

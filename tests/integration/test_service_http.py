@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -194,8 +195,8 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
         metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
         assert "newsrec_fallback_total 2.0" in metrics and "bentoml_service_request_duration_seconds" in metrics
         _no_request_crashes_the_worker(p.pid, port)
-        replay = sh(proj, "newsrec", "traffic", "--requests", "150", "--url", url)
-        assert "150 responses" in replay.stderr
+        live = sh(proj, "newsrec", "traffic", "--days", "1", "--url", url)
+        assert "live day 0" in live.stderr and "readers served by v" in live.stderr
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
@@ -215,3 +216,55 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     summary = json.loads(Path(decision["summary"]).read_text())
     assert summary["performance"]["current"]["requests"] > 100 and summary["feature_drift"]
     assert (Path(decision["summary"]).parent / "drift.html").exists()
+    _served_features_are_the_offline_ones_as_of_the_store_update(proj)
+    for d in ("predictions", "outcomes"):  # the next tests start from the logged days alone
+        shutil.rmtree(proj / "data" / d)
+    sh(proj, "newsrec", "collect")
+
+
+def _served_features_are_the_offline_ones_as_of_the_store_update(proj: Path) -> None:
+    """Every response of the live day: its features come from the online store's last update
+    before the request, at most features.advance_hours before it, and equal the offline
+    point-in-time features (the `features` stage's tables over the collected traffic, joined
+    as of that update) to 1e-6."""
+    from newsrec.bootstrap import context
+    from newsrec.features.build import build_features
+    from newsrec.features.join import as_of
+    from newsrec.features.spec import MODEL_FEATURES, VIEWS
+    from newsrec.predlog import read_log
+    from newsrec.stages.collect import tables
+    from newsrec.stages.features import feature_categories
+
+    sh(proj, "newsrec", "collect")
+    ctx = context(root=proj)
+    log = read_log(proj / "data" / "predictions")
+    readers = set(read_log(proj / "data" / "outcomes")["request_id"])
+    log = log[log["request_id"].isin(readers)]  # the live day's readers (other tests' requests aside)
+    t = pd.to_datetime(log["request_time"], utc=True)
+    gap = t - pd.to_datetime(log["features_as_of"], utc=True)
+    assert len(log) > 1000 and (gap >= pd.Timedelta(0)).all()
+    assert (gap <= pd.Timedelta(hours=ctx.params.features.advance_hours)).all(), gap.max()
+    tb = tables(ctx.paths)
+    logged_titles = pd.read_parquet(ctx.paths.table("news"))["title"]
+    ft = build_features(
+        tb["news"],
+        tb["impressions"],
+        tb["histories"],
+        tb["feedback"],
+        feature_categories(ctx.params),
+        ctx.params.features,
+        logged_titles,
+    )
+    ent = pd.DataFrame(
+        {
+            "user_id": log["user_id"].to_numpy(),
+            "news_id": log["news_id"].to_numpy(),
+            "event_timestamp": pd.to_datetime(log["features_as_of"], utc=True).to_numpy(),
+            "request_time": (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(),
+        }
+    )
+    offline = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
+    for c in MODEL_FEATURES:  # a new reader's user features are missing in both
+        a = log[c].to_numpy(np.float64, na_value=np.nan)
+        b = offline[c].to_numpy(np.float64, na_value=np.nan)
+        assert np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True), (c, np.nanmax(np.abs(a - b)))

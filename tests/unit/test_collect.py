@@ -104,6 +104,8 @@ def test_shown_items_and_clicks_in_are_canonical_rows_out():
     assert fb[["impression_id", "news_id", "rating"]].values.tolist() == [[12, "N5", 4]]
     assert fb["time"].tolist() == [t(4, 7.1)]
     assert list(h.columns) == schema.HISTORIES.names
+    for name, col in (("impressions", "time"), ("histories", "time"), ("feedback", "time"), ("news", "first_seen")):
+        assert str(got[name][col].dtype) == schema.PD_TS, (name, got[name][col].dtype)  # UTC, not objects
 
 
 def test_a_day_collected_twice_counts_once_and_history_keeps_the_last_clicks():

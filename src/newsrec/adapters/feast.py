@@ -30,7 +30,7 @@ from newsrec.features.spec import META_VIEW, SERVICE, STATS_VIEW, USER_VIEW, Vie
 # code Feast runs that no import statement shows: the declarations it loads (the on-demand
 # view's function runs again whenever Feast builds a training set or serves a request)
 DEFINITIONS = "feature_definitions.py"
-CURRENT, STATE, KEEP = "current", "state.json", 2  # stores kept: the one in service and the one before
+CURRENT, STATE = "current", "state.json"
 
 
 def _definitions(repo: Path) -> list:
@@ -66,15 +66,25 @@ def current(home: Path) -> Path | None:
     return link.resolve() if link.exists() else None
 
 
-def switch(home: Path, store: Path) -> None:
-    """Point home/current at `store` in one rename; drop all but the newest KEEP stores."""
+def switch(home: Path, store: Path, keep: tuple[str, ...] = ()) -> None:
+    """Point home/current at `store` in one rename. Every other store goes, but the one that
+    was in service (a service may still be reading it) and those named in `keep`."""
+    before = current(home)
     tmp = home / f".{CURRENT}.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(os.path.relpath(store, home.resolve()))
     os.replace(tmp, home / CURRENT)
-    for old in sorted((home / "stores").iterdir())[:-KEEP]:
-        if old != store:
+    for old in (home / "stores").iterdir():
+        if old.resolve() not in {store.resolve(), before} and old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def fork(home: Path, name: str) -> Path:
+    """A copy of store `name` beside it, to advance while `name` stays as it was built."""
+    src = home / "stores" / name
+    dst = home / "stores" / f"{name}.live-{time.time_ns() % 10**12:012d}"
+    shutil.copytree(src, dst)
+    return dst
 
 
 class FeatureStore:

@@ -4,7 +4,7 @@ ratings from the simulated world, one day at a time so memory stays bounded."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,23 +146,29 @@ def _behaviors_lines(world: NewsWorld, log: DayLog) -> pa.Array:
     )
 
 
+def ratings(world: NewsWorld, log: DayLog, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Star ratings of a share of the day's clicks, a few minutes after the click: the rows of
+    `log.article` rated, their ratings and their times."""
+    imp_of = np.repeat(np.arange(len(log.user)), np.diff(log.offsets))
+    rows = np.flatnonzero(log.clicked.astype(bool) & (rng.random(len(log.clicked)) < world.p.rating_rate))
+    dwell = (rng.exponential(4.0, len(rows)) * 60e6 + 30e6).astype("timedelta64[us]")
+    return rows, world.rating(log.article[rows], rng), log.time[imp_of[rows]] + dwell
+
+
 def _feedback_lines(
     world: NewsWorld, log: DayLog, rng: np.random.Generator, until: np.datetime64
 ) -> tuple[pa.Array, int]:
-    """Star ratings of a share of the day's clicks, a few minutes after the click; those that
-    fall after `until` (the end of the logged days) are not in the log."""
-    imp_of = np.repeat(np.arange(len(log.user)), np.diff(log.offsets))
-    rows = np.flatnonzero(log.clicked.astype(bool) & (rng.random(len(log.clicked)) < world.p.rating_rate))
-    arts, imps = log.article[rows], imp_of[rows]
-    dwell = (rng.exponential(4.0, len(rows)) * 60e6 + 30e6).astype("timedelta64[us]")
-    ratings, times = world.rating(arts, rng), log.time[imps] + dwell
+    """The day's ratings as feedback.tsv lines; those after `until` (the end of the logged
+    days) are not in the log."""
+    rows, stars, times = ratings(world, log, rng)
+    imps = np.repeat(np.arange(len(log.user)), np.diff(log.offsets))[rows]
     keep = times < until
     lines = pc.binary_join_element_wise(
         pc.cast(pa.array(log.impression_id[imps][keep]), pa.string()),
-        pa.array(world.users.user_id[log.user[imps][keep]], pa.string()),
-        pa.array(world.articles.news_id[arts][keep], pa.string()),
+        pa.array(world.users.user_id[log.user[imps]][keep], pa.string()),
+        pa.array(world.articles.news_id[log.article[rows]][keep], pa.string()),
         _fmt_time(times[keep]),
-        pc.cast(pa.array(ratings[keep]), pa.string()),
+        pc.cast(pa.array(stars[keep]), pa.string()),
         "\t",
     )
     return lines, int(keep.sum())
@@ -173,18 +179,25 @@ def _write(f, lines: pa.Array) -> None:
         f.write("\n".join(lines.to_pylist()) + "\n")
 
 
+def days(world: NewsWorld) -> Iterator[DayLog]:
+    """The world's days in order, from its first logged day on, without end."""
+    hist = _initial_histories(world, world.day_rng(-1 % 2**31))
+    day, next_id = 0, 1
+    while True:
+        log = _simulate_day(world, day, next_id, hist)
+        next_id += len(log.user)
+        yield log
+        day += 1
+
+
 def simulate(p: WorldParams, out: Path, progress: Callable[[int, int], None] | None = None) -> SimSummary:
     """Write news.tsv, behaviors.tsv and feedback.tsv for the world into `out`, atomically."""
     world = NewsWorld(p)
-    hist = _initial_histories(world, world.day_rng(-1 % 2**31))
     totals = np.zeros(4, dtype=np.int64)
     with atomic_dir(out) as tmp:
         with open(tmp / "behaviors.tsv", "w") as fb, open(tmp / "feedback.tsv", "w") as ff:
             ff.write("impression_id\tuser_id\tnews_id\ttime\trating\n")
-            next_id = 1
-            for day in range(p.days):
-                log = _simulate_day(world, day, next_id, hist)
-                next_id += len(log.user)
+            for day, log in zip(range(p.days), days(world)):
                 _write(fb, _behaviors_lines(world, log))
                 lines, nr = _feedback_lines(world, log, world.day_rng(10_000 + day), world.day_start(p.days))
                 _write(ff, lines)

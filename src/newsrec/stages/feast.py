@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from newsrec.config import Paths
+from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data.io import write_json
-from newsrec.features.spec import META_VIEW, SERVICE, VIEWS
+from newsrec.features.spec import META_VIEW, SERVICE, USER_VIEW, VIEWS
 
 if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
@@ -27,9 +27,10 @@ class Materialized:
     news: int  # articles it holds
 
 
-def feast(paths: Paths, store: FeatureStore, say: Say | None = None) -> Materialized:
-    """Register the feature repo in `store` (a new one, built aside), load every feature
-    row's latest values online, then put the store in service."""
+def feast(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> Materialized:
+    """Register the feature repo in `store` (a new one, built aside), load the feature rows'
+    latest values online up to the end of the data (the last impression, rounded up to the
+    next store update: later rows lack that hour's traffic), then put the store in service."""
     from newsrec.adapters.feast import switch
 
     say = say or progress("feast")
@@ -38,9 +39,11 @@ def feast(paths: Paths, store: FeatureStore, say: Say | None = None) -> Material
     ts = pd.concat(
         [pd.read_parquet(paths.features / f"{v.table}.parquet", columns=["event_timestamp"]) for v in VIEWS]
     )["event_timestamp"]
-    start, as_of = ts.min(), ts.max()
-    store.materialize(start.to_pydatetime(), (as_of + pd.Timedelta(seconds=1)).to_pydatetime())
-    news = pd.read_parquet(paths.features / f"{META_VIEW.table}.parquet", columns=[META_VIEW.key])[META_VIEW.key]
+    last = pd.read_parquet(paths.features / f"{USER_VIEW.table}.parquet", columns=["event_timestamp"]).max().iloc[0]
+    start, as_of = ts.min(), last.ceil(f"{p.features.advance_hours}h")
+    store.materialize(start.to_pydatetime(), as_of.to_pydatetime())
+    meta = pd.read_parquet(paths.features / f"{META_VIEW.table}.parquet", columns=[META_VIEW.key, "event_timestamp"])
+    news = meta.loc[meta["event_timestamp"] <= as_of, META_VIEW.key]
     store.set_state(as_of, news.tolist())
     switch(paths.online, store.store)
     say(f"materialized {start} .. {as_of} ({news.nunique():,} articles); in service: {paths.online / 'current'}")
