@@ -25,7 +25,7 @@ MIND_DIR ?=
 # the service's address is params.yaml serve.host/serve.port; HOST= and PORT= override it for `make serve`
 HOST ?=
 PORT ?=
-REQUESTS ?= 500
+DAYS ?= 1
 SCENARIO ?=
 # flows report to the Prefect server when `make ui` is up; otherwise they run in ephemeral mode
 PREFECT_URL := http://127.0.0.1:4200/api
@@ -70,7 +70,7 @@ evaluate: install ## stage evaluate: MIND metrics of the challenger vs baselines
 promote: install ## stage promote: the gate; challenger -> `champion` if it wins; tags and a model card either way
 	dvc repro promote
 
-rollback: install ## newsrec rollback: move `champion` back to the previous champion
+rollback: install ## newsrec rollback: `champion` back to the previous champion, swapped into a running service
 	newsrec rollback
 
 package: install ## newsrec package: import models:/newsrec-ranker@champion into BentoML and build the Bento
@@ -80,13 +80,13 @@ serve: install ## newsrec serve: the recommendation service on params serve.host
 	newsrec package --no-build
 	newsrec serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
-traffic: install ## newsrec traffic: replay REQUESTS labeled impressions of the last day against the running service
-	newsrec traffic --requests $(REQUESTS)
+traffic: install ## newsrec traffic: DAYS (1) live days of simulated readers against the running service, the store moving forward
+	newsrec traffic --days $(DAYS)
 
 pipeline: install ## flow pipeline: every DVC stage as a Prefect task, data to promotion
 	$(FLOW) flows.pipeline
 
-deploy: install ## flow deploy: package the champion, (re)start the service in the background
+deploy: install ## flow deploy: package the champion; a running service swaps to it (no restart), else one starts
 	$(FLOW) flows.deploy
 
 monitor: install ## flow monitor: Evidently reports on the latest log window, the drift gate, on drift the retraining event
@@ -106,12 +106,12 @@ down: ## newsrec down: stop the UIs and the background service
 deployments: install ## the deployments (daily monitor, retrain on drift, manual deploy); needs `make ui`
 	PREFECT_API_URL=$(PREFECT_URL) python -m flows.deployments
 
-demo: install ## the whole lifecycle: pipeline, deploy, replayed traffic, a monitoring report, a summary
+demo: install ## the whole lifecycle: pipeline, deploy, a live day of readers, a monitoring report, a summary
 	@if [ -n "$(SOURCE)" ]; then newsrec source $(SOURCE) $(MIND_DIR); fi
 	$(FLOW) flows.pipeline
 	@$(PUSH)
 	$(FLOW) flows.deploy
-	newsrec traffic --requests $(REQUESTS); status=$$?; newsrec down serve; exit $$status
+	newsrec traffic --days 1; status=$$?; newsrec down serve; exit $$status
 	newsrec monitor --end traffic
 	@python -m newsrec.summary demo
 

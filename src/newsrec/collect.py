@@ -35,7 +35,8 @@ def shown_rows(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
 
 def _day(times: pd.Series) -> np.ndarray:
     """Whole UTC days since the epoch."""
-    return pd.to_datetime(times, utc=True).dt.tz_convert(None).to_numpy("datetime64[D]").astype(np.int64)
+    t = times if isinstance(times.dtype, pd.DatetimeTZDtype) else pd.to_datetime(times, utc=True)
+    return t.dt.tz_convert(None).to_numpy("datetime64[D]").astype(np.int64)
 
 
 def histories_before(
@@ -47,14 +48,17 @@ def histories_before(
     first = logged_hist.sort_values("time").drop_duplicates("user_id")
     start = dict(zip(first["user_id"], first["history"]))
     since = dict(zip(first["user_id"], _day(first["time"])))
-    clicks = clicks.assign(day=_day(clicks["time"])).sort_values(["time", "order"], kind="stable")
-    by_user = {u: (g["day"].to_numpy(), g["news_id"].to_numpy()) for u, g in clicks.groupby("user_id")}
+    clicks = clicks.assign(day=_day(clicks["time"])).sort_values(["user_id", "time", "order"], kind="stable")
+    users, days, ids = clicks["user_id"].to_numpy(), clicks["day"].to_numpy(), clicks["news_id"].to_numpy()
+    names, lo = np.unique(users, return_index=True)  # users sorted: each one's clicks are a slice
+    bounds = dict(zip(names, zip(lo, np.append(lo[1:], len(users)))))
     out = []
     for user, day in zip(requests["user_id"], _day(requests["request_time"])):
         h = list(start.get(user, []))
-        if user in by_user:
-            days, ids = by_user[user]
-            h += ids[(days < day) & (days >= since.get(user, days.min(initial=0)))].tolist()
+        if user in bounds:
+            a, b = bounds[user]
+            d = days[a:b]
+            h += ids[a:b][(d < day) & (d >= since.get(user, d.min(initial=0)))].tolist()
         out.append(h[-history_max:] if history_max else [])
     return out
 

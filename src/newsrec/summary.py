@@ -59,12 +59,17 @@ def serving(paths: Paths) -> list[str]:
     if pkg.exists():
         pk = json.loads(pkg.read_text())
         out.append(f"served         v{pk['model_version']} as BentoML model {pk['bento_model']} (`make serve` runs it)")
-    if traffic.exists():
-        t = json.loads(traffic.read_text())
+    if traffic.exists() and (t := json.loads(traffic.read_text()))["days"]:
         out.append(
-            f"traffic        {t['requests']:,} replayed requests on {', '.join(t['days'])}: "
-            f"{t['shown']:,} items shown, CTR {t['ctr']:.3f}; log {paths.predictions}"
+            f"live traffic   {t['requests']:,} readers on {', '.join(t['days'])}, the online store moving forward "
+            f"hour by hour: CTR@10 {t['ctr']:.3f}; log {paths.predictions}, outcomes {paths.outcomes}"
         )
+        for d in t["per_day"]:
+            out.append(
+                f"  {d['date']}: served by v{'/v'.join(d['model_versions'])}: ndcg@10 {d['ndcg@10']:.4f} "
+                f"(oracle {d['oracle']['ndcg@10']:.4f}), quality@10 {d['quality@10']:.3f} "
+                f"(oracle {d['oracle']['quality@10']:.3f})"
+            )
     if decision.exists():
         d = json.loads(decision.read_text())
         verdict = "RETRAIN" if d["retrain"] else "keep"

@@ -213,3 +213,34 @@ def test_vectorised_request_features_equal_the_row_by_row_definition(seed):
     np.testing.assert_allclose(r["category_affinity"], want_aff, rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(r["content_similarity"], want_dot, rtol=1e-12, atol=1e-12, equal_nan=True)
     assert (r["freshness_hours"] >= 0).all() and list(r.index) == list(df.index)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    lo=st.floats(0.0, 0.9),
+    width=st.floats(0.01, 1.0),
+    source=st.sampled_from(["ratings", "ctr"]),
+)
+def test_a_window_gives_exactly_the_full_tables_rows_in_it(seed, lo, width, source):
+    """What moving the online store forward builds (rows in (lo, hi]) is the full build's rows there."""
+    t = random_tables(seed)
+    window = (START + pd.Timedelta(days=3 * lo), START + pd.Timedelta(days=3 * min(lo + width, 1.0)))
+    full = _build(t, source)
+    part = build_features(
+        t["news"],
+        t["impressions"],
+        t["histories"],
+        t["feedback"],
+        CATS,
+        Features(text_dims=4, quality_source=source),
+        window=window,
+    )
+    for name, keys in (
+        ("users", ["user_id", "event_timestamp", "history_len"]),
+        ("news_meta", ["news_id"]),
+        ("news_stats", ["news_id", "event_timestamp"]),
+    ):
+        f = getattr(full, name)
+        inside = f[(f["event_timestamp"] > window[0]) & (f["event_timestamp"] <= window[1])]
+        pd.testing.assert_frame_equal(_upto(inside, window[1], keys), _upto(getattr(part, name), window[1], keys))

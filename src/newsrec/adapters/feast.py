@@ -156,9 +156,22 @@ class FeatureStore:
         return df[[c for v in views for c in v.columns]]
 
     def online_user(self, user_id: str, as_of: pd.Timestamp | None = None) -> dict | None:
-        """The user's latest features; None for a user the store does not know (or has expired)."""
-        row = self._online((USER_VIEW,), USER_VIEW.key, [user_id], as_of).iloc[0].to_dict()
-        return None if all(v is None or v != v for v in map(_scalar, row.values())) else row
+        """The user's latest features; None for a user the store does not know, or whose row
+        is older than the view's TTL at `as_of` (one row: plain dicts, no frame, on the
+        request path)."""
+        cols = list(USER_VIEW.columns)
+        got = self.fs.get_online_features(
+            features=[f"{USER_VIEW.name}:{c}" for c in cols], entity_rows=[{USER_VIEW.key: user_id}]
+        ).to_dict(include_event_timestamps=True)
+        row = {c: got[c][0] for c in cols}
+        if all(v is None or v != v for v in map(_scalar, row.values())):
+            return None
+        if (
+            as_of is not None
+            and as_of.timestamp() - max(got[f"{c}__ts"][0] for c in cols) > USER_VIEW.ttl.total_seconds()
+        ):
+            return None
+        return row
 
     def online_news(self, news_ids: list[str], as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """Article features, indexed by news_id (rows of unknown ids dropped)."""

@@ -41,9 +41,19 @@ def _naive(s: pd.Series) -> np.ndarray:
 
 
 def user_rows(
-    hist: pd.DataFrame, news: pd.DataFrame, emb: np.ndarray, cat_idx: np.ndarray, n_cats: int, p: FeatureParams
+    hist: pd.DataFrame,
+    news: pd.DataFrame,
+    emb: np.ndarray,
+    cat_idx: np.ndarray,
+    n_cats: int,
+    p: FeatureParams,
+    keep: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """User features as of each impression time (one row per impression)."""
+    """User features as of each impression time (one row per impression; with `keep`, only
+    those impressions' rows, their activity windows still counting every impression)."""
+    every = hist
+    if keep is not None:
+        hist = hist[keep]
     n = len(hist)
     lens = hist["history"].map(len).to_numpy(dtype=np.int64)  # int even when there are no rows
     flat = (
@@ -58,9 +68,10 @@ def user_rows(
     aff = (counts + p.affinity_prior / n_cats) / (known[:, None] + p.affinity_prior)
     w = sparse.csr_matrix((1.0 / known[rows], (rows, codes)), shape=(n, len(news)))
     profile = unit(np.asarray(w @ emb))
-    users = pd.Categorical(hist["user_id"])
-    t = _naive(hist["time"])
-    clicks = hist["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
+    users = pd.Categorical(every["user_id"])
+    t_all = _naive(every["time"])
+    clicks = every["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
+    q = np.flatnonzero(keep) if keep is not None else np.arange(len(every))
     out = pd.DataFrame(
         {
             "user_id": hist["user_id"].to_numpy(),
@@ -69,18 +80,24 @@ def user_rows(
         }
     )
     for name, win in (("1d", DAY), ("7d", 7 * DAY)):
-        args = (users.codes, t, None, users.codes, t, win)
-        out[f"user_imps_{name}"] = trailing_sums(*args[:2], np.ones(n), *args[3:]).astype(np.int64)
-        out[f"user_clicks_{name}"] = trailing_sums(*args[:2], clicks, *args[3:]).astype(np.int64)
-    out["user_aff"] = list(aff.astype(np.float32))
-    out["user_emb"] = list(profile.astype(np.float32))
+        ev, qs = (users.codes, t_all), (users.codes[q], t_all[q], win)
+        out[f"user_imps_{name}"] = trailing_sums(*ev, np.ones(len(every)), *qs).astype(np.int64)
+        out[f"user_clicks_{name}"] = trailing_sums(*ev, clicks, *qs).astype(np.int64)
+    out["user_aff"] = pd.Series(list(aff.astype(np.float32)), index=out.index, dtype=object)
+    out["user_emb"] = pd.Series(list(profile.astype(np.float32)), index=out.index, dtype=object)
     return out
 
 
 def news_stats_rows(
-    imps: pd.DataFrame, feedback: pd.DataFrame, news: pd.DataFrame, source: str, p: FeatureParams
+    imps: pd.DataFrame,
+    feedback: pd.DataFrame,
+    news: pd.DataFrame,
+    source: str,
+    p: FeatureParams,
+    window: tuple[np.datetime64, np.datetime64] | None = None,
 ) -> pd.DataFrame:
-    """News engagement and quality at first_seen and after each snapshot with events."""
+    """News engagement and quality at first_seen and after each snapshot with events (with
+    `window` (lo, hi]: only the rows in it, from the same events)."""
     step = np.timedelta64(p.snapshot_hours, "h")
     seen = news.dropna(subset=["first_seen"])
     ids = pd.Index(seen["news_id"])
@@ -92,13 +109,17 @@ def news_stats_rows(
     q_keys = np.concatenate([np.arange(len(ids)), k_imp[k_imp >= 0], k_fb[k_fb >= 0]])
     q_t = np.concatenate([first, snap(t_imp[k_imp >= 0]) + step, snap(t_fb[k_fb >= 0]) + step])
     q = pd.DataFrame({"k": q_keys, "t": q_t}).drop_duplicates().sort_values(["k", "t"])
+    if window is not None:
+        q = q[(q["t"] > window[0]) & (q["t"] <= window[1])]
     qk, qt = q["k"].to_numpy(), q["t"].to_numpy("datetime64[us]")
     clicked = imps["clicked"].fillna(0).to_numpy(dtype=np.float64)
     m = k_imp >= 0
+    mine = m & np.isin(k_imp, qk)  # an article's sums need only its own events
     out = pd.DataFrame({"news_id": ids.to_numpy()[qk], "event_timestamp": _ts(qt)})
     for name, win in (("", None), ("_1d", DAY)):
-        out[f"news_imps{name}"] = trailing_sums(k_imp[m], t_imp[m], np.ones(m.sum()), qk, qt, win).astype(np.int64)
-        out[f"news_clicks{name}"] = trailing_sums(k_imp[m], t_imp[m], clicked[m], qk, qt, win).astype(np.int64)
+        ones = np.ones(mine.sum())
+        out[f"news_imps{name}"] = trailing_sums(k_imp[mine], t_imp[mine], ones, qk, qt, win).astype(np.int64)
+        out[f"news_clicks{name}"] = trailing_sums(k_imp[mine], t_imp[mine], clicked[mine], qk, qt, win).astype(np.int64)
     # global priors as of each row: every article's events strictly before it
     g_imps = trailing_sums(np.zeros(m.sum(), int), t_imp[m], np.ones(m.sum()), np.zeros(len(qt), int), qt, None)
     g_clicks = trailing_sums(np.zeros(m.sum(), int), t_imp[m], clicked[m], np.zeros(len(qt), int), qt, None)
@@ -108,8 +129,9 @@ def news_stats_rows(
     if source == "ratings":
         f = k_fb >= 0
         r = feedback["rating"].to_numpy(dtype=np.float64)[f]
-        n_r = trailing_sums(k_fb[f], t_fb[f], np.ones(f.sum()), qk, qt, None)
-        s_r = trailing_sums(k_fb[f], t_fb[f], r, qk, qt, None)
+        own = np.isin(k_fb[f], qk)
+        n_r = trailing_sums(k_fb[f][own], t_fb[f][own], np.ones(own.sum()), qk, qt, None)
+        s_r = trailing_sums(k_fb[f][own], t_fb[f][own], r[own], qk, qt, None)
         zero = np.zeros(len(qt), int)
         g_n = trailing_sums(np.zeros(f.sum(), int), t_fb[f], np.ones(f.sum()), zero, qt, None)
         g_s = trailing_sums(np.zeros(f.sum(), int), t_fb[f], r, zero, qt, None)
@@ -131,16 +153,25 @@ def build_features(
     categories: list[str],
     p: FeatureParams,
     content_fit: pd.Series | None = None,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> FeatureTables:
     """All feature tables from the canonical ones; categories fix the affinity layout;
-    the title vectors are fitted on `content_fit` (the logged titles) where given."""
+    the title vectors are fitted on `content_fit` (the logged titles) where given. With
+    `window` (lo, hi]: only the rows whose timestamp falls in it (what moving the online
+    store forward needs), from the same events, so the same values."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
     cat_of = {c: i for i, c in enumerate(categories)}
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     fit_on = None if content_fit is None else content_fit.fillna("").tolist()
     emb = title_embeddings(news["title"].fillna("").tolist(), p.text_dims, p.seed, fit_on)
-    users = user_rows(hist, news, emb, cat_idx, len(categories), p)
+    win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
+    t_hist = _naive(hist["time"])
+    keep = None if win is None else (t_hist > win[0]) & (t_hist <= win[1])
+    users = user_rows(hist, news, emb, cat_idx, len(categories), p, keep)
     seen = news["first_seen"].notna().to_numpy()
+    if win is not None:
+        t_first = _naive(news["first_seen"])
+        seen &= (t_first > win[0]) & (t_first <= win[1])
     meta = pd.DataFrame(
         {
             "news_id": news["news_id"].to_numpy()[seen],
@@ -149,8 +180,8 @@ def build_features(
             "first_seen_ts": news["first_seen"][seen].astype("int64").to_numpy() / 1e6,
         }
     )
-    meta["news_emb"] = list(emb[seen])
-    stats = news_stats_rows(imps, feedback, news, source, p)
+    meta["news_emb"] = pd.Series(list(emb[seen]), index=meta.index, dtype=object)
+    stats = news_stats_rows(imps, feedback, news, source, p, win)
     for df in (users, meta, stats):
         df["event_timestamp"] = _ts(df["event_timestamp"])
     return FeatureTables(users, meta, stats, source)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -12,8 +14,14 @@ def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] 
 
     Fitted on the titles alone (no clicks or labels are involved): on `fit_on` where given
     (the logged news), so that articles published later get vectors without moving anyone
-    else's; otherwise on `titles` themselves.
+    else's; otherwise on `titles` themselves. The same inputs in one process are computed
+    once (moving the online store forward asks every hour).
     """
+    return _embeddings(tuple(titles), dims, seed, None if fit_on is None else tuple(fit_on)).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _embeddings(titles: tuple[str, ...], dims: int, seed: int, fit_on: tuple[str, ...] | None) -> np.ndarray:
     if not titles:
         return np.zeros((0, dims), np.float32)
     base = list(fit_on) if fit_on is not None and len(fit_on) else titles

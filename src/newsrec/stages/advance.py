@@ -35,12 +35,20 @@ class Advanced:
 
 
 _LOG: dict = {}  # log files read by this process (they never change once written)
+_TABLES: dict = {}  # canonical tables read by this process, by path and modification time
+
+
+def _table(path) -> pd.DataFrame:
+    mtime = path.stat().st_mtime_ns
+    if _TABLES.get(path, (None,))[0] != mtime:
+        _TABLES[path] = (mtime, read_table(path))
+    return _TABLES[path][1]
 
 
 def known_events(p: Params, paths: Paths) -> dict[str, pd.DataFrame]:
     """The canonical tables of everything logged so far: ingested, and served (collected
     from the whole log, so the days not collected yet count too)."""
-    logged = {n: read_table(paths.table(n)) for n in schema.TABLES}
+    logged = {n: _table(paths.table(n)) for n in schema.TABLES}
     log, outcomes = read_log(paths.predictions, cache=_LOG), read_log(paths.outcomes, cache=_LOG)
     if log.empty or outcomes.empty:
         return logged
@@ -58,14 +66,20 @@ def advance(p: Params, paths: Paths, store: FeatureStore, until: pd.Timestamp, s
     if until <= since:
         return Advanced(since.isoformat(), since.isoformat(), {})
     t = known_events(p, paths)
-    logged_titles = read_table(paths.table("news"))["title"]
+    logged_titles = _table(paths.table("news"))["title"]
     ft = build_features(
-        t["news"], t["impressions"], t["histories"], t["feedback"], feature_categories(p), p.features, logged_titles
+        t["news"],
+        t["impressions"],
+        t["histories"],
+        t["feedback"],
+        feature_categories(p),
+        p.features,
+        logged_titles,
+        window=(since, until),
     )
     rows = {}
     for v in VIEWS:
-        table = getattr(ft, v.table)
-        new = table[(table["event_timestamp"] > since) & (table["event_timestamp"] <= until)]
+        new = getattr(ft, v.table)
         rows[v.table] = store.push(v, new)
         if v is META_VIEW:
             news = state["news"] + new[v.key].tolist()

@@ -178,6 +178,12 @@ def traffic(
     """Live days first .. first + days - 1 (after the logged ones) through the service at
     `url`, `scenario` switched on from live day `shock_day`."""
     say = say or progress("traffic")
+    if p.ingest.source != "sim":
+        say(
+            f"no live days for ingest.source {p.ingest.source}: the readers are the simulated world's; "
+            f"send your own requests to {url}/recommend and record what readers clicked with newsrec.predlog.write_outcomes"
+        )
+        return Traffic([], 0, 0, float("nan"))
     w = p.simulate.live_world(p.world, scenario, shock_day)
     step = pd.Timedelta(hours=p.features.advance_hours)
     start = pd.Timestamp(w.start) + pd.Timedelta(days=w.days + first)
