@@ -217,7 +217,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--end",
         default=None,
-        help="last day of the window: YYYY-MM-DD, `traffic` (the last replay's day); default: today",
+        help="last day of the window: YYYY-MM-DD, `traffic` (the last live day served); default: today",
     )
     command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
     sp = command("down", _down, "stop the UIs and a background service")

@@ -268,7 +268,7 @@ class Simulate(Strict):
             if k not in w:
                 raise ValueError(f"simulate.world.{k}: unknown world key")
             w[k] = {**w[k], **v} if isinstance(w[k], dict) and isinstance(v, dict) else v
-        w["days"] = self.history_days + self.days
+        w["days"], w["live_days"] = self.history_days + self.days, 0  # every simulated day is a logged one
         for name in ("interest_shock", "new_cohort", "new_category"):
             w["scenarios"][name]["enabled"] = name == self.scenario
             if name == self.scenario:

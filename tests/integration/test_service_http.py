@@ -206,7 +206,7 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
     log = read_log(proj / "data" / "predictions")
     mine = log[log["user_id"].isin(["someone-new", "another-new"])]  # flushed at shutdown
     assert set(mine["user_id"]) == {"someone-new", "another-new"} and mine["fallback"].all()
-    # the replayed day, with its clicks, through the Evidently reports and the drift gate
+    # the live day, with its clicks, through the Evidently reports and the drift gate
     day = pd.read_parquet(proj / "data" / "outcomes").pipe(
         lambda o: pd.to_datetime(o["request_time"], utc=True).max().strftime("%Y-%m-%d")
     )

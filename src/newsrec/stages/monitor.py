@@ -131,8 +131,8 @@ def assess(
 
 
 def window_end(paths: Paths, end: str | None) -> str:
-    """The last day of the window: YYYY-MM-DD, `traffic` (the day `newsrec traffic` last
-    replayed) or, by default, today (UTC)."""
+    """The last day of the window: YYYY-MM-DD, `traffic` (the last live day `newsrec traffic`
+    served) or, by default, today (UTC)."""
     if end == "traffic":
         return read_json(paths.traffic)["days"][-1]
     return end or time.strftime("%Y-%m-%d", time.gmtime())
