@@ -2,6 +2,9 @@
 the drift gate, then the trigger. A retrain decision emits the event
 `newsrec.drift.detected`; the `retrain-on-drift` deployment (flows/deployments.py) runs the
 pipeline flow on it. Run ad hoc, `retrain="inline"` runs the pipeline flow right here.
+
+The flow never claims more than it knows: without a Prefect server an event reaches no
+deployment, and with one it says which deployments listen (or that none does).
 """
 
 from __future__ import annotations
@@ -20,12 +23,37 @@ DRIFT_EVENT = "newsrec.drift.detected"
 RESOURCE = {"prefect.resource.id": "newsrec.monitor", "prefect.resource.name": "newsrec monitor"}
 
 
+def listeners() -> list[str] | None:
+    """The enabled automations on the Prefect server that react to the drift event (a
+    deployment's event trigger is one); None when there is no server (ephemeral mode)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return None
+    with get_client(sync_client=True) as client:  # Prefect 3.8's server refuses a null sort or limit
+        found = client.read_automations(sort="NAME_ASC", limit=200)
+    return [a.name for a in found if a.enabled and DRIFT_EVENT in (getattr(a.trigger, "expect", None) or ())]
+
+
+def announce(decision: Monitoring, who: list[str] | None) -> tuple[bool, str]:
+    """Whether to emit the drift event, and the one line that says what will happen."""
+    why = f"{DRIFT_EVENT} for window {','.join(decision.window)}"
+    if who is None:
+        return False, (
+            f"no Prefect server: nothing would receive {why}, so nothing retrains; start one with `make ui` and "
+            "`make deployments`, or retrain here with `python -m flows.monitor inline`"
+        )
+    if not who:
+        return True, f"emitted {why}; no deployment listens to it on this server, so nothing retrains (`make deployments`)"
+    return True, f"emitted {why}; it triggers {', '.join(who)}"
+
+
 @task(name="monitor")
 def report(end: str | None = None) -> Monitoring:
     """The monitor stage: reports and the gate's decision (an unreadable window fails the task)."""
     ctx, log = context(), get_run_logger()
-    decision = monitor_stage(ctx.params, ctx.paths, ctx.registry, end, say=log.info)
-    return decision
+    return monitor_stage(ctx.params, ctx.paths, ctx.registry, end, say=log.info)
 
 
 @flow(name="monitor")
@@ -37,20 +65,22 @@ def monitor(end: str | None = None, retrain: Literal["event", "inline", "off"] =
         log.info("decision: keep the model")
         return out
     if retrain == "event":
-        event = emit_event(
-            DRIFT_EVENT,
-            resource=RESOURCE,
-            payload={"window": decision.window, "model_version": decision.model_version, "reasons": decision.reasons},
-        )
-        out["event"] = str(event.id) if event else None
-        log.info(f"decision: retrain; emitted {DRIFT_EVENT} ({out['event']})")
+        emit, line = announce(decision, listeners())
+        if emit:
+            payload = {"window": decision.window, "model_version": decision.model_version, "reasons": decision.reasons}
+            event = emit_event(DRIFT_EVENT, resource=RESOURCE, payload=payload)
+            out["event"] = str(event.id) if event else None
+        out["trigger"] = line
+        log.info(f"decision: retrain; {line}")
     elif retrain == "inline":
         from flows.pipeline import pipeline
 
-        log.info("decision: retrain; running the pipeline flow")
+        log.info("decision: retrain; running the pipeline flow here")
         out["pipeline"] = pipeline()
     return out
 
 
 if __name__ == "__main__":
-    monitor()
+    import sys
+
+    monitor(retrain=sys.argv[1] if len(sys.argv) > 1 else "event")

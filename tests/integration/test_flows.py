@@ -12,3 +12,23 @@ def test_deployments_schedule_monitoring_and_retrain_on_the_drift_event():
     (trigger,) = ds["retrain-on-drift"].triggers
     assert trigger.expect == {DRIFT_EVENT}
     assert trigger.match.root["prefect.resource.id"] == RESOURCE["prefect.resource.id"]
+
+
+def test_the_monitor_flow_says_who_reacts_to_the_drift_event(prefect):
+    """Honest orchestration: without a server nobody hears the event; on a server with no
+    listener it says so; once the retraining deployment is applied, its trigger is named."""
+    from flows.monitor import announce, listeners
+    from newsrec.stages.monitor import Monitoring
+
+    d = Monitoring(["2026-11-09"], True, ["RETRAIN: drift"], "judged", "1")
+    emit, line = announce(d, None)
+    assert not emit and line.startswith("no Prefect server: nothing would receive newsrec.drift.detected")
+    assert listeners() == []
+    assert announce(d, [])[1].endswith(
+        "no deployment listens to it on this server, so nothing retrains (`make deployments`)"
+    )
+    retrain = {x.name: x for x in deployments()}["retrain-on-drift"]
+    retrain.apply()
+    (who,) = listeners()
+    assert "drift detected" in who
+    assert announce(d, [who]) == (True, f"emitted newsrec.drift.detected for window 2026-11-09; it triggers {who}")
