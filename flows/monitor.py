@@ -45,7 +45,10 @@ def announce(decision: Monitoring, who: list[str] | None) -> tuple[bool, str]:
             "`make deployments`, or retrain here with `python -m flows.monitor inline`"
         )
     if not who:
-        return True, f"emitted {why}; no deployment listens to it on this server, so nothing retrains (`make deployments`)"
+        return (
+            True,
+            f"emitted {why}; no deployment listens to it on this server, so nothing retrains (`make deployments`)",
+        )
     return True, f"emitted {why}; it triggers {', '.join(who)}"
 
 
