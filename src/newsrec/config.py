@@ -142,6 +142,10 @@ class Trainset(Strict):
     train_days: int = Field(4, ge=1)  # counted from the first day of data
     valid_days: int = Field(1, ge=1)
     test_days: int = Field(2, ge=1)
+    # 0: the day split above. N (a retrain on recent traffic): the last N days with labels,
+    # `holdout` of the last day's impressions held out, half for valid, half for test
+    window_days: int = Field(0, ge=0)
+    holdout: float = Field(0.3, gt=0, lt=1)
 
 
 class Train(Strict):

@@ -26,15 +26,49 @@ def split_by_day(times: pd.Series, p: Trainset) -> pd.Series:
     return pd.Series(labels, index=times.index)
 
 
+def held_out(impression_ids) -> np.ndarray:
+    """A fixed number in [0, 1) per impression (a multiplicative hash): which impressions a
+    split holds out does not depend on the order or the rest of the data."""
+    ids = np.asarray(impression_ids, dtype=np.int64).astype(np.uint64)
+    return (ids * np.uint64(2654435761)) % np.uint64(2**32) / 2**32
+
+
+def split_recent(times: pd.Series, impression_ids, p: Trainset) -> pd.Series:
+    """A retrain's split: the last `window_days` days with labels; of the last day's
+    impressions, `holdout` is held out, half for 'valid' (the monitoring reference) and half
+    for 'test' (the gate); the rest of the window is 'train', anything older 'unused'."""
+    day = (times - times.min().floor("D")).dt.days.to_numpy()
+    last, u = day.max(initial=0), held_out(impression_ids)
+    held = day == last
+    labels = np.select(
+        [held & (u < p.holdout / 2), held & (u < p.holdout), day > last - p.window_days],
+        ["valid", "test", "train"],
+        "unused",
+    )
+    return pd.Series(labels, index=times.index)
+
+
+def split_rows(times: pd.Series, impression_ids, p: Trainset) -> pd.Series:
+    """The split the params ask for: by day from the first day, or the recent window."""
+    return split_recent(times, impression_ids, p) if p.window_days else split_by_day(times, p)
+
+
 def check_split(split: pd.Series, y: pd.Series, p: Trainset) -> None:
     """Raise TrainingDataError naming the split that is empty or has a single class."""
-    days = {"train": p.train_days, "valid": p.valid_days, "test": p.test_days}
-    for name, n_days in days.items():
+    if p.window_days:
+        asks = {
+            "train": f"the last {p.window_days} day(s) in params trainset.window_days, but the held-out share",
+            "valid": f"half of trainset.holdout ({p.holdout}) of the last day's impressions",
+            "test": f"half of trainset.holdout ({p.holdout}) of the last day's impressions",
+        }
+    else:
+        asks = {n: f"{getattr(p, f'{n}_days')} day(s) in params trainset.{n}_days" for n in ("train", "valid", "test")}
+    for name, what in asks.items():
         ys = y[split == name]
         if ys.empty:
             raise TrainingDataError(
-                f"the {name} split ({n_days} day(s) in params trainset.{name}_days) has no "
-                f"labeled rows: the data covers fewer days than the split asks for"
+                f"the {name} split ({what}) has no labeled rows: the data covers fewer days or impressions "
+                f"than the split asks for"
             )
         if ys.nunique() < 2:
             raise TrainingDataError(

@@ -6,7 +6,7 @@ import pytest
 
 from newsrec.config import Train, Trainset
 from newsrec.features.spec import MODEL_FEATURES
-from newsrec.model import TrainingDataError, check_split, fit, predict, split_by_day
+from newsrec.model import TrainingDataError, check_split, fit, held_out, predict, split_by_day, split_rows
 
 SPLIT = Trainset(train_days=2, valid_days=1, test_days=1)
 P = Train(max_iter=30)
@@ -33,6 +33,19 @@ def test_empty_split_names_the_param():
     split = split_by_day(_times([0, 0, 2, 2]), SPLIT)
     with pytest.raises(TrainingDataError, match=r"test split .*trainset.test_days"):
         check_split(split, pd.Series([0, 1, 1, 0]), SPLIT)
+
+
+def test_a_retrain_splits_the_last_days_and_holds_out_part_of_the_last():
+    # ids 1..6 hash to 0.62, 0.24, 0.86, 0.47, 0.09, 0.71 (id * 2654435761 mod 2^32 / 2^32)
+    np.testing.assert_allclose(held_out([1, 2, 3, 4, 5, 6]), [0.618, 0.236, 0.854, 0.472, 0.090, 0.708], atol=1e-3)
+    p = Trainset(window_days=2, holdout=0.5)
+    times = pd.Series(pd.to_datetime(["2026-11-02 10:00"] + ["2026-11-04 09:00"] + ["2026-11-05 08:00"] * 4, utc=True))
+    s = split_rows(times, [1, 2, 3, 4, 5, 6], p)
+    # the first day is outside the 2-day window; on the last day, u < 0.25 -> valid, < 0.5 -> test
+    assert s.tolist() == ["unused", "train", "train", "test", "valid", "train"]
+    assert split_rows(times, [1, 2, 3, 4, 5, 6], SPLIT).tolist() == split_by_day(times, SPLIT).tolist()
+    with pytest.raises(TrainingDataError, match=r"valid split \(half of trainset.holdout"):
+        check_split(pd.Series(["train", "train", "test", "test"]), pd.Series([0, 1, 0, 1]), p)
 
 
 def test_split_without_positives_is_refused():

@@ -12,7 +12,7 @@ from newsrec.console import Say, progress
 from newsrec.data.io import atomic_dir
 from newsrec.features.join import entity_rows
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
-from newsrec.model import check_split, split_by_day
+from newsrec.model import check_split, split_rows
 from newsrec.stages.collect import tables
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
     entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
     say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
     frame = store.historical(entities)
-    frame["split"] = split_by_day(pd.to_datetime(frame["request_time"], unit="s", utc=True), p.trainset)
+    times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
+    frame["split"] = split_rows(times, frame["impression_id"], p.trainset)
     check_split(frame["split"], frame["clicked"], p.trainset)
     frame = frame[KEEP + MODEL_FEATURES].sort_values(["request_time", "impression_id", "news_id"])
     with atomic_dir(paths.trainset.parent) as tmp:
