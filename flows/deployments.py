@@ -1,9 +1,10 @@
 """The deployments, served by this process (`make deployments`, with `make ui` up):
 
 - `monitor/daily`: the monitor flow every day at 06:00 UTC;
-- `pipeline/retrain-on-drift`: the pipeline flow, triggered by the event the monitor flow
-  emits when the drift gate says retrain;
-- `deploy/manual`: package the champion and restart the service, run on demand.
+- `retrain/on-drift`: the retrain flow (collect, train on the days since the drift began,
+  gate, deploy), triggered by the event the monitor flow emits when the drift gate says
+  retrain, for this project only;
+- `deploy/manual`: package the champion and put it in service, run on demand.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from prefect import serve
 from prefect.events import DeploymentEventTrigger
 
 from flows.deploy import deploy
-from flows.monitor import DRIFT_EVENT, RESOURCE, monitor
-from flows.pipeline import pipeline
+from flows.monitor import DRIFT_EVENT, monitor, resource
+from flows.retrain import retrain
 
 DAILY = "0 6 * * *"
 
@@ -21,15 +22,16 @@ DAILY = "0 6 * * *"
 def deployments() -> list:
     return [
         monitor.to_deployment(name="daily", cron=DAILY, tags=["newsrec"]),
-        pipeline.to_deployment(
-            name="retrain-on-drift",
+        retrain.to_deployment(
+            name="on-drift",
             tags=["newsrec"],
             triggers=[
                 DeploymentEventTrigger(
-                    name="drift detected",
+                    name=f"drift detected in {resource()['prefect.resource.name']}",
                     expect={DRIFT_EVENT},
                     match_related={},
-                    match={"prefect.resource.id": RESOURCE["prefect.resource.id"]},
+                    match={"prefect.resource.id": resource()["prefect.resource.id"]},
+                    parameters={"since": "{{ event.payload.since }}", "until": "{{ event.payload.until }}"},
                 )
             ],
         ),

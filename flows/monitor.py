@@ -1,7 +1,7 @@
 """Prefect flow `monitor` (`make monitor`): the Evidently reports on the latest log window,
 the drift gate, then the trigger. A retrain decision emits the event
-`newsrec.drift.detected`; the `retrain-on-drift` deployment (flows/deployments.py) runs the
-pipeline flow on it. Run ad hoc, `retrain="inline"` runs the pipeline flow right here.
+`newsrec.drift.detected`; the `retrain/on-drift` deployment (flows/deployments.py) runs the
+retrain flow on it. Run ad hoc, `retrain="inline"` runs the retrain flow right here.
 
 The flow never claims more than it knows: without a Prefect server an event reaches no
 deployment, and with one it says which deployments listen (or that none does).
@@ -20,7 +20,16 @@ from newsrec.stages.monitor import Monitoring
 from newsrec.stages.monitor import monitor as monitor_stage
 
 DRIFT_EVENT = "newsrec.drift.detected"
-RESOURCE = {"prefect.resource.id": "newsrec.monitor", "prefect.resource.name": "newsrec monitor"}
+
+
+def resource() -> dict[str, str]:
+    """The event's resource: this project's monitor, so that only this project's retraining
+    deployment reacts (another clone, or `make loop`'s project, has its own)."""
+    import hashlib
+
+    root = context().paths.root
+    tag = f"{root.name}-{hashlib.sha1(str(root).encode()).hexdigest()[:8]}"
+    return {"prefect.resource.id": f"newsrec.monitor.{tag}", "prefect.resource.name": f"newsrec monitor of {root}"}
 
 
 def listeners() -> list[str] | None:
@@ -70,16 +79,22 @@ def monitor(end: str | None = None, retrain: Literal["event", "inline", "off"] =
     if retrain == "event":
         emit, line = announce(decision, listeners())
         if emit:
-            payload = {"window": decision.window, "model_version": decision.model_version, "reasons": decision.reasons}
-            event = emit_event(DRIFT_EVENT, resource=RESOURCE, payload=payload)
+            payload = {
+                "window": decision.window,
+                "since": decision.drift_since or decision.window[0],
+                "until": decision.window[-1],
+                "model_version": decision.model_version,
+                "reasons": decision.reasons,
+            }
+            event = emit_event(DRIFT_EVENT, resource=resource(), payload=payload)
             out["event"] = str(event.id) if event else None
         out["trigger"] = line
         log.info(f"decision: retrain; {line}")
     elif retrain == "inline":
-        from flows.pipeline import pipeline
+        from flows.retrain import retrain as retrain_flow
 
-        log.info("decision: retrain; running the pipeline flow here")
-        out["pipeline"] = pipeline()
+        log.info("decision: retrain; running the retrain flow here")
+        out["retrain"] = retrain_flow(decision.drift_since or decision.window[0], decision.window[-1])
     return out
 
 

@@ -72,13 +72,16 @@ def report(results: dict[str, list[sim.DayResult]], seconds: float, scenario: st
     """reports/simulate.json and reports/simulate.png."""
     p, paths, log = _params(scenario), context().paths, get_run_logger()
     result = sim.summary(results, p, seconds)
-    result["recovery"] = sim.recovery(result) if result["shock_day"] is not None else None
+    shock = result["shock_day"] is not None and "drift" in result["policies"]
+    result["recovery"] = sim.recovery(result) if shock else None
     write_json(paths.simulate, result)
     plots.save(plots.simulate(result), paths.simulate_plot)
     for name, days in result["policies"].items():
+        rec = (result["recovery"] or {}).get("policies", {}).get(name)
         log.info(
             f"{name:>8}: {sum(d['retrained'] for d in days)} retrain(s), drift on days "
             f"{[d['day'] for d in days if d['drift']]}, final nDCG@10 {days[-1]['ndcg@10']:.4f}"
+            + (f", recovery {rec['mean']:.3f} of its share of the oracle before the shock" if rec else "")
         )
     log.info(
         f"{paths.simulate}, {paths.simulate_plot}; "

@@ -360,6 +360,7 @@ class Paths:
         self.outcomes = self.predictions.parent / "outcomes"  # clicks on served items, when known
         self.monitor = self.reports / "monitor"  # Evidently HTML and JSON, one folder per run
         self.decision = self.monitor / "decision.json"  # the latest drift decision
+        self.decisions = self.monitor / "decisions.jsonl"  # every judged decision, one a line
         self.evidently = self.reports / "evidently"  # the Evidently workspace that `make ui` serves
         self.simulate_data = self.root / "data" / "simulate"  # simulate: the prepared world
         self.simulate = self.reports / "simulate.json"

@@ -59,8 +59,9 @@ def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranki
 
 
 def simulate(result: dict):
-    """Per simulated day and policy: CTR, nDCG@10 and quality of what was shown; the shock as a
-    dashed line, drift detected as an open circle, a retrain as a filled triangle."""
+    """Per simulated day and policy: CTR, nDCG@10 and quality of what was shown, and the
+    oracle's (dotted); the shock as a dashed line, drift detected as an open circle, a
+    retrain as a filled triangle."""
     metrics = [("ctr@10", "CTR of the shown top 10"), ("ndcg@10", "nDCG@10"), ("quality@10", "true quality, top 10")]
     fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 8.5), sharex=True)
     for (m, label), ax in zip(metrics, axes):
@@ -75,6 +76,11 @@ def simulate(result: dict):
                 ax.scatter(*zip(*drift), s=70, facecolors="none", edgecolors=c, zorder=3)
             if retr:
                 ax.scatter(*zip(*retr), marker="^", s=40, color=c, zorder=4)
+        first = next(iter(result["policies"].values()))
+        if first and "oracle" in first[0]:  # every policy sees the same readers: one oracle line
+            ax.plot(
+                [d["day"] for d in first], [d["oracle"][m] for d in first], ":", color="black", lw=1.2, label="oracle"
+            )
         if result.get("shock_day") is not None:
             ax.axvline(result["shock_day"] - 0.5, ls="--", color="grey")
         ax.set_ylabel(label)

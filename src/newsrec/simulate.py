@@ -23,6 +23,7 @@ import pandas as pd
 from newsrec.config import Params
 from newsrec.data.canonical import ingest_dir, read_table
 from newsrec.data.simulator import simulate as simulate_world
+from newsrec.data.world import NewsWorld
 from newsrec.drift import SHOWN_K, sample
 from newsrec.features.build import build_features
 from newsrec.features.join import as_of, entity_rows
@@ -30,7 +31,7 @@ from newsrec.features.request import fill_defaults, fit_defaults
 from newsrec.features.spec import MODEL_FEATURES, VIEWS
 from newsrec.metrics import auc, ndcg
 from newsrec.model import fit
-from newsrec.ranking import rank_within
+from newsrec.ranking import blend, rank_within
 from newsrec.recommend import score_candidates
 
 # (reference, current, day label) -> (retrain?, reasons)
@@ -99,6 +100,8 @@ def prepare(
     ent = entity_rows(t["impressions"], p.features.advance_hours).astype({"clicked": float})
     frame = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
     frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
+    t = pd.to_datetime(frame["request_time"], unit="s", utc=True)
+    frame["p_true"] = NewsWorld(w).click_probability(frame["user_id"], frame["news_id"], t)  # the oracle's
     start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
     frame["day"] = ((pd.to_datetime(frame["request_time"], unit="s", utc=True) - start) // pd.Timedelta(days=1)).astype(
         int
@@ -108,7 +111,17 @@ def prepare(
         f"{len(frame):,} labeled candidate rows over {w.days} days ({p.simulate.scenario} from simulated day "
         f"{p.simulate.shock_day})"
     )
-    keep = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked", "quality_true", "day"]
+    keep = [
+        "impression_id",
+        "user_id",
+        "news_id",
+        "event_timestamp",
+        "request_time",
+        "clicked",
+        "quality_true",
+        "p_true",
+    ]
+    keep += ["day"]
     return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), p.simulate.history_days)
 
 
@@ -128,16 +141,23 @@ def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
     )
 
 
-def day_metrics(served: pd.DataFrame) -> dict[str, float]:
-    """What readers got: CTR and true quality of the shown top 10, nDCG@10 and AUC."""
-    shown = served["rank"].to_numpy() <= SHOWN_K
+def day_metrics(served: pd.DataFrame, p: Params) -> dict[str, float]:
+    """What readers got (CTR and true quality of the shown top 10, nDCG@10 and AUC), and under
+    `oracle` what the same blend ranked with the true click probability and quality gives."""
     g, y = served["request_id"].to_numpy(), served["clicked"].to_numpy()
-    return {
-        f"ctr@{SHOWN_K}": float(y[shown].mean()),
-        "ndcg@10": ndcg(g, y, served["score"].to_numpy(), 10),
-        f"quality@{SHOWN_K}": float(served["quality_true"].to_numpy()[shown].mean()),
-        "auc": auc(g, y, served["engagement"].to_numpy()),
-    }
+
+    def got(rank, score) -> dict[str, float]:
+        shown = rank <= SHOWN_K
+        return {
+            f"ctr@{SHOWN_K}": float(y[shown].mean()),
+            "ndcg@10": ndcg(g, y, score, 10),
+            f"quality@{SHOWN_K}": float(served["quality_true"].to_numpy()[shown].mean()),
+        }
+
+    r = p.ranking
+    best = blend(served["p_true"], served["quality_true"], g, r.engagement_weight, r.quality_weight)
+    out = got(served["rank"].to_numpy(), served["score"].to_numpy())
+    return out | {"auc": auc(g, y, served["engagement"].to_numpy()), "oracle": got(rank_within(best, g), best)}
 
 
 def train(data: SimData, days: range, version: int, p: Params, held_out: float = 0.3) -> Served:
@@ -170,7 +190,7 @@ def run_policy(
         rows = served_rows = serve(served, data.frame[data.frame["day"] == d], p)
         drift, reasons = judge(served.reference, served_rows, f"{policy} {data.dates[d]}")
         retrain = (policy == "schedule" and (i + 1) % sp.retrain_every == 0) or (policy == "drift" and drift)
-        out.append(DayResult(i, data.dates[d], served.version, day_metrics(rows), drift, retrain, reasons))
+        out.append(DayResult(i, data.dates[d], served.version, day_metrics(rows, p), drift, retrain, reasons))
         m = out[-1].metrics
         say(
             f"{policy:>8} day {i} ({data.dates[d]}): v{served.version} ctr@10 {m['ctr@10']:.4f} "
@@ -217,13 +237,29 @@ def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> d
     }
 
 
-def recovery(result: dict, metric: str = "ndcg@10", tail: int = 2) -> dict[str, float]:
-    """Per policy: the mean of `metric` before the shock and over the last `tail` days."""
+RECOVERY = ("ctr@10", "quality@10", "ndcg@10")
+
+
+def recovery(result: dict, policy: str = "drift", tail: int = 2) -> dict:
+    """How far each policy gets back: its share of the oracle (each of RECOVERY, and their
+    mean) over the `tail` days after `policy`'s first retrained model serves, divided by the
+    same share before the shock. Every policy is measured on those same days."""
+    days = result["policies"][policy]
+    shock = result["shock_day"] or 0
+    first = next((d["day"] for d in days if d["day"] > shock and d["model_version"] != days[0]["model_version"]), None)
+    if first is None:
+        return {"days": [], "policies": {}}
+    after = list(range(first, min(first + tail, len(days))))
+
+    def share(d: dict, m: str) -> float:
+        return d[m] / d["oracle"][m] if d["oracle"][m] else float("nan")
+
     out = {}
-    for name, days in result["policies"].items():
-        pre = [d[metric] for d in days if d["day"] < (result["shock_day"] or 0)]
-        out[name] = {
-            "before": float(np.mean(pre)) if pre else float("nan"),
-            "after": float(np.mean([d[metric] for d in days[-tail:]])),
-        }
-    return out
+    for name, ds in result["policies"].items():
+        rec = {}
+        for m in RECOVERY:
+            before = np.mean([share(d, m) for d in ds if d["day"] < shock])
+            rec[m] = float(np.mean([share(ds[i], m) for i in after]) / before)
+        rec["mean"] = float(np.mean([rec[m] for m in RECOVERY]))
+        out[name] = rec
+    return {"days": [days[i]["date"] for i in after], "policies": out}

@@ -2,16 +2,17 @@
 retraining deployment, matched to the event the monitoring flow emits."""
 
 from flows.deployments import DAILY, deployments
-from flows.monitor import DRIFT_EVENT, RESOURCE
+from flows.monitor import DRIFT_EVENT, resource
 
 
 def test_deployments_schedule_monitoring_and_retrain_on_the_drift_event():
     ds = {d.name: d for d in deployments()}
-    assert set(ds) == {"daily", "retrain-on-drift", "manual"}
+    assert set(ds) == {"daily", "on-drift", "manual"}
     assert ds["daily"].schedules[0].schedule.cron == DAILY
-    (trigger,) = ds["retrain-on-drift"].triggers
+    (trigger,) = ds["on-drift"].triggers
     assert trigger.expect == {DRIFT_EVENT}
-    assert trigger.match.root["prefect.resource.id"] == RESOURCE["prefect.resource.id"]
+    assert trigger.match.root["prefect.resource.id"] == resource()["prefect.resource.id"]
+    assert trigger.parameters == {"since": "{{ event.payload.since }}", "until": "{{ event.payload.until }}"}
 
 
 def test_the_monitor_flow_says_who_reacts_to_the_drift_event(prefect):
@@ -27,8 +28,16 @@ def test_the_monitor_flow_says_who_reacts_to_the_drift_event(prefect):
     assert announce(d, [])[1].endswith(
         "no deployment listens to it on this server, so nothing retrains (`make deployments`)"
     )
-    retrain = {x.name: x for x in deployments()}["retrain-on-drift"]
+    retrain = {x.name: x for x in deployments()}["on-drift"]
     retrain.apply()
     (who,) = listeners()
     assert "drift detected" in who
     assert announce(d, [who]) == (True, f"emitted newsrec.drift.detected for window 2026-11-09; it triggers {who}")
+
+
+def test_a_retrain_fits_the_days_since_the_drift_began_at_most_the_window():
+    from flows.retrain import window_days
+
+    assert window_days("2026-11-12", "2026-11-12", 3) == 1
+    assert window_days("2026-11-10", "2026-11-12", 3) == 3
+    assert window_days("2026-11-05", "2026-11-12", 3) == 3

@@ -35,18 +35,22 @@ def test_drift_policy_recovers_after_the_shock_and_static_does_not(project):
     assert not any(d["retrained"] for d in never)
     assert not any(d["drift"] for d in drift[:shock])  # quiet before the shock
     assert drift[shock]["drift"] and drift[shock]["retrained"]  # caught on the day it starts
+    # the share of the oracle over the 2 days after the first retrained model serves, over that
+    # share before the shock: the drift policy gets back to 90% or more, the static one does not
     rec = result["recovery"]
-    before = rec["never"]["before"]
-    assert rec["drift"]["after"] >= before - 0.025, rec  # back to where it was
-    assert rec["never"]["after"] <= before - 0.04, rec  # the static model stays down
+    assert len(rec["days"]) == 2 and rec["policies"]["drift"]["mean"] >= 0.90, rec
+    assert rec["policies"]["never"]["mean"] <= 0.90, rec
+    assert all("oracle" in d and d["oracle"]["ndcg@10"] >= d["ndcg@10"] - 0.05 for d in drift)
     assert (proj / "reports/evidently").exists()
 
 
-def test_no_shift_triggers_no_retraining(project):
+def test_no_shift_raises_no_alarm_however_often_a_policy_retrains(project):
     from flows.simulate import simulate
 
-    project(policies=["drift"], days=5)
+    project(policies=["schedule", "drift"], days=5, retrain_every=1)  # schedule: a new model every day
     result = simulate("none")
-    days = result["policies"]["drift"]
-    assert result["shock_day"] is None and len(days) == 5
-    assert not any(d["drift"] or d["retrained"] for d in days), [d["reasons"] for d in days if d["drift"]]
+    assert result["shock_day"] is None and all(len(days) == 5 for days in result["policies"].values())
+    assert sum(d["retrained"] for d in result["policies"]["schedule"]) == 5
+    for name, days in result["policies"].items():
+        assert not any(d["drift"] for d in days), (name, [d["reasons"] for d in days if d["drift"]])
+    assert not any(d["retrained"] for d in result["policies"]["drift"])

@@ -88,3 +88,20 @@ def test_performance_counts_only_what_readers_saw():
     y = [0] * 10 + [1, 1]
     p = performance(g, y, s, s)
     assert p["ctr@10"] == 0.0 and p["clicks"] == 0 and np.isnan(p["ndcg@10"])
+
+
+def test_drift_since_is_the_first_day_of_the_unbroken_run_of_drifting_windows(tmp_path):
+    import json
+
+    from newsrec.config import Paths
+    from newsrec.stages.monitor import drift_since
+
+    paths = Paths(tmp_path)
+    paths.monitor.mkdir(parents=True)
+    days = {"2026-11-09": False, "2026-11-10": True, "2026-11-11": True, "2026-11-13": True}
+    paths.decisions.write_text(
+        "".join(json.dumps({"window": [d], "retrain": r, "status": "judged"}) + "\n" for d, r in days.items())
+    )
+    assert drift_since(paths, ["2026-11-12"]) == "2026-11-10"  # 10 and 11 drifted, then today
+    assert drift_since(paths, ["2026-11-14"]) == "2026-11-13"  # 12 was not judged drifting: a new run
+    assert drift_since(paths, ["2026-11-10"]) == "2026-11-10"  # 9 was kept

@@ -6,6 +6,7 @@ reports/monitor/decision.json. Nothing is triggered from here: the monitor flow 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ class Monitoring:
     status: Literal["empty", "corrupt", "judged"]
     model_version: str | None = None
     summary: str | None = None  # the run's summary.json, beside its reports
+    drift_since: str | None = None  # on retrain: the first day of the run of windows judged drifting
 
 
 def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
@@ -130,6 +132,18 @@ def assess(
     return s, decision
 
 
+def drift_since(paths: Paths, window: list[str]) -> str:
+    """The first day of the drift that `window` (judged drifting) continues: the earliest
+    window of the unbroken run of retrain decisions, day after day, that ends with it."""
+    since = window[0]
+    history = [json.loads(x) for x in paths.decisions.read_text().splitlines()] if paths.decisions.exists() else []
+    by_end = {h["window"][-1]: h for h in history if h["status"] == "judged" and h["window"]}
+    day = pd.Timestamp(window[0])
+    while (prev := by_end.get(f"{day - pd.Timedelta(days=1):%Y-%m-%d}")) and prev["retrain"]:
+        since, day = prev["window"][0], pd.Timestamp(prev["window"][0])
+    return since
+
+
 def window_end(paths: Paths, end: str | None) -> str:
     """The last day of the window: YYYY-MM-DD, `traffic` (the last live day `newsrec traffic`
     served) or, by default, today (UTC)."""
@@ -164,8 +178,11 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
     reference = reference_frame(paths, p, registry, version) if version else pd.DataFrame(columns=MODEL_FEATURES)
     folder = paths.monitor / time.strftime("%Y%m%d-%H%M%S")
     s, d = assess(reference, current, window, p.monitor, folder, paths.evidently, say)
-    out = Monitoring(window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"))
+    since = drift_since(paths, window) if d.retrain else None
+    out = Monitoring(window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), since)
     write_json(paths.decision, asdict(out))
+    with open(paths.decisions, "a") as f:  # the history drift_since reads
+        f.write(json.dumps(asdict(out)) + "\n")
     for r in d.reasons:
         say(r)
     say(f"decision: {'RETRAIN' if d.retrain else 'keep'}; {paths.decision}")
