@@ -27,13 +27,14 @@ HOST ?=
 PORT ?=
 DAYS ?= 1
 SCENARIO ?=
+SHOCK_DAY ?=
 # flows report to the Prefect server when `make ui` is up; otherwise they run in ephemeral mode
 PREFECT_URL := http://127.0.0.1:4200/api
 FLOW = if curl -sf $(PREFECT_URL)/health >/dev/null 2>&1; then export PREFECT_API_URL=$(PREFECT_URL); fi; python -m
 PUSH = dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
 
 .PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
-	pipeline deploy simulate ui down deployments demo lint test-fast test test-full bench clean monitoring
+	pipeline deploy simulate loop ui down deployments demo lint test-fast test test-full bench clean monitoring
 
 # Each target names the command it runs; `newsrec <stage>` is newsrec.stages.<stage>.<stage>()
 # and `python -m flows.<name>` is the Prefect flow <name>.
@@ -94,6 +95,12 @@ monitor: install ## flow monitor: Evidently reports on the latest log window, th
 
 monitoring: monitor ## (old name of `make monitor`, kept for one release)
 
+loop: install ## flow loop: DAYS (simulate.days) live days of SCENARIO (simulate.scenario; shock = interest_shock) from SHOCK_DAY through the real stack, in loop/
+	newsrec ui prefect
+	PREFECT_API_URL=$(PREFECT_URL) python -m flows.loop "$(if $(filter command line,$(origin DAYS)),$(DAYS))" \
+		"$(if $(filter shock,$(SCENARIO)),interest_shock,$(SCENARIO))" "$(SHOCK_DAY)"
+	@python -m newsrec.summary loop
+
 simulate: install ## flow simulate: simulated days with a news shock, three retraining policies (SCENARIO=none: no shift)
 	$(FLOW) flows.simulate $(SCENARIO)
 
@@ -106,14 +113,18 @@ down: ## newsrec down: stop the UIs and the background service
 deployments: install ## the deployments (daily monitor, retrain on drift, manual deploy); needs `make ui`
 	PREFECT_API_URL=$(PREFECT_URL) python -m flows.deployments
 
-demo: install ## the whole lifecycle: pipeline, deploy, a live day of readers, a monitoring report, a summary
+demo: install ## the whole lifecycle: pipeline, deploy, a live day of readers, monitoring, a summary ending KEEP or DRIFT (SCENARIO=shock: `make loop`, 2 live days, a shock on the second: drift -> retrain -> a new version served)
 	@if [ -n "$(SOURCE)" ]; then newsrec source $(SOURCE) $(MIND_DIR); fi
+ifneq ($(filter-out none,$(SCENARIO)),)
+	$(MAKE) --no-print-directory loop DAYS=2 SHOCK_DAY=1 SCENARIO=$(SCENARIO)
+else
 	$(FLOW) flows.pipeline
 	@$(PUSH)
 	$(FLOW) flows.deploy
 	newsrec traffic --days 1; status=$$?; newsrec down serve; exit $$status
 	newsrec monitor --end traffic
 	@python -m newsrec.summary demo
+endif
 
 lint: install ## ruff check, ruff format --check, and actionlint on the hosted-CI workflow
 	ruff check .
@@ -129,7 +140,7 @@ test: install lint ## the README's test command (what CI runs): lint, then every
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, monitoring, simulated days
+bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, monitoring, simulated days, live days
 	python bench/world.py
 	python bench/ingest_validate.py
 	python bench/trainset.py
@@ -137,6 +148,7 @@ bench: install ## benchmarks (ratios in one run): world, ingest+validate, traini
 	dvc repro promote && newsrec package --no-build && python bench/serve.py
 	python bench/monitor.py
 	python bench/simulate.py
+	python bench/loop.py
 
 clean: ## remove generated data and reports (keeps .venv and the DVC cache)
 	rm -rf data reports

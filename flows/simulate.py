@@ -46,9 +46,15 @@ def run_policy(policy: str, folder: str, scenario: str | None) -> list[sim.DayRe
     """Every simulated day under one policy, monitoring each day."""
     p, paths, log = _params(scenario), context().paths, get_run_logger()
     data = sim.load_data(Path(folder))
-    out = paths.monitor / "simulate"
+    first = sim.train(data, range(0, data.history_days), 1, p)
+    return sim.run_policy(policy, data, first, judge(p, paths.monitor / "simulate", paths.evidently), p, say=log.info)
 
-    def judge(reference, current, label: str) -> tuple[bool, list[str]]:
+
+def judge(p: Params, out: Path, workspace: Path) -> sim.Judge:
+    """The monitor stage's judgement of a simulated day (Evidently reports into `out`/<policy>/<date>/
+    and the workspace project PROJECT, then the drift gate)."""
+
+    def judged(reference, current, label: str) -> tuple[bool, list[str]]:
         pol, date = label.split()
         _, d = assess(
             reference,
@@ -56,15 +62,14 @@ def run_policy(policy: str, folder: str, scenario: str | None) -> list[sim.DayRe
             [date],
             p.monitor,
             out / pol / date,
-            paths.evidently,
+            workspace,
             say=lambda m: None,
             project=PROJECT,
             html=False,
         )
         return d.retrain, d.reasons
 
-    first = sim.train(data, range(0, data.history_days), 1, p)
-    return sim.run_policy(policy, data, first, judge, p, say=log.info)
+    return judged
 
 
 @task(name="report")

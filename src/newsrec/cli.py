@@ -156,7 +156,7 @@ def _monitor(ctx: Context, a: argparse.Namespace) -> int:
 def _ui(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.ui import ui
 
-    ui(ctx.paths)
+    ui(ctx.paths, a.names)
     return 0
 
 
@@ -219,7 +219,8 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="last day of the window: YYYY-MM-DD, `traffic` (the last live day served); default: today",
     )
-    command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
+    sp = command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
+    sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently (default: all)")
     sp = command("down", _down, "stop the UIs and a background service")
     sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")
     return ap

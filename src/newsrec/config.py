@@ -365,6 +365,8 @@ class Paths:
         self.simulate_data = self.root / "data" / "simulate"  # simulate: the prepared world
         self.simulate = self.reports / "simulate.json"
         self.simulate_plot = self.reports / "simulate.png"
+        self.loop = self.reports / "loop.json"  # make loop: the live days through the real stack
+        self.loop_plot = self.reports / "loop.png"
         self.run = self.root / ".run"  # pid files and logs of background processes
 
     def raw_source(self, source: str) -> Path:

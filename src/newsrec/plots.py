@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
@@ -58,7 +59,7 @@ def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranki
     return fig
 
 
-def simulate(result: dict):
+def simulate(result: dict, what: str = "Simulated days"):
     """Per simulated day and policy: CTR, nDCG@10 and quality of what was shown, and the
     oracle's (dotted); the shock as a dashed line, drift detected as an open circle, a
     retrain as a filled triangle."""
@@ -86,11 +87,12 @@ def simulate(result: dict):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_title(
-        f"Simulated days, scenario {result['scenario']}: o drift detected, ^ retrained (serves from the next day)",
+        f"{what}, scenario {result['scenario']}: o drift detected, ^ retrained (serves from the next day)",
         fontsize=10,
     )
     axes[0].legend(loc="lower left", fontsize=9)
-    axes[-1].set_xlabel("simulated day")
+    axes[-1].set_xlabel("day")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 

@@ -71,6 +71,14 @@ def stop(root: Path, name: str, timeout: float = 30) -> bool:
     return True
 
 
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        return urllib.request.urlopen(url, timeout=3).status == 200
+    except OSError:
+        return False
+
+
 def wait_http(url: str, timeout: float = 120, name: str = "", log: Path | None = None) -> None:
     """Wait until `url` answers 200; raise naming the log to read if it does not."""
     deadline = time.monotonic() + timeout

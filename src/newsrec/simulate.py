@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from newsrec.config import Params
+from newsrec.config import Params, Trainset
 from newsrec.data.canonical import ingest_dir, read_table
 from newsrec.data.simulator import simulate as simulate_world
 from newsrec.data.world import NewsWorld
@@ -29,9 +29,10 @@ from newsrec.features.build import build_features
 from newsrec.features.join import as_of, entity_rows
 from newsrec.features.request import fill_defaults, fit_defaults
 from newsrec.features.spec import MODEL_FEATURES, VIEWS
-from newsrec.metrics import auc, ndcg
-from newsrec.model import fit
-from newsrec.ranking import blend, rank_within
+from newsrec.gates import promotion_decision
+from newsrec.metrics import auc, ndcg, ranking_metrics
+from newsrec.model import fit, predict, split_rows
+from newsrec.ranking import blend, popularity, rank_within
 from newsrec.recommend import score_candidates
 
 # (reference, current, day label) -> (retrain?, reasons)
@@ -91,38 +92,86 @@ def prepare(
     labeled impression row (what the pipeline's stages do, in process)."""
     w = p.simulate.world_params(p.world)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
-        raw, canon = Path(tmp) / "raw", Path(tmp) / "canonical"
-        simulate_world(w, raw, lambda d, n: say(f"world day {d}/{n}"))
-        ingest_dir(raw, canon)
-        t = {n: read_table(canon / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
-        truth = pd.read_parquet(raw / "truth_articles.parquet", columns=["news_id", "quality"])
-    ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], categories, p.features)
-    ent = entity_rows(t["impressions"], p.features.advance_hours).astype({"clicked": float})
-    frame = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})
-    frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
-    t = pd.to_datetime(frame["request_time"], unit="s", utc=True)
-    frame["p_true"] = NewsWorld(w).click_probability(frame["user_id"], frame["news_id"], t)  # the oracle's
-    start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
-    frame["day"] = ((pd.to_datetime(frame["request_time"], unit="s", utc=True) - start) // pd.Timedelta(days=1)).astype(
-        int
-    )
-    dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(w.days)]
+        t, truth, _ = _ingested(w, Path(tmp), say)
     say(
-        f"{len(frame):,} labeled candidate rows over {w.days} days ({p.simulate.scenario} from simulated day "
-        f"{p.simulate.shock_day})"
+        f"{w.days} days ({p.simulate.scenario} from simulated day {p.simulate.shock_day}); "
+        f"history {p.simulate.history_days} days"
     )
-    keep = [
-        "impression_id",
-        "user_id",
-        "news_id",
-        "event_timestamp",
-        "request_time",
-        "clicked",
-        "quality_true",
-        "p_true",
-    ]
-    keep += ["day"]
-    return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), p.simulate.history_days)
+    ent = entity_rows(t["impressions"], p.features.advance_hours)
+    return _join(w, w.days, t, truth, ent, categories, p, say, p.simulate.history_days)
+
+
+def prepare_live(
+    p: Params,
+    categories: list[str],
+    scenario: str,
+    shock_day: int,
+    days: int,
+    work: Path | None = None,
+    say: Callable[[str], None] = lambda m: None,
+) -> SimData:
+    """The world `make loop` lives, in process: the logged days as `ingest` reads them, then
+    the first `days` live days with `scenario` from live day `shock_day`. Each live day is
+    the readers' own (their impressions, clicks and ratings, every candidate seen, as the
+    loop's readers see them), collected the way `collect` turns served traffic into data;
+    its rows are every impression the readers sent, clicked or not, as the loop measures
+    them. history_days is the logged days."""
+    from newsrec.collect import collect, union
+    from newsrec.data.mind import read_news
+    from newsrec.data.readers import live_days
+    from newsrec.data.schema import LIVE_FEED, PD_TS
+
+    w = p.simulate.live_world(p.world, scenario, shock_day)
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        t, truth, raw = _ingested(w, Path(tmp), say)
+        feed = read_news(raw / LIVE_FEED).to_pandas()
+    live = pd.concat([f for _, f in live_days(w, 0, days)], ignore_index=True)
+    live["time"] = live["time"].astype(PD_TS)
+    served = live.assign(request_id=live["impression_id"].astype(str), request_time=live["time"])
+    log = served.assign(rank=served["position"].astype(int) + 1, shown=True)
+    tables = union(t, collect(log, served, t, feed, p.collect.history_max))
+    ent = pd.concat(
+        [entity_rows(t["impressions"], p.features.advance_hours), entity_rows(live, p.features.advance_hours)],
+        ignore_index=True,
+    )
+    say(f"{w.days} logged days, then {days} live days ({scenario} from live day {shock_day})")
+    return _join(w, w.days + days, tables, truth, ent, categories, p, say, w.days)
+
+
+def _ingested(w, tmp: Path, say: Callable[[str], None]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, Path]:
+    """The world's logged days as canonical tables, the articles' true quality, the raw folder."""
+    raw, canon = tmp / "raw", tmp / "canonical"
+    simulate_world(w, raw, lambda d, n: say(f"world day {d}/{n}"))
+    ingest_dir(raw, canon)
+    t = {n: read_table(canon / f"{n}.parquet") for n in ("news", "impressions", "histories", "feedback")}
+    return t, pd.read_parquet(raw / "truth_articles.parquet", columns=["news_id", "quality"]), raw
+
+
+def _join(
+    w,
+    n_days: int,
+    t: dict[str, pd.DataFrame],
+    truth: pd.DataFrame,
+    ent: pd.DataFrame,
+    categories: list[str],
+    p: Params,
+    say: Callable[[str], None],
+    history_days: int,
+) -> SimData:
+    """The feature tables of `t` joined as of each entity row (of days 0 .. n_days - 1), with
+    the truth the oracle needs."""
+    ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], categories, p.features)
+    frame = as_of(ent.astype({"clicked": float}), {v.table: getattr(ft, v.table) for v in VIEWS})
+    frame["quality_true"] = frame["news_id"].map(truth.set_index("news_id")["quality"]).to_numpy()
+    when = pd.to_datetime(frame["request_time"], unit="s", utc=True)
+    frame["p_true"] = NewsWorld(w).click_probability(frame["user_id"], frame["news_id"], when)  # the oracle's
+    start = pd.Timestamp(w.start).tz_convert("UTC").normalize()
+    frame["day"] = ((when - start) // pd.Timedelta(days=1)).astype(int)
+    dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(n_days)]
+    say(f"{len(frame):,} labeled candidate rows over {n_days} days")
+    keep = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked"]
+    keep += ["quality_true", "p_true", "day"]
+    return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), history_days)
 
 
 def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
@@ -176,13 +225,54 @@ def train(data: SimData, days: range, version: int, p: Params, held_out: float =
     return s
 
 
+def fit_split(
+    data: SimData, last_day: int, version: int, p: Params, trainset: Trainset, champion: Served | None = None
+) -> Served | None:
+    """A model as the pipeline trains it on the days up to `last_day`: the rows the data
+    holds (impressions with a click, as ingested or collected), split by `trainset` as the
+    `trainset` stage splits them, fit on 'train', the monitoring reference a sample of
+    'valid' as the monitor stage takes it. With a `champion`, the promotion gate judges it
+    on 'test' as `promote` does: None if it does not beat popularity and the champion."""
+    rows = data.frame[data.frame["day"] <= last_day]
+    rows = rows[rows.groupby("impression_id")["clicked"].transform("max").to_numpy() > 0]
+    when = pd.to_datetime(rows["request_time"], unit="s", utc=True)
+    split = split_rows(when, rows["impression_id"], trainset).to_numpy()
+    tr = rows[split == "train"]
+    defaults = fit_defaults(tr, data.n_categories)
+    x, _ = fill_defaults(tr, defaults)
+    s = Served(fit(x, tr["clicked"].astype(int), p.train), defaults, version, pd.DataFrame())
+    if champion is not None:
+        test = rows[split == "test"]
+        g, y = test["impression_id"].to_numpy(), test["clicked"].to_numpy()
+
+        def scored(m: Served) -> dict[str, float]:
+            return ranking_metrics(g, y, predict(m.model, fill_defaults(test, m.defaults)[0]))
+
+        base = ranking_metrics(g, y, popularity(test["news_clicks_1d"], test["news_imps_1d"]))
+        if not promotion_decision(scored(s), scored(champion), base, p.promote).ok:
+            return None
+    s.reference = serve(s, sample(rows[split == "valid"], p.monitor.reference_rows, p.monitor.seed), p)
+    return s
+
+
+# (first day, last day, model in service) of a retrain -> the model it fits, or None if the gate refuses it
+Refit = Callable[[int, int, Served], Served | None]
+
+
 def run_policy(
-    policy: str, data: SimData, first: Served, judge: Judge, p: Params, say: Callable[[str], None] = lambda m: None
+    policy: str,
+    data: SimData,
+    first: Served,
+    judge: Judge,
+    p: Params,
+    say: Callable[[str], None] = lambda m: None,
+    refit: Refit | None = None,
 ) -> list[DayResult]:
     """Every simulated day under one policy; the first model is shared by all policies.
     A scheduled retrain fits the last train_window_days; one that drift triggered fits only
     the days since the drift began (at most train_window_days): older days describe a world
-    that is gone."""
+    that is gone. `refit` fits a retrain (default: `train`, with its held-out share)."""
+    refit = refit or (lambda start, end, now: train(data, range(start, end + 1), now.version + 1, p))
     served, out, sp = first, [], p.simulate
     since = None  # first day of the current drift episode
     for i in range(sp.days):
@@ -203,7 +293,7 @@ def run_policy(
             start = d - sp.train_window_days + 1
             if policy == "drift":
                 start = max(start, since)
-            served = train(data, range(start, d + 1), served.version + 1, p)
+            served = refit(start, d, served) or served
     return out
 
 
@@ -263,3 +353,19 @@ def recovery(result: dict, policy: str = "drift", tail: int = 2) -> dict:
         rec["mean"] = float(np.mean([rec[m] for m in RECOVERY]))
         out[name] = rec
     return {"days": [days[i]["date"] for i in after], "policies": out}
+
+
+def agreement(a: list[dict], b: list[dict]) -> dict:
+    """How far two runs of the same days are apart (e.g. `make loop` and the in-process
+    simulation of its days): per day, the largest difference of the model's share of the
+    oracle over RECOVERY, and the days whose drift verdicts differ."""
+
+    def share(d: dict, m: str) -> float:
+        return d[m] / d["oracle"][m] if d["oracle"][m] else float("nan")
+
+    gaps = [max(abs(share(x, m) - share(y, m)) for m in RECOVERY) for x, y in zip(a, b, strict=True)]
+    return {
+        "share_gap": [round(g, 4) for g in gaps],
+        "max_share_gap": round(max(gaps, default=0.0), 4),
+        "drift_differs": [x["day"] for x, y in zip(a, b, strict=True) if x["drift"] != y["drift"]],
+    }

@@ -1,4 +1,4 @@
-"""Short, readable summaries for make targets: `python -m newsrec.summary demo|validate`."""
+"""Short, readable summaries for make targets: `python -m newsrec.summary demo|validate|loop`."""
 
 from __future__ import annotations
 
@@ -89,6 +89,69 @@ def serving(paths: Paths) -> list[str]:
     return out
 
 
+def outcome(paths: Paths) -> list[str]:
+    """The demo's last line: what the live day made the loop do."""
+    if not paths.decision.exists():
+        return ["outcome        no monitoring verdict yet (make monitor)"]
+    d = json.loads(paths.decision.read_text())
+    if d["retrain"]:
+        return [
+            f"outcome        DRIFT on {', '.join(d['window'])}: the gate says retrain (`make monitor` sends the event)"
+        ]
+    return [f"outcome        KEEP: {', '.join(d['window']) or 'no window'} raised no drift alarm, the champion stays"]
+
+
+def loop(paths: Paths) -> list[str]:
+    """`make loop` (and `make demo SCENARIO=shock`): the live days, and what the loop did."""
+    if not paths.loop.exists():
+        return ["live loop: not run yet (make loop)"]
+    r = json.loads(paths.loop.read_text())
+    days = r["policies"]["drift"]
+    shock = f", shock from live day {r['shock_day']}" if r["shock_day"] is not None else ""
+    out = [f"newsrec live loop: {r['days']} live day(s) of {r['scenario']}{shock}, in {r['project']}"]
+    for d in days:
+        out.append(
+            f"  day {d['day']} ({d['date']}): {d['requests']:,} readers served by v{d['model_version']}: "
+            f"ctr@10 {d['ctr@10']:.4f}, ndcg@10 {d['ndcg@10']:.4f} (oracle {d['oracle']['ndcg@10']:.4f}), "
+            f"quality@10 {d['quality@10']:.3f}"
+            + (" | DRIFT" if d["drift"] else " | keep")
+            + (" -> retrained" if d["retrained"] else "")
+            + (
+                " -> new champion deployed"
+                if d["deployed"]
+                else (" (the gate kept the champion)" if d["retrained"] else "")
+            )
+        )
+    if rec := (r.get("recovery") or {}).get("policies", {}).get("drift"):
+        out.append(
+            f"  recovery {rec['mean']:.3f} of the share of the oracle before the shock ({', '.join(r['recovery']['days'])})"
+        )
+    if sim := r.get("simulated"):
+        a = sim["agreement"]
+        out.append(
+            f"  the same days simulated in process: share of the oracle at most {a['max_share_gap']:.3f} apart "
+            f"(tolerance {a['tolerance']}), drift verdicts differ on days {a['drift_differs'] or 'none'}"
+        )
+    out.append(f"  report {paths.loop}, plot {paths.loop_plot}")
+    served = [d for d in days if d["deployed"]]
+    if served:
+        d = served[0]
+        nxt = next((x for x in days if x["day"] > d["day"]), None)
+        then = (
+            f"v{nxt['model_version']} serves from day {nxt['day']}"
+            if nxt
+            else "the new champion serves from the next day"
+        )
+        out.append(f"outcome        DRIFT on day {d['day']} -> RETRAIN -> a new version served: {then}")
+    elif any(d["drift"] for d in days):
+        out.append("outcome        DRIFT -> RETRAIN, but the gate kept the champion: no new version served")
+    else:
+        out.append(
+            f"outcome        KEEP: no drift alarm in {len(days)} live day(s); v{days[-1]['model_version']} still serves"
+        )
+    return out
+
+
 def demo(paths: Paths) -> list[str]:
     p = context(root=paths.root).params
     out = [
@@ -107,13 +170,13 @@ def demo(paths: Paths) -> list[str]:
         "versions       dvc.lock (hashes of every stage's inputs and outputs); "
         "`dvc push` copies data to the remote in .dvc/config"
     ]
-    return out
+    return out + outcome(paths)
 
 
 def main(argv: list[str] | None = None) -> int:
     what = (argv or sys.argv[1:] or ["demo"])[0]
     paths = context().paths
-    lines = {"demo": demo, "validate": validate, "training": training, "serving": serving}[what](paths)
+    lines = {"demo": demo, "validate": validate, "training": training, "serving": serving, "loop": loop}[what](paths)
     print("\n".join(lines))
     return 0
 

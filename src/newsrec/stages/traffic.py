@@ -125,11 +125,14 @@ def _wait_for(url: str, as_of: pd.Timestamp, workers: int, timeout: float = 60) 
     raise TimeoutError(f"the service at {url} did not pick up the online store as of {as_of} ({seen})")
 
 
+_SEEN: dict = {}  # log files already read by _wait_logged (each is written whole, once)
+
+
 def _wait_logged(paths: Paths, day: str, ids: set[str], timeout: float = 60) -> None:
     """Until the service's prediction log holds every response of `ids` (it flushes every second)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logged = read_log(paths.predictions, day, day, columns=["request_id"])
+        logged = read_log(paths.predictions, day, day, columns=["request_id"], cache=_SEEN)
         if not len(ids - set(logged["request_id"] if len(logged) else [])):
             return
         time.sleep(0.2)

@@ -39,18 +39,24 @@ def _cmd(name: str, paths: Paths) -> list[str]:
     return [procs.tool("evidently"), "ui", "--workspace", str(paths.evidently), "--host", HOST, "--port", port]
 
 
-def ui(paths: Paths) -> dict[str, str]:
-    """Start the Prefect server, the MLflow UI and the Evidently UI; their addresses."""
-    for name in UIS:
-        procs.start(paths.root, name, _cmd(name, paths))
-    for name, (_, health, what) in UIS.items():
+def ui(paths: Paths, names: list[str] | None = None) -> dict[str, str]:
+    """Start the Prefect server, the MLflow UI and the Evidently UI (or only `names`); their
+    addresses. One already answering is left as it is."""
+    names = names or list(UIS)
+    if bad := [n for n in names if n not in UIS]:
+        raise ValueError(f"unknown UI(s) {bad}; known: {list(UIS)}")
+    for name in names:
+        if not procs.answers(url(name) + UIS[name][1]):
+            procs.start(paths.root, name, _cmd(name, paths))
+    for name in names:
+        _, health, what = UIS[name]
         procs.wait_http(url(name) + health, 120, name, procs.log_file(paths.root, name))
         say(f"  {url(name):<24} {what}")
     say(
-        "flows started by make (pipeline, deploy, monitor, simulate, demo) now report to the Prefect server; "
+        "flows started by make (pipeline, deploy, monitor, simulate, loop, demo) now report to the Prefect server; "
         "`make down` stops the UIs"
     )
-    return {name: url(name) for name in UIS}
+    return {name: url(name) for name in names}
 
 
 def down(paths: Paths, names: list[str] | None = None) -> list[str]:
