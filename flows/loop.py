@@ -28,6 +28,7 @@ from newsrec.bootstrap import context
 from newsrec.data.io import write_json
 from newsrec.stages import loop as lab_stage
 from newsrec.stages.features import feature_categories
+from newsrec.stages.serve import status
 from newsrec.stages.traffic import traffic
 
 POLICY = "drift"
@@ -95,12 +96,14 @@ def live_day(lab: lab_stage.Lab, day: int, scenario: str, shock_day: int) -> dic
         secs["night"] = round(time.monotonic() - n0, 1)
         log.info(f"the night's retraining ended {state}")
     after = context(root=lab.root).registry.champion()
+    serving = status(lab.url)  # what the service answers with now (the deploy waited for every worker)
     secs["day"] = round(time.monotonic() - m0 + served["seconds"]["day"], 1)
     return served | {
         "model_version": served["model_versions"][0],
         "drift": bool(verdict["retrain"]),
         "retrained": state is not None,
         "deployed": after != champion,
+        "serving_after": serving["model_version"] if serving else None,
         "reasons": verdict["reasons"],
         "trigger": verdict.get("trigger"),
         "seconds": secs,

@@ -69,7 +69,7 @@ def simulate(result: dict, what: str = "Simulated days"):
         for name, days in result["policies"].items():
             x = [d["day"] for d in days]
             y = [d[m] for d in days]
-            (line,) = ax.plot(x, y, "-", label=name, lw=1.8)
+            (line,) = ax.plot(x, y, ".-", label=name, lw=1.8)
             c = line.get_color()
             drift = [(a, b) for a, b, d in zip(x, y, days) if d["drift"]]
             retr = [(a, b) for a, b, d in zip(x, y, days) if d["retrained"]]
@@ -87,7 +87,7 @@ def simulate(result: dict, what: str = "Simulated days"):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_title(
-        f"{what}, scenario {result['scenario']}: o drift detected, ^ retrained (serves from the next day)",
+        f"{what}, scenario {result['scenario']}\no drift detected, ^ retrained (serves from the next day)",
         fontsize=10,
     )
     axes[0].legend(loc="lower left", fontsize=9)

@@ -137,10 +137,11 @@ def loop(paths: Paths) -> list[str]:
     if served:
         d = served[0]
         nxt = next((x for x in days if x["day"] > d["day"]), None)
+        now = nxt["model_version"] if nxt else d.get("serving_after")
         then = (
-            f"v{nxt['model_version']} serves from day {nxt['day']}"
-            if nxt
-            else "the new champion serves from the next day"
+            (f"v{now}" if now else "the new champion")
+            + " in service"
+            + (f" from day {nxt['day']}" if nxt else ", swapped in on every worker without a restart")
         )
         out.append(f"outcome        DRIFT on day {d['day']} -> RETRAIN -> a new version served: {then}")
     elif any(d["drift"] for d in days):

@@ -32,7 +32,7 @@ def test_three_live_days_a_shock_a_retrain_a_deploy(tmp_path, monkeypatch, prefe
     assert not days[0]["deployed"]
     assert days[1]["drift"] and days[1]["retrained"] and days[1]["deployed"], days[1]["reasons"]
     assert "it triggers drift detected" in days[1]["trigger"]
-    assert days[2]["model_version"] != days[1]["model_version"]  # the retrained model serves the next day
+    assert days[2]["model_version"] == days[1]["serving_after"] != days[1]["model_version"]  # hot-swapped in
     assert all(d["oracle"]["ndcg@10"] > 0 and d["requests"] > 100 for d in days)
     report = json.loads((proj / "reports/loop.json").read_text())
     assert report["policies"]["drift"] == days
