@@ -138,6 +138,21 @@ def simulated(days: int, scenario: str, shock_day: int) -> dict:
     return sim.summary({POLICY: days_run}, p, time.monotonic() - t0)
 
 
+SCENARIOS = ("interest_shock", "new_cohort", "none")  # new_category changes the logged days too
+
+
+def check(days: int, scenario: str, shock_day: int, live_days: int) -> None:
+    """Refuse, before anything runs, what the loop cannot live: one line saying why and what to do."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"SCENARIO={scenario}: the loop lives one of {', '.join(SCENARIOS)} (or shock)")
+    if not 1 <= days <= live_days:
+        raise ValueError(
+            f"DAYS={days}: the world has {live_days} live days (world.live_days); ask for 1 to {live_days}"
+        )
+    if scenario != "none" and not 0 <= shock_day < days:
+        raise ValueError(f"SHOCK_DAY={shock_day}: the shock must start on a live day, 0 to {days - 1}")
+
+
 @flow(name="loop")
 def loop(days: int | None = None, scenario: str | None = None, shock_day: int | None = None) -> dict:
     """N live days of `scenario` from live day `shock_day` (defaults: simulate.days,
@@ -154,6 +169,7 @@ def loop(days: int | None = None, scenario: str | None = None, shock_day: int | 
         )
     days, scenario = days or sp.days, scenario or sp.scenario
     shock = (sp.shock_day if shock_day is None else shock_day) if scenario != "none" else 0
+    check(days, scenario, shock, main.params.world.live_days)
     lab = lab_stage.prepare(main.paths, PREFECT_API_URL.value(), say=log.info)
     lab_stage.run(lab, "dvc", "repro", "promote", say=log.info)
     lab_stage.run(lab, "newsrec", "deploy", say=log.info)
@@ -203,7 +219,10 @@ def loop(days: int | None = None, scenario: str | None = None, shock_day: int | 
 
 
 if __name__ == "__main__":
+    import signal
     import sys
 
+    # a stopped `make loop` (SIGTERM) unwinds like Ctrl-C, so the loop's service and deployments stop too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     a = sys.argv[1:] + [""] * 3
     loop(int(a[0]) if a[0] else None, a[1] or None, int(a[2]) if a[2] else None)

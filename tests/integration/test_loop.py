@@ -55,3 +55,20 @@ def test_three_live_days_a_shock_a_retrain_a_deploy(tmp_path, monkeypatch, prefe
     decisions = (lab / "reports/monitor/decisions.jsonl").read_text().splitlines()
     assert len(decisions) == 3 and len(list((lab / "reports/monitor").glob("*/drift.html"))) == 3
     assert json.loads((lab / "reports/promote.json").read_text())["promoted"] == days[last]["deployed"]
+
+
+@pytest.mark.parametrize(
+    ("days", "scenario", "shock_day", "says"),
+    [
+        (2, "foo", 1, "SCENARIO=foo"),
+        (2, "new_category", 1, "SCENARIO=new_category"),
+        (9, "interest_shock", 1, "DAYS=9: the world has 8 live days"),
+        (2, "interest_shock", 2, "SHOCK_DAY=2"),
+    ],
+)
+def test_the_loop_refuses_what_it_cannot_live_before_anything_runs(days, scenario, shock_day, says):
+    from flows.loop import check
+
+    with pytest.raises(ValueError, match=says):
+        check(days, scenario, shock_day, 8)
+    check(days if days <= 8 else 8, "none", 5, 8)  # no shock: the shock day does not matter
