@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,15 +30,9 @@ import numpy as np
 import pandas as pd
 from common import ROOT, save_result
 
-from newsrec.procs import wait_http
+from newsrec.procs import free_port, wait_http
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load(port: int, path: str, bodies: list[bytes], clients: int) -> dict:

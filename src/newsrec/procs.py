@@ -71,6 +71,15 @@ def stop(root: Path, name: str, timeout: float = 30) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def answers(url: str) -> bool:
     """Whether `url` answers 200 now."""
     try:

@@ -193,7 +193,7 @@ def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
 def day_metrics(served: pd.DataFrame, p: Params) -> dict[str, float]:
     """What readers got (CTR and true quality of the shown top 10, nDCG@10 and AUC), and under
     `oracle` what the same blend ranked with the true click probability and quality gives."""
-    g, y = served["request_id"].to_numpy(), served["clicked"].to_numpy()
+    g, y = served["request_id"].to_numpy(), served["clicked"].to_numpy(np.float64)
 
     def got(rank, score) -> dict[str, float]:
         shown = rank <= SHOWN_K
@@ -330,6 +330,11 @@ def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> d
 RECOVERY = ("ctr@10", "quality@10", "ndcg@10")
 
 
+def _share(d: dict, m: str) -> float:
+    """A day's `m` as a share of what the oracle got on the same readers."""
+    return d[m] / d["oracle"][m] if d["oracle"][m] else float("nan")
+
+
 def recovery(result: dict, policy: str = "drift", tail: int = 2) -> dict:
     """How far each policy gets back: its share of the oracle (each of RECOVERY, and their
     mean) over the `tail` days after `policy`'s first retrained model serves, divided by the
@@ -341,15 +346,12 @@ def recovery(result: dict, policy: str = "drift", tail: int = 2) -> dict:
         return {"days": [], "policies": {}}
     after = list(range(first, min(first + tail, len(days))))
 
-    def share(d: dict, m: str) -> float:
-        return d[m] / d["oracle"][m] if d["oracle"][m] else float("nan")
-
     out = {}
     for name, ds in result["policies"].items():
         rec = {}
         for m in RECOVERY:
-            before = np.mean([share(d, m) for d in ds if d["day"] < shock])
-            rec[m] = float(np.mean([share(ds[i], m) for i in after]) / before)
+            before = np.mean([_share(d, m) for d in ds if d["day"] < shock])
+            rec[m] = float(np.mean([_share(ds[i], m) for i in after]) / before)
         rec["mean"] = float(np.mean([rec[m] for m in RECOVERY]))
         out[name] = rec
     return {"days": [days[i]["date"] for i in after], "policies": out}
@@ -360,10 +362,7 @@ def agreement(a: list[dict], b: list[dict]) -> dict:
     simulation of its days): per day, the largest difference of the model's share of the
     oracle over RECOVERY, and the days whose drift verdicts differ."""
 
-    def share(d: dict, m: str) -> float:
-        return d[m] / d["oracle"][m] if d["oracle"][m] else float("nan")
-
-    gaps = [max(abs(share(x, m) - share(y, m)) for m in RECOVERY) for x, y in zip(a, b, strict=True)]
+    gaps = [max(abs(_share(x, m) - _share(y, m)) for m in RECOVERY) for x, y in zip(a, b, strict=True)]
     return {
         "share_gap": [round(g, 4) for g in gaps],
         "max_share_gap": round(max(gaps, default=0.0), 4),

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from newsrec.procs import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -64,14 +66,6 @@ TINY_WORLD = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, 
 SMALL_WORLD = dict(n_users=600, n_articles=500, impressions_per_day=500, days=5, backlog_days=1)
 SMALL_SPLIT = dict(train_days=3, valid_days=1, test_days=1)
 SMALL_TRAIN = dict(max_iter=100)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:

@@ -7,7 +7,6 @@ import importlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scratch import BIN, env_for, sh
+
+from newsrec.procs import free_port
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +92,6 @@ def test_http_api_and_parity(packaged, monkeypatch):
         assert c.post("/recommend", json={"user_id": user}).status_code == 200  # still serving
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _hostile_bodies(rng: np.random.Generator, n: int) -> list[tuple[bytes, str]]:
     """Bodies a careless or hostile client sends: broken JSON, wrong types, extreme values."""
     values = [
@@ -165,7 +160,7 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
 
     proj, home, tag = packaged
     out = (tmp_path / "serve.log").open("wb")  # a file, not a pipe nobody drains: a full pipe blocks the server
-    port = _free_port()
+    port = free_port()
     env = env_for(proj, BENTOML_HOME=str(home), NEWSREC_MODEL_TAG=tag)
     p = subprocess.Popen(
         [str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1", "--port", str(port)],

@@ -32,14 +32,6 @@ class Lab:
     env: dict[str, str]  # what its processes run with
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare(paths: Paths, prefect_url: str, say: Say | None = None) -> Lab:
     """A fresh loop/ project: the copy, its own service port, the shared DVC cache."""
     say = say or progress("loop")
@@ -54,7 +46,7 @@ def prepare(paths: Paths, prefect_url: str, say: Say | None = None) -> Lab:
         shutil.copy(paths.root / f, root / f)
     shutil.copytree(paths.root / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
     params = yaml.safe_load((root / "params.yaml").read_text())
-    port = _free_port()
+    port = procs.free_port()
     params["serve"].update(host="127.0.0.1", port=port)
     params["train"]["experiment"] = "newsrec-loop"  # its own runs (and no training restored from this project's cache)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -25,9 +25,8 @@ from newsrec.console import Say, progress
 from newsrec.data.io import read_json, write_json
 from newsrec.data.readers import live_days, requests
 from newsrec.drift import SHOWN_K
-from newsrec.metrics import auc, ndcg
 from newsrec.predlog import log_days, read_log, write_outcomes
-from newsrec.ranking import blend, rank_within
+from newsrec.simulate import day_metrics
 from newsrec.stages.advance import advance
 from newsrec.stages.serve import status
 
@@ -41,26 +40,6 @@ class Traffic:
     shown: int
     ctr: float
     per_day: list[dict] = field(default_factory=list)
-
-
-def day_metrics(rows: pd.DataFrame, p: Params) -> tuple[dict, dict]:
-    """What readers got (ctr, true quality of the top 10, nDCG@10, AUC) and what the oracle,
-    ranking each list by the blend of the true click probability and true quality, gives."""
-    g, y = rows["request_id"].to_numpy(), rows["clicked"].to_numpy(np.float64)
-
-    def got(rank, score) -> dict:
-        top = rank <= SHOWN_K
-        return {
-            f"ctr@{SHOWN_K}": float(y[top].mean()),
-            "ndcg@10": ndcg(g, y, score, 10),
-            f"quality@{SHOWN_K}": float(rows["quality_true"].to_numpy()[top].mean()),
-        }
-
-    served = got(rows["rank"].to_numpy(), rows["score"].to_numpy())
-    served["auc"] = auc(g, y, rows["engagement"].to_numpy())
-    r = p.ranking
-    oracle_score = blend(rows["p_true"], rows["quality_true"], g, r.engagement_weight, r.quality_weight)
-    return served, got(rank_within(oracle_score, g), oracle_score)
 
 
 def _post(url: str, results: list, jobs: list[tuple[dict, pd.DataFrame]], lock: threading.Lock) -> None:
@@ -216,7 +195,8 @@ def traffic(
             secs["log"] += time.monotonic() - s
             served.append(got)
         rows = pd.concat(served, ignore_index=True)
-        got, oracle = day_metrics(rows, p)
+        got = day_metrics(rows, p)
+        oracle = got.pop("oracle")
         versions = sorted(rows["model_version"].unique().tolist())
         per_day.append(
             {
