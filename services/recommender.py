@@ -50,7 +50,8 @@ class Recommender:
         p = ctx.params
         self.model = ServedModel(MODEL_TAG, p.ranking)
         self.features = OnlineFeatures(ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n)
-        # queue: responses; batch: rows; flushed every second, so a response is in the log soon after
+        # queue: responses; batch: rows; written every second under load and at once when the
+        # traffic pauses, so a response is in the log soon after
         self.log = PredictionLog(ctx.paths.predictions, max_queue=2_000, batch=20_000, interval_s=1.0)
 
     def __is_ready__(self) -> bool:
@@ -65,6 +66,8 @@ class Recommender:
             "model_tag": self.model.tag,
             "features_as_of": self.features.snapshot.as_of,
             "features_store": self.features.snapshot.store.store.name,
+            "features_reloads": self.features.reloads,  # whole article tables read
+            "features_updates": self.features.updates,  # advances read in part (the pushed articles)
             "errors": [e for e in (self.model.error, self.features.error) if e],
         }
 

@@ -12,6 +12,8 @@ day collected twice is not counted twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -162,3 +164,53 @@ def union(logged: dict[str, pd.DataFrame], collected: dict[str, pd.DataFrame] | 
     news["first_seen"] = news["news_id"].map(first).astype(schema.PD_TS)
     out["news"] = news.reset_index(drop=True)
     return out
+
+
+Part = tuple[str, Hashable, Callable[[], tuple[pd.DataFrame, pd.DataFrame]]]
+
+
+def union_in_parts(
+    logged: dict[str, pd.DataFrame],
+    parts: Iterable[Part],
+    feed: pd.DataFrame,
+    history_max: int,
+    memo: dict | None = None,
+    base: Hashable = None,
+) -> dict[str, pd.DataFrame]:
+    """`union(logged, collect(the whole log, ...))`, built a part at a time (a day, an
+    hour: consecutive spans of request time): each part is collected onto the tables of
+    everything before it. A history needs only the clicks of earlier days, and ids continue
+    after the earlier parts', so the rows are the same; only the order of the new articles
+    differs (by part, then id).
+
+    parts: (name, key, load) oldest first, where key names the part's inputs (its files)
+    and load() gives its log and outcomes. With `memo` (a dict the caller keeps), the
+    tables up to the last part whose key, every earlier part's key and `base` (the logged
+    tables') are unchanged come from it: moving the online store forward every hour
+    collects only the traffic since the last move."""
+    parts_ = list(parts)
+    chains, chain = [], (base,)
+    for name, key, _ in parts_:
+        chain = (*chain, name, key)
+        chains.append(chain)
+    memo = {} if memo is None else memo
+    start, so_far = 0, logged
+    for i in range(len(parts_) - 1, -1, -1):
+        if memo.get(parts_[i][0], (None,))[0] == chains[i]:
+            start, so_far = i + 1, memo[parts_[i][0]][1]
+            break
+    kept = {n: memo[n] for n, *_ in parts_[:start][-2:] if n in memo}  # the next call changes at most the last
+    memo.clear()
+    memo.update(kept)
+    # the parts not in the memo but the last are collected together (the first call, or
+    # after a change in the past), then the last alone: the next call starts from there
+    for group in ([*range(start, len(parts_) - 1)], [len(parts_) - 1]) if start < len(parts_) else ():
+        if not group:
+            continue
+        loaded = [parts_[i][2]() for i in group]
+        log = pd.concat([x[0] for x in loaded if len(x[0])] or [pd.DataFrame()], ignore_index=True)
+        outcomes = pd.concat([x[1] for x in loaded if len(x[1])] or [pd.DataFrame()], ignore_index=True)
+        if len(log) and len(outcomes):
+            so_far = union(so_far, collect(log, outcomes, so_far, feed, history_max))
+        memo[parts_[group[-1]][0]] = (chains[group[-1]], so_far)
+    return so_far

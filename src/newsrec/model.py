@@ -96,6 +96,6 @@ def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifi
     return model.fit(x[MODEL_FEATURES].to_numpy(), y.to_numpy().astype(int))
 
 
-def predict(model, x: pd.DataFrame) -> np.ndarray:
-    """Click probabilities for filled model inputs."""
-    return model.predict_proba(x[MODEL_FEATURES].to_numpy())[:, 1]
+def predict(model, x: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Click probabilities for filled model inputs (a frame, or a matrix of MODEL_FEATURES)."""
+    return model.predict_proba(x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())[:, 1]

@@ -21,10 +21,14 @@ from newsrec.data.io import atomic_file
 
 
 class PredictionLog:
-    """A background writer; `append` never blocks the caller."""
+    """A background writer; `append` never blocks the caller. Under load it writes a file
+    every `interval_s` (or `batch` rows); when the traffic pauses for `idle_s` it writes
+    what it holds at once, so a burst of responses is in the log soon after its end."""
 
-    def __init__(self, root: Path, max_queue: int = 10_000, batch: int = 500, interval_s: float = 2.0) -> None:
-        self.root, self.batch, self.interval = Path(root), batch, interval_s
+    def __init__(
+        self, root: Path, max_queue: int = 10_000, batch: int = 500, interval_s: float = 2.0, idle_s: float = 0.05
+    ) -> None:
+        self.root, self.batch, self.interval, self.idle = Path(root), batch, interval_s, idle_s
         self._q: queue.Queue = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self._seq = 0
@@ -53,12 +57,14 @@ class PredictionLog:
         rows, last = 0, time.monotonic()
         while not (self._stop.is_set() and self._q.empty()):
             try:
-                item = self._q.get(timeout=0.2)
+                item = self._q.get(timeout=self.idle)
                 pending.append(item)
                 rows += len(item) if isinstance(item, pd.DataFrame) else 1
+                idle = False
             except queue.Empty:
-                pass
-            if pending and (rows >= self.batch or time.monotonic() - last >= self.interval or self._stop.is_set()):
+                idle = True
+            due = rows >= self.batch or time.monotonic() - last >= self.interval
+            if pending and (due or idle or self._stop.is_set()):
                 self._flush(pending)
                 pending, rows, last = [], 0, time.monotonic()
         if pending:
@@ -90,22 +96,30 @@ def log_days(root: Path) -> list[str]:
     return sorted(f.name.split("=", 1)[1] for f in Path(root).glob("date=*") if any(f.glob("part-*.parquet")))
 
 
+def log_files(root: Path, start: str | None = None, end: str | None = None) -> list[Path]:
+    """The log's files of the days start..end (inclusive, YYYY-MM-DD; all days if None), in order."""
+    files = []
+    for folder in sorted(Path(root).glob("date=*")):
+        d = folder.name.split("=", 1)[1]
+        if (start is None or d >= start) and (end is None or d <= end):
+            files += sorted(folder.glob("part-*.parquet"))
+    return files
+
+
 def read_log(
     root: Path,
     start: str | None = None,
     end: str | None = None,
     columns: list[str] | None = None,
     cache: dict | None = None,
+    files: list[Path] | None = None,
 ) -> pd.DataFrame:
     """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None.
     With `cache` (a dict kept by the caller), a file read once is not read again: files are
-    only ever added, each written whole. Raises CorruptLogError naming the first file that
+    only ever added, each written whole. `files`: these of its files instead of the days'.
+    Raises CorruptLogError naming the first file that
     cannot be read."""
-    files = []
-    for folder in sorted(Path(root).glob("date=*")):
-        d = folder.name.split("=", 1)[1]
-        if (start is None or d >= start) and (end is None or d <= end):
-            files += sorted(folder.glob("part-*.parquet"))
+    files = log_files(root, start, end) if files is None else files
     frames = []
     for f in files:
         if cache is not None and (f, tuple(columns or ())) in cache:

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from newsrec.config import Ranking
-from newsrec.features.request import fill_defaults, request_features
+from newsrec.features.request import fill_matrix, floats, request_arrays
 from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS
 from newsrec.model import predict
 from newsrec.ranking import blend, popularity, rank_within
@@ -56,9 +56,20 @@ def score_candidates(
     """Engagement (the model's click probability on the filled inputs), quality (filled the
     same way) and their blend within each list (groups None: one list). The one scoring of
     candidates that serving, the monitoring reference and the simulated days share."""
-    filled, _ = fill_defaults(x, defaults)
+    values = x[MODEL_FEATURES].to_numpy(np.float64, na_value=np.nan, copy=True)
+    return score_matrix(model, defaults, values, groups, engagement_weight, quality_weight)
+
+
+QUALITY = MODEL_FEATURES.index("news_quality")
+
+
+def score_matrix(
+    model, defaults: dict[str, float], values: np.ndarray, groups, engagement_weight: float, quality_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`score_candidates` on a float64 matrix of MODEL_FEATURES (filled in place)."""
+    filled, _ = fill_matrix(values, defaults)
     engagement = predict(model, filled) if len(filled) else np.zeros(0)
-    quality = filled["news_quality"].to_numpy()
+    quality = filled[:, QUALITY].copy()
     return engagement, quality, blend(engagement, quality, groups, engagement_weight, quality_weight)
 
 
@@ -77,18 +88,19 @@ class Ranker:
         """A Ranker for a model and the metadata logged with it (its fill values)."""
         return cls(model, version, meta["defaults"], ranking.engagement_weight, ranking.quality_weight)
 
-    def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> pd.DataFrame:
-        """One row per candidate: user features, article features, request features."""
+    def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> dict[str, np.ndarray]:
+        """Per candidate: user features, article features, request features (arrays)."""
         n = len(news)
-        x = pd.DataFrame(
-            {
-                **{c: news[c].to_numpy() for c in NEWS_COLUMNS},
-                **{c: [user.get(c) if user else None] * n for c in USER_COLUMNS},
-                "request_time": np.full(n, request_time.timestamp()),
-            },
-            index=news.index,
-        )
-        return pd.concat([x, request_features(x)], axis=1)
+        x = {c: news[c].to_numpy() for c in NEWS_COLUMNS}
+        for c in USER_COLUMNS:
+            v = user.get(c) if user else None
+            if v is not None and hasattr(v, "__len__"):  # a vector: the same object for every row
+                x[c] = np.empty(n, dtype=object)
+                x[c].fill(v)
+            else:
+                x[c] = np.full(n, np.nan if v is None else float(v))
+        x["request_time"] = np.full(n, request_time.timestamp())
+        return x | request_arrays(x)
 
     def recommend(
         self,
@@ -104,16 +116,21 @@ class Ranker:
         now = req.request_time or datetime.now(UTC)
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         x = self.features(user, news, now)
+        values = (
+            np.column_stack([floats(x[c]) for c in MODEL_FEATURES]) if len(news) else np.zeros((0, len(MODEL_FEATURES)))
+        )
+        logged = values.copy()  # as served, before the defaults fill the gaps
         if user is None:  # a new reader: no history to personalise on
-            filled, _ = fill_defaults(x, self.defaults)
-            quality = filled["news_quality"].to_numpy()
-            pop = popularity(filled["news_clicks_1d"], filled["news_imps_1d"])  # the evaluation baseline's
+            filled, _ = fill_matrix(values, self.defaults)
+            quality = filled[:, QUALITY].copy()
+            clicks, imps = (filled[:, MODEL_FEATURES.index(c)] for c in ("news_clicks_1d", "news_imps_1d"))
+            pop = popularity(clicks, imps)  # the evaluation baseline's
             engagement = pop / max(pop.max(initial=0.0), 1.0)
             score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
             reason = "unknown user: ranked by quality and popularity"
         else:
-            engagement, quality, score = score_candidates(
-                self.model, self.defaults, x, None, self.engagement_weight, self.quality_weight
+            engagement, quality, score = score_matrix(
+                self.model, self.defaults, values, None, self.engagement_weight, self.quality_weight
             )
             reason = None
         rank = rank_within(np.nan_to_num(score, nan=-np.inf)).astype(np.int64)
@@ -132,7 +149,7 @@ class Ranker:
         ]
         scored = pd.DataFrame(
             {
-                **{c: x[c].to_numpy(np.float64, na_value=np.nan) for c in MODEL_FEATURES},
+                **{c: logged[:, i] for i, c in enumerate(MODEL_FEATURES)},
                 "news_id": news.index.to_numpy(),
                 "engagement": engagement,
                 "quality": quality,
@@ -144,7 +161,7 @@ class Ranker:
                 "request_time": pd.Timestamp(now),
                 "model_version": self.version,
                 "fallback": user is None,
-                "features_as_of": pd.to_datetime([features_as_of] * len(news), utc=True),  # NaT when unknown
+                "features_as_of": np.repeat(_utc([features_as_of]), len(news)),  # NaT when unknown
             }
         )
         return Recommendation(
@@ -158,3 +175,7 @@ class Ranker:
             request_time=now,
             features_as_of=features_as_of,
         ), scored
+
+
+def _utc(times: list) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(times, utc=True))

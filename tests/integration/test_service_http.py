@@ -192,6 +192,10 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
         _no_request_crashes_the_worker(p.pid, port)
         live = sh(proj, "newsrec", "traffic", "--days", "1", "--url", url)
         assert "live day 0" in live.stderr and "readers served by v" in live.stderr
+        # the hourly advances reached the workers as updates (only the pushed articles read
+        # again), which the parity check below holds to the offline features
+        st = json.loads(urllib.request.urlopen(f"{url}/status/", timeout=10).read())
+        assert st["features_updates"] >= 12, st
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)

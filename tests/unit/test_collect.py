@@ -5,7 +5,7 @@ them; new articles from the feed; a day collected twice counts once."""
 import numpy as np
 import pandas as pd
 
-from newsrec.collect import collect, union
+from newsrec.collect import collect, union, union_in_parts
 from newsrec.data import schema
 
 D = pd.Timestamp("2026-11-01", tz="UTC")
@@ -126,3 +126,66 @@ def test_union_appends_rows_and_keeps_each_article_once_with_its_first_impressio
     assert news.loc["N3", "first_seen"] == t(2, 9) and news.loc["N5", "first_seen"] == t(4, 7)
     assert news.loc["N0", "first_seen"] == t(1, 8)  # first shown on day 1, whatever the logged table said
     assert union(logged(), None) is not None and len(union(logged(), None)["impressions"]) == 4
+
+
+def _by_day(log: pd.DataFrame, out: pd.DataFrame, loads: list | None = None) -> list:
+    """(day, key, load) of each logged day; `loads` records the days loaded."""
+    days = []
+    for d in sorted(pd.to_datetime(log["request_time"]).dt.strftime("%Y-%m-%d").unique()):
+
+        def load(d=d):
+            if loads is not None:
+                loads.append(d)
+            on = lambda f: pd.to_datetime(f["request_time"]).dt.strftime("%Y-%m-%d") == d  # noqa: E731
+            return log[on(log)], out[on(out)]
+
+        days.append((d, len(log[pd.to_datetime(log["request_time"]).dt.strftime("%Y-%m-%d") == d]), load))
+    return days
+
+
+def _new_reader_too() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """served(), and U3 (never logged before) clicks N3 on day 4 and N5 on day 5."""
+    log, out = served()
+    log3 = pd.DataFrame(
+        {
+            "request_id": ["r4", "r5"],
+            "user_id": ["U3", "U3"],
+            "news_id": ["N3", "N5"],
+            "rank": [1, 1],
+            "shown": [True, True],
+            "request_time": [t(4, 10), t(5, 11)],
+            "score": [0.5, 0.5],
+        }
+    )
+    out3 = log3[["request_id", "news_id", "request_time"]].assign(clicked=1, rating=np.nan, rating_time=pd.NaT)
+    return pd.concat([log, log3], ignore_index=True), pd.concat([out, out3], ignore_index=True)
+
+
+def test_collecting_day_by_day_gives_the_rows_of_collecting_the_whole_log():
+    log, out = _new_reader_too()
+    whole = union(logged(), collect(log, out, logged(), FEED, history_max=3))
+    memo, loads = {}, []
+    by_day = union_in_parts(logged(), _by_day(log, out, loads), FEED, 3, memo)
+    for name in whole:
+        a, b = (f.sort_values(list(f.columns[:2])).reset_index(drop=True) for f in (whole[name], by_day[name]))
+        pd.testing.assert_frame_equal(a, b)
+    per_request = [  # the finest parts: every request alone
+        (r, r, lambda r=r: (log[log["request_id"] == r], out[out["request_id"] == r]))
+        for r in log.sort_values("request_time")["request_id"].unique()
+    ]
+    alone = union_in_parts(logged(), per_request, FEED, 3)
+    for name in whole:
+        a, b = (f.sort_values(list(f.columns[:2])).reset_index(drop=True) for f in (whole[name], alone[name]))
+        pd.testing.assert_frame_equal(a, b)
+    h = by_day["histories"].set_index("impression_id")["history"].map(list)
+    assert h.loc[13] == [] and h.loc[15] == ["N3"]  # U3: nothing known on day 4, day 4's click on day 5
+    assert loads == ["2026-11-05", "2026-11-06"]
+    # the next call with day 5 grown: day 4 comes from the memo, only day 5 is collected again
+    log2 = pd.concat([log, log.iloc[[3]].assign(request_id="r6", request_time=t(5, 20))], ignore_index=True)
+    out2 = pd.concat([out, out.iloc[[3]].assign(request_id="r6", request_time=t(5, 20))], ignore_index=True)
+    loads.clear()
+    again = union_in_parts(logged(), _by_day(log2, out2, loads), FEED, 3, memo)
+    assert loads == ["2026-11-06"] and len(again["histories"]) == len(by_day["histories"]) + 1
+    loads.clear()
+    union_in_parts(logged(), _by_day(log2, out2, loads), FEED, 3, memo, base="another table")
+    assert loads == ["2026-11-05", "2026-11-06"]  # other logged tables: every day again

@@ -218,8 +218,11 @@ def test_score_candidates_does_not_call_the_model_on_no_rows():
     assert len(e) == len(q) == len(s) == 0
 
 
-def test_features_are_indexed_by_news_id():
-    assert _ranker().features(USER, NEWS, NOW).index.tolist() == ["N1", "N2", "N3"]
+def test_features_are_one_row_per_candidate_in_its_order():
+    x = _ranker().features(USER, NEWS, NOW)
+    assert {len(v) for v in x.values()} == {len(NEWS)}
+    np.testing.assert_array_equal(x["first_seen_ts"], NEWS["first_seen_ts"].to_numpy())
+    np.testing.assert_array_equal(x["request_time"], np.full(len(NEWS), NOW.timestamp()))
 
 
 def test_scored_rows_have_the_prediction_log_columns():

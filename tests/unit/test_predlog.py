@@ -39,6 +39,18 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
     assert time.monotonic() - t0 < 1.0 and accepted < 50 and log.dropped == 50 - accepted
 
 
+def test_a_pause_in_traffic_writes_what_is_held_long_before_the_interval(tmp_path):
+    log = PredictionLog(tmp_path, batch=10_000, interval_s=60, idle_s=0.05)
+    for i in range(5):
+        log.append(_rec(i))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp_path.rglob("part-*.parquet")):
+        time.sleep(0.01)
+    assert len(read_log(tmp_path)) == 5  # written in the pause, not after interval_s
+    log.close()
+    assert log.written == 5
+
+
 KILLED = """
 import sys, time, pandas as pd
 from newsrec.predlog import PredictionLog

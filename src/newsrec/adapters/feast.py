@@ -118,14 +118,20 @@ class FeatureStore:
         return len(latest)
 
     def state(self) -> dict:
-        """{"as_of": ISO time the store is complete up to, "news": [article ids it holds]}."""
+        """{"as_of": ISO time the store is complete up to, "news": [article ids it holds],
+        and after an advance "since": the update before, "changed": {view: [keys pushed]}}."""
         f = self.store / STATE
         return json.loads(f.read_text()) if f.exists() else {"as_of": None, "news": []}
 
-    def set_state(self, as_of: pd.Timestamp, news: list[str]) -> None:
+    def set_state(
+        self, as_of: pd.Timestamp, news: list[str], since: pd.Timestamp | None = None, changed: dict | None = None
+    ) -> None:
         from newsrec.data.io import write_json
 
-        write_json(self.store / STATE, {"as_of": as_of.isoformat(), "news": sorted(set(news))})
+        state = {"as_of": as_of.isoformat(), "news": sorted(set(news))}
+        if since is not None:  # the keys of this update, so a reader of `since` reads only them again
+            state |= {"since": since.isoformat(), "changed": {k: sorted(set(v)) for k, v in (changed or {}).items()}}
+        write_json(self.store / STATE, state)
 
     def historical(self, entities: pd.DataFrame, service: str = SERVICE) -> pd.DataFrame:
         """Point-in-time join of the FeatureService onto the entity rows; every row comes back."""
@@ -142,18 +148,14 @@ class FeatureStore:
     def service_version(self, service: str = SERVICE) -> str:
         return self.service(service).tags.get("version", "")
 
-    def _online(self, views: tuple[View, ...], key: str, ids: list[str], as_of: pd.Timestamp | None) -> pd.DataFrame:
-        """The views' latest online rows for `ids`; a view's values older than its TTL at
-        `as_of` are missing, as in the offline point-in-time join."""
+    def online_rows(self, views: tuple[View, ...], key: str, ids: list[str]) -> pd.DataFrame:
+        """The views' latest online rows for `ids`, as stored: their values, and per view the
+        time of the entity's row (`<view>__ts`, epoch seconds; see `fresh`)."""
         feats = [f"{v.name}:{c}" for v in views for c in v.columns]
         got = self.fs.get_online_features(features=feats, entity_rows=[{key: i} for i in ids])
-        df = pd.DataFrame(got.to_dict(include_event_timestamps=as_of is not None)).set_index(key)
-        for v in views if as_of is not None else ():
-            cols = list(v.columns)
-            ts = df[[f"{c}__ts" for c in cols]].max(axis=1)
-            stale = (as_of.timestamp() - ts) > v.ttl.total_seconds()
-            df.loc[stale, cols] = None
-        return df[[c for v in views for c in v.columns]]
+        df = pd.DataFrame(got.to_dict(include_event_timestamps=True)).set_index(key)
+        ts = {f"{v.name}{TS}": df[[f"{c}__ts" for c in v.columns]].max(axis=1) for v in views}
+        return pd.concat([df[[c for v in views for c in v.columns]], pd.DataFrame(ts)], axis=1)
 
     def online_user(self, user_id: str, as_of: pd.Timestamp | None = None) -> dict | None:
         """The user's latest features; None for a user the store does not know, or whose row
@@ -175,8 +177,27 @@ class FeatureStore:
 
     def online_news(self, news_ids: list[str], as_of: pd.Timestamp | None = None) -> pd.DataFrame:
         """Article features, indexed by news_id (rows of unknown ids dropped)."""
-        df = self._online((META_VIEW, STATS_VIEW), META_VIEW.key, news_ids, as_of)
-        return df[df["first_seen_ts"].notna()]
+        return _articles(self.online_rows(NEWS_VIEWS, META_VIEW.key, news_ids), as_of)
+
+
+NEWS_VIEWS = (META_VIEW, STATS_VIEW)
+TS = "__ts"
+
+
+def fresh(rows: pd.DataFrame, views: tuple[View, ...], as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """`online_rows` as a request at `as_of` sees them: a view's values older than its TTL
+    are missing, as in the offline point-in-time join."""
+    out = rows[[c for v in views for c in v.columns]].copy()
+    for v in views if as_of is not None else ():
+        stale = (as_of.timestamp() - rows[f"{v.name}{TS}"]) > v.ttl.total_seconds()
+        out.loc[stale.to_numpy(), list(v.columns)] = None
+    return out
+
+
+def _articles(rows: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """The articles' rows a request at `as_of` sees; ids the store does not hold dropped."""
+    out = fresh(rows, NEWS_VIEWS, as_of)
+    return out[out["first_seen_ts"].notna()]
 
 
 def _scalar(v):
@@ -191,8 +212,9 @@ class Snapshot:
     version: tuple
     store: FeatureStore
     as_of: pd.Timestamp | None
-    table: pd.DataFrame | None
+    table: pd.DataFrame | None  # the articles as a request at as_of sees them (TTLs applied)
     freshest_n: int
+    rows: pd.DataFrame | None = None  # the articles as stored (`online_rows`), to update in place
 
     def user(self, user_id: str) -> dict | None:
         return self.store.online_user(user_id, self.as_of)
@@ -210,12 +232,17 @@ class Snapshot:
 class OnlineFeatures:
     """The service's online store. A background thread follows data/feast/current and the
     store's state: when either changes it loads the new store and its article table aside,
-    then swaps the snapshot in, so no request waits for a reload or sees half of one."""
+    then swaps the snapshot in, so no request waits for a reload or sees half of one.
 
-    def __init__(self, repo: Path, home: Path, freshest_n: int, poll_seconds: float = 0.2) -> None:
+    After an advance of the store in hand (the state names the update before it and the
+    keys it pushed), only the pushed articles are read again; the TTLs are applied to the
+    whole table at the new time. Anything else (a new store, a missed update) reads every
+    article."""
+
+    def __init__(self, repo: Path, home: Path, freshest_n: int, poll_seconds: float = 0.05) -> None:
         self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
+        self.reloads, self.updates, self.error = 0, 0, None
         self.snapshot = self._load(self._version())
-        self.reloads, self.error = 0, None
         threading.Thread(target=self._follow, name="online-features", daemon=True).start()
 
     def _version(self) -> tuple:
@@ -223,20 +250,30 @@ class OnlineFeatures:
         st = (store / STATE).stat() if store and (store / STATE).exists() else None
         return (str(store), st.st_mtime_ns if st else 0)
 
-    def _load(self, version: tuple) -> Snapshot:
-        store = FeatureStore(self.repo, self.home)
+    def _load(self, version: tuple, before: Snapshot | None = None) -> Snapshot:
+        same = before is not None and before.version[0] == version[0] and before.rows is not None
+        store = before.store if same else FeatureStore(self.repo, self.home)
         state = store.state()
         as_of = pd.Timestamp(state["as_of"]) if state["as_of"] else None
-        table = store.online_news(state["news"], as_of) if state["news"] else None
-        return Snapshot(version, store, as_of, table, self.freshest_n)
+        if not state["news"]:
+            return Snapshot(version, store, as_of, None, self.freshest_n)
+        if same and "since" in state and before.as_of == pd.Timestamp(state["since"]):
+            changed = sorted({k for v in NEWS_VIEWS for k in state["changed"].get(v.name, [])})
+            new = store.online_rows(NEWS_VIEWS, META_VIEW.key, changed) if changed else before.rows.iloc[0:0]
+            rows = pd.concat([before.rows[~before.rows.index.isin(new.index)], new]).sort_index()
+            self.updates += 1
+        else:
+            rows = store.online_rows(NEWS_VIEWS, META_VIEW.key, state["news"])
+            self.reloads += 1
+        return Snapshot(version, store, as_of, _articles(rows, as_of), self.freshest_n, rows)
 
     def _follow(self) -> None:
         while True:
             time.sleep(self.poll)
             try:
                 if (v := self._version()) != self.snapshot.version:
-                    self.snapshot = self._load(v)
-                    self.reloads, self.error = self.reloads + 1, None
+                    self.snapshot = self._load(v, self.snapshot)
+                    self.error = None
             except Exception as e:  # keep serving the last good store; /status reports it
                 self.error = f"{type(e).__name__}: {e}"
 

@@ -14,24 +14,29 @@ def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] 
 
     Fitted on the titles alone (no clicks or labels are involved): on `fit_on` where given
     (the logged news), so that articles published later get vectors without moving anyone
-    else's; otherwise on `titles` themselves. The same inputs in one process are computed
-    once (moving the online store forward asks every hour).
+    else's; otherwise on `titles` themselves. In one process a fit is made once, and a title
+    is embedded once per fit (moving the online store forward asks every hour, with the
+    articles published since added).
     """
-    return _embeddings(tuple(titles), dims, seed, None if fit_on is None else tuple(fit_on)).copy()
+    if not titles:
+        return np.zeros((0, dims), np.float32)
+    base = tuple(fit_on) if fit_on is not None and len(fit_on) else tuple(titles)
+    vec, svd, known = _fit(base, dims, seed)
+    new = list(dict.fromkeys(t for t in titles if t not in known))
+    if new:
+        z = svd.transform(vec.transform(new))
+        z = unit(np.pad(z, ((0, 0), (0, dims - z.shape[1])))).astype(np.float32)
+        known.update(zip(new, z))
+    return np.stack([known[t] for t in titles])
 
 
 @functools.lru_cache(maxsize=4)
-def _embeddings(titles: tuple[str, ...], dims: int, seed: int, fit_on: tuple[str, ...] | None) -> np.ndarray:
-    if not titles:
-        return np.zeros((0, dims), np.float32)
-    base = list(fit_on) if fit_on is not None and len(fit_on) else titles
+def _fit(base: tuple[str, ...], dims: int, seed: int) -> tuple[TfidfVectorizer, TruncatedSVD, dict]:
+    """The TF-IDF and SVD fitted on `base`, and a memo of the vectors embedded with them."""
     vec = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(base)
     fitted = vec.transform(base)
     k = max(1, min(dims, fitted.shape[1] - 1, fitted.shape[0] - 1))
-    svd = TruncatedSVD(n_components=k, random_state=seed).fit(fitted)
-    z = svd.transform(vec.transform(titles))
-    z = np.pad(z, ((0, 0), (0, dims - z.shape[1])))
-    return unit(z).astype(np.float32)
+    return vec, TruncatedSVD(n_components=k, random_state=seed).fit(fitted), {}
 
 
 def unit(z: np.ndarray) -> np.ndarray:

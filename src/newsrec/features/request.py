@@ -32,19 +32,32 @@ def request_features(df: pd.DataFrame) -> pd.DataFrame:
     """freshness_hours, category_affinity and content_similarity from the user's and the
     article's features and the request time (epoch seconds). Vectorised: one call scores a
     request's candidates in serving and a whole training set in Feast."""
-    age = (_floats(df["request_time"]) - _floats(df["first_seen_ts"])) / 3600.0
-    return pd.DataFrame(
-        {
-            "freshness_hours": np.clip(age, 0.0, None),
-            "category_affinity": _pick(df["user_aff"].to_numpy(object), _floats(df["category_idx"])),
-            "content_similarity": _dots(df["user_emb"].to_numpy(object), df["news_emb"].to_numpy(object)),
-        },
-        index=df.index,
+    return pd.DataFrame(request_arrays({c: df[c].to_numpy() for c in REQUEST_INPUTS}), index=df.index)
+
+
+REQUEST_INPUTS = ("request_time", "first_seen_ts", "category_idx", "user_aff", "user_emb", "news_emb")
+
+
+def request_arrays(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`request_features` on columns as arrays (REQUEST_INPUTS): the request path's form."""
+    age = (floats(x["request_time"]) - floats(x["first_seen_ts"])) / 3600.0
+    return {
+        "freshness_hours": np.clip(age, 0.0, None),
+        "category_affinity": _pick(np.asarray(x["user_aff"], dtype=object), floats(x["category_idx"])),
+        "content_similarity": _dots(np.asarray(x["user_emb"], dtype=object), np.asarray(x["news_emb"], dtype=object)),
+    }
+
+
+def floats(s) -> np.ndarray:
+    """float64, missing values (None, pd.NA) as NaN."""
+    if isinstance(s, pd.Series):
+        return s.to_numpy(np.float64, na_value=np.nan)
+    a = np.asarray(s)
+    return (
+        a.astype(np.float64)
+        if a.dtype != object
+        else pd.array(a, dtype="Float64").to_numpy(np.float64, na_value=np.nan)
     )
-
-
-def _floats(s: pd.Series) -> np.ndarray:
-    return s.to_numpy(np.float64, na_value=np.nan)
 
 
 def _lengths(values: np.ndarray) -> np.ndarray:
@@ -97,9 +110,13 @@ def fit_defaults(x: pd.DataFrame, n_categories: int) -> dict[str, float]:
 
 def fill_defaults(x: pd.DataFrame, defaults: dict[str, float]) -> tuple[pd.DataFrame, dict[str, int]]:
     """The model inputs as float64, missing values filled; also the counts filled per column."""
-    values = x[MODEL_FEATURES].to_numpy(np.float64, na_value=np.nan, copy=True)
+    values, filled = fill_matrix(x[MODEL_FEATURES].to_numpy(np.float64, na_value=np.nan, copy=True), defaults)
+    return pd.DataFrame(values, index=x.index, columns=MODEL_FEATURES), filled
+
+
+def fill_matrix(values: np.ndarray, defaults: dict[str, float]) -> tuple[np.ndarray, dict[str, int]]:
+    """`fill_defaults` in place on a float64 matrix whose columns are MODEL_FEATURES."""
     missing = np.isnan(values)
     fill = np.array([defaults[c] for c in MODEL_FEATURES])
     values[missing] = np.broadcast_to(fill, values.shape)[missing]
-    filled = dict(zip(MODEL_FEATURES, missing.sum(axis=0).tolist()))
-    return pd.DataFrame(values, index=x.index, columns=MODEL_FEATURES), filled
+    return values, dict(zip(MODEL_FEATURES, missing.sum(axis=0).tolist()))

@@ -20,7 +20,7 @@ from newsrec.data.canonical import read_table
 from newsrec.data.mind import read_news
 from newsrec.features.build import build_features
 from newsrec.features.spec import META_VIEW, VIEWS
-from newsrec.predlog import read_log
+from newsrec.predlog import log_days, log_files, read_log
 from newsrec.stages.features import feature_categories
 
 if TYPE_CHECKING:
@@ -34,27 +34,56 @@ class Advanced:
     rows: dict[str, int]  # rows pushed per feature table
 
 
-_LOG: dict = {}  # log files read by this process (they never change once written)
+_LOG: dict = {}  # log files read by this process, by hour (a file never changes once written)
 _TABLES: dict = {}  # canonical tables read by this process, by path and modification time
+_DAYS: dict = {}  # the collected hours (newsrec.collect.union_in_parts's memo)
 
 
-def _table(path) -> pd.DataFrame:
+def _table(path, read=read_table) -> pd.DataFrame:
     mtime = path.stat().st_mtime_ns
     if _TABLES.get(path, (None,))[0] != mtime:
-        _TABLES[path] = (mtime, read_table(path))
+        _TABLES[path] = (mtime, read(path))
     return _TABLES[path][1]
 
 
 def known_events(p: Params, paths: Paths) -> dict[str, pd.DataFrame]:
     """The canonical tables of everything logged so far: ingested, and served (collected
-    from the whole log, so the days not collected yet count too)."""
+    from the whole log, so the hours not collected yet count too). Collected an hour at a
+    time: an hour whose log files did not change since the last call is not collected
+    again, so moving the store forward collects only the traffic since its last move."""
     logged = {n: _table(paths.table(n)) for n in schema.TABLES}
-    log, outcomes = read_log(paths.predictions, cache=_LOG), read_log(paths.outcomes, cache=_LOG)
-    if log.empty or outcomes.empty:
-        return logged
     feed_file = paths.raw_source(p.ingest.source) / schema.LIVE_FEED
-    feed = read_news(feed_file).to_pandas() if feed_file.exists() else logged["news"].iloc[0:0]
-    return core.union(logged, core.collect(log, outcomes, logged, feed, p.collect.history_max))
+    feed = _table(feed_file, lambda f: read_news(f).to_pandas()) if feed_file.exists() else logged["news"].iloc[0:0]
+    base = tuple(_TABLES[f][0] for f in (*map(paths.table, schema.TABLES), feed_file) if f in _TABLES)
+    base += (p.collect.history_max,)
+    days = sorted(set(log_days(paths.predictions)) & set(log_days(paths.outcomes)))
+    hours = [h for d in days for h in _hours(paths, d)]
+    return core.union_in_parts(logged, hours, feed, p.collect.history_max, _DAYS, base)
+
+
+def _hours(paths: Paths, day: str) -> list[core.Part]:
+    """The day's logged hours, each (hour, the files holding its requests, load)."""
+    files = {root: log_files(root, day, day) for root in (paths.predictions, paths.outcomes)}
+    frames = {f: _hourly(f) for fs in files.values() for f in fs}
+    hours = sorted({h for f in frames for h in frames[f]})
+
+    def piece(h: str) -> core.Part:
+        holding = [[f for f in fs if h in frames[f]] for fs in files.values()]
+        load = lambda: tuple(  # noqa: E731
+            pd.concat([frames[f][h] for f in fs], ignore_index=True) if fs else pd.DataFrame() for fs in holding
+        )
+        return h, tuple(tuple(f.name for f in fs) for fs in holding), load
+
+    return [piece(h) for h in hours]
+
+
+def _hourly(f) -> dict[str, pd.DataFrame]:
+    """A log file's rows by the hour of their request (read once: a log file never changes)."""
+    if f not in _LOG:
+        df = read_log(f.parent.parent, files=[f])
+        hour = pd.to_datetime(df["request_time"], utc=True).dt.floor("h")
+        _LOG[f] = {f"{h:%Y-%m-%dT%H}": part.reset_index(drop=True) for h, part in df.groupby(hour, sort=True)}
+    return _LOG[f]
 
 
 def advance(p: Params, paths: Paths, store: FeatureStore, until: pd.Timestamp, say: Say | None = None) -> Advanced:
@@ -77,12 +106,13 @@ def advance(p: Params, paths: Paths, store: FeatureStore, until: pd.Timestamp, s
         logged_titles,
         window=(since, until),
     )
-    rows = {}
+    rows, changed = {}, {}
     for v in VIEWS:
         new = getattr(ft, v.table)
         rows[v.table] = store.push(v, new)
+        changed[v.name] = new[v.key].tolist()
         if v is META_VIEW:
             news = state["news"] + new[v.key].tolist()
-    store.set_state(until, news)
+    store.set_state(until, news, since, changed)
     say(f"online store {since} -> {until}: " + ", ".join(f"{k} {n:,}" for k, n in rows.items()))
     return Advanced(since.isoformat(), until.isoformat(), rows)

@@ -17,7 +17,6 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from newsrec.config import Params, Paths
@@ -25,10 +24,9 @@ from newsrec.console import Say, progress
 from newsrec.data.io import read_json, write_json
 from newsrec.data.readers import live_days, requests
 from newsrec.drift import SHOWN_K
-from newsrec.predlog import log_days, read_log, write_outcomes
+from newsrec.predlog import log_days, log_files, read_log, write_outcomes
 from newsrec.simulate import day_metrics
 from newsrec.stages.advance import advance
-from newsrec.stages.serve import status
 
 
 @dataclass(frozen=True)
@@ -81,40 +79,85 @@ def _ask(url: str, batch: list[tuple[dict, pd.DataFrame]], clients: int) -> pd.D
         t.join()
     if errors:
         raise errors[0] if isinstance(errors[0], RuntimeError) else RuntimeError(f"{url}: {errors[0]}")
-    parts = []
-    for resp, rows in results:
-        items = pd.DataFrame(resp["items"]).assign(rank=lambda d: np.arange(1, len(d) + 1))
-        parts.append(
-            rows.merge(items, on="news_id", how="inner").assign(
-                request_id=resp["request_id"], model_version=resp["model_version"]
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not results:
+        return pd.DataFrame()
+    items = pd.DataFrame.from_records(
+        [
+            {**item, "rank": r, "request_id": resp["request_id"], "model_version": resp["model_version"], "_i": i}
+            for i, (resp, _) in enumerate(results)
+            for r, item in enumerate(resp["items"], start=1)
+        ]
+    )
+    rows = pd.concat([rows for _, rows in results], keys=range(len(results)), names=["_i", None])
+    rows = rows.reset_index(level=0).reset_index(drop=True)
+    return rows.merge(items, on=["_i", "news_id"], how="inner").drop(columns="_i")
+
+
+_PROBES: dict[str, dict[int, http.client.HTTPConnection]] = {}  # per service: a keep-alive connection per worker
+
+
+def _statuses(url: str, workers: int) -> dict[int, dict]:
+    """GET /status/ of every worker: one keep-alive connection each (a connection stays with
+    the worker that accepted it), new connections opened until each worker has one."""
+    conns, out = _PROBES.setdefault(url, {}), {}
+    host, port = url.removeprefix("http://").split(":")
+
+    def ask(c: http.client.HTTPConnection) -> dict:
+        c.request("GET", "/status/")
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise ValueError(f"/status/ answered {r.status}")
+        return json.loads(body)
+
+    for w, c in list(conns.items()):
+        try:
+            out[w] = ask(c)
+        except (OSError, ValueError, http.client.HTTPException):
+            c.close()
+            del conns[w]
+    for _ in range(4 * workers if len(conns) < workers else 0):
+        c = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            st = ask(c)
+        except (OSError, ValueError, http.client.HTTPException):
+            c.close()
+            break
+        if st["worker"] in conns:
+            c.close()
+            continue
+        conns[st["worker"]], out[st["worker"]] = c, st
+        if len(conns) >= workers:
+            break
+    return out
 
 
 def _wait_for(url: str, as_of: pd.Timestamp, workers: int, timeout: float = 60) -> None:
     """Until every worker of the service reads the store as of `as_of`."""
     seen, deadline = {}, time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if st := status(url):
-            seen[st["worker"]] = pd.Timestamp(st["features_as_of"]) if st["features_as_of"] else None
-            if len(seen) >= workers and all(v == as_of for v in seen.values()):
-                return
-        time.sleep(0.05)
+        for w, st in _statuses(url, workers).items():
+            seen[w] = pd.Timestamp(st["features_as_of"]) if st["features_as_of"] else None
+        if len(seen) >= workers and all(v == as_of for v in seen.values()):
+            return
+        time.sleep(0.01)
     raise TimeoutError(f"the service at {url} did not pick up the online store as of {as_of} ({seen})")
 
 
-_SEEN: dict = {}  # log files already read by _wait_logged (each is written whole, once)
+_SEEN: dict = {}  # the request ids of each log file read by _wait_logged (each is written whole, once)
 
 
 def _wait_logged(paths: Paths, day: str, ids: set[str], timeout: float = 60) -> None:
-    """Until the service's prediction log holds every response of `ids` (it flushes every second)."""
-    deadline = time.monotonic() + timeout
+    """Until the service's prediction log holds every response of `ids` (it writes when the traffic pauses)."""
+    deadline, missing = time.monotonic() + timeout, set(ids)
     while time.monotonic() < deadline:
-        logged = read_log(paths.predictions, day, day, columns=["request_id"], cache=_SEEN)
-        if not len(ids - set(logged["request_id"] if len(logged) else [])):
+        for f in log_files(paths.predictions, day, day):
+            if f not in _SEEN:
+                _SEEN[f] = set(read_log(paths.predictions, columns=["request_id"], files=[f])["request_id"])
+            missing = {r for r in missing if r not in _SEEN[f]}
+        if not missing:
             return
-        time.sleep(0.2)
+        time.sleep(0.02)
     raise TimeoutError(f"{paths.predictions}: responses of {day} missing from the log after {timeout:.0f} s")
 
 
