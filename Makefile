@@ -79,7 +79,7 @@ package: install ## newsrec package: import models:/newsrec-ranker@champion into
 
 serve: install ## newsrec serve: the recommendation service on params serve.host:serve.port (HOST=, PORT= override)
 	newsrec package --no-build
-	newsrec serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+	newsrec serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(ALLOW_WITHOUT_KEY),--allow-without-key)
 
 traffic: install ## newsrec traffic: DAYS (1) live days of simulated readers against the running service, the store moving forward
 	newsrec traffic --days $(DAYS)

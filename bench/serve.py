@@ -31,6 +31,7 @@ import pandas as pd
 from common import ROOT, save_result
 
 from newsrec.procs import free_port, wait_http
+from newsrec.stages.serve import api_headers
 
 BIN = Path(sys.executable).parent
 
@@ -48,7 +49,7 @@ def load(port: int, path: str, bodies: list[bytes], clients: int) -> dict:
             if body is None:
                 return
             t = time.perf_counter()
-            c.request("POST", path, body, {"content-type": "application/json"})
+            c.request("POST", path, body, api_headers())
             r = c.getresponse()
             r.read()
             assert r.status == 200, r.status

@@ -1,7 +1,7 @@
 """The BentoML service: POST /recommend over the champion model, Feast online features and
 the prediction log; GET /status says what a worker serves. BentoML itself serves /healthz,
-/readyz (through __is_ready__) and /metrics (Prometheus: request count and latency; plus
-the counters below).
+/readyz (through __is_ready__: the online store readable, the prediction log writable)
+and /metrics (Prometheus: request count and latency; plus the counters below).
 
 Thin by design: every decision is made by newsrec.recommend.Ranker. A new champion
 (`make deploy`, `make rollback`) and a new or advanced online store (`make features`, the
@@ -11,12 +11,15 @@ live loop) are picked up while serving, without a restart.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import bentoml
+from bentoml.exceptions import InvalidArgument
 from fastapi import FastAPI
 
 from newsrec.adapters.bento import BENTO_MODEL
-from newsrec.recommend import Recommendation, RecommendRequest
+from newsrec.recommend import BadRequest, Recommendation, RecommendRequest, check_time
+from services.guard import Guard
 
 MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 # One OpenMP thread per scoring call: a request scores ~100 rows, and every request thread
@@ -25,18 +28,27 @@ MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 FALLBACKS = bentoml.metrics.Counter(name="newsrec_fallback_total", documentation="responses that used a fallback")
 ERRORS = bentoml.metrics.Counter(name="newsrec_error_total", documentation="requests that failed inside the service")
+LOG_FAILED = bentoml.metrics.Counter(
+    name="newsrec_log_failed_total", documentation="prediction-log rows whose write failed (quarantined or lost)"
+)
+LOG_DROPPED = bentoml.metrics.Counter(
+    name="newsrec_log_dropped_total", documentation="prediction-log rows dropped: the writer's queue was full"
+)
 status = FastAPI(title="newsrec status")
 
 
-def _workers() -> int:
-    """serve.workers from params.yaml (processes, each with the model and the article cache)."""
+def _serve():
+    """serve from params.yaml (workers: processes, each with the model and the article cache)."""
     from newsrec.config import load_params
 
-    return load_params().serve.workers
+    return load_params().serve
+
+
+SERVE = _serve()
 
 
 @bentoml.asgi_app(status, path="/status")
-@bentoml.service(name="newsrec", traffic={"timeout": 30}, workers=_workers())
+@bentoml.service(name="newsrec", traffic={"timeout": 30}, workers=SERVE.workers)
 class Recommender:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
@@ -52,10 +64,18 @@ class Recommender:
         self.features = OnlineFeatures(ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n)
         # queue: responses; batch: rows; written every second under load and at once when the
         # traffic pauses, so a response is in the log soon after
-        self.log = PredictionLog(ctx.paths.predictions, max_queue=2_000, batch=20_000, interval_s=1.0)
+        self.log = PredictionLog(
+            ctx.paths.predictions,
+            max_queue=2_000,
+            batch=20_000,
+            interval_s=1.0,
+            on_failed=LOG_FAILED.inc,
+            on_dropped=LOG_DROPPED.inc,
+        )
 
     def __is_ready__(self) -> bool:
-        return self.features.reachable()
+        """Ready while the online store can be read and the prediction log written."""
+        return self.features.reachable() and self.log.healthy
 
     @status.get("/")
     def status(self) -> dict:
@@ -68,7 +88,10 @@ class Recommender:
             "features_store": self.features.snapshot.store.store.name,
             "features_reloads": self.features.reloads,  # whole article tables read
             "features_updates": self.features.updates,  # advances read in part (the pushed articles)
-            "errors": [e for e in (self.model.error, self.features.error) if e],
+            "errors": [e for e in (self.model.error, self.features.error, self.log.error) if e],
+            "log": {
+                k: getattr(self.log, k) for k in ("written", "dropped", "failed", "quarantined", "lost", "healthy")
+            },
         }
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest)
@@ -76,8 +99,11 @@ class Recommender:
         try:
             req = RecommendRequest(**fields)
             snap = self.features.snapshot  # one store for the whole request, even if a newer one arrives
+            check_time(req.request_time, snap.oldest, datetime.now(UTC), SERVE.max_future_skew)
             news, unknown = snap.lookup(req.candidates)
             rec, scored = self.model.ranker.recommend(req, snap.user(req.user_id), news, unknown, snap.as_of)
+        except BadRequest as e:
+            raise InvalidArgument(str(e)) from None
         except Exception:
             ERRORS.inc()
             raise
@@ -89,3 +115,8 @@ class Recommender:
     @bentoml.on_shutdown
     def _flush(self) -> None:
         self.log.close()
+
+
+Recommender.add_asgi_middleware(
+    Guard, routes=("/recommend",), max_body_bytes=SERVE.max_body_bytes, max_concurrency=SERVE.max_concurrency
+)

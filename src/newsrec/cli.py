@@ -121,7 +121,7 @@ def _serve(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.serve import serve
 
     s = ctx.params.serve.model_copy(update={k: v for k, v in (("host", a.host), ("port", a.port)) if v})
-    return serve(s, ctx.paths)
+    return serve(s, ctx.paths, a.allow_without_key)
 
 
 def _traffic(ctx: Context, a: argparse.Namespace) -> int:
@@ -204,6 +204,11 @@ def parser() -> argparse.ArgumentParser:
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")
     sp.add_argument("--host", default=None, help="default: serve.host")
     sp.add_argument("--port", type=int, default=None, help="default: serve.port")
+    sp.add_argument(
+        "--allow-without-key",
+        action="store_true",
+        help="serve on a non-loopback host without NEWSREC_API_KEY (anyone who reaches it can call it)",
+    )
     sp = command("traffic", _traffic, "live days: the simulated readers call the service, the store moves forward")
     sp.add_argument("--days", type=int, default=1, help="how many live days (default 1)")
     sp.add_argument("--first", type=int, default=0, help="the first live day (0: the day after the log)")

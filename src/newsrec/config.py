@@ -184,6 +184,10 @@ class Serve(Strict):
     port: int = Field(3000, ge=1, le=65535)
     workers: int = Field(2, ge=1)  # server processes; one per core
     freshest_n: int = Field(100, ge=1, le=500)  # candidates when a request names none
+    max_body_bytes: int = Field(65_536, ge=1_024)  # a larger request body gets 413
+    max_concurrency: int = Field(64, ge=1)  # requests in a worker at once; the next get 503
+    # a request_time later than the server's clock by more than this gets 400 (hours)
+    max_future_skew: float = Field(24.0, ge=0)
 
     @property
     def url(self) -> str:

@@ -4,6 +4,12 @@ request path through a bounded queue and written as date-partitioned parquet fil
 Each flush writes a new file under date=YYYY-MM-DD/ to a temporary name and renames it,
 so a killed process loses at most the records not yet flushed and never corrupts a file
 that was already written. When the queue is full, records are dropped and counted.
+
+Nothing stops the writer: a write that fails (disk full, a file where a folder should be)
+is retried, then the batch goes to the quarantine folder beside the log (or, if that
+fails too, is lost), counted either way. Until a write succeeds again the log is not
+`healthy` (the service's /readyz says so); while it is not, it tries a small write every
+second, so it recovers by itself when the fault goes.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +30,35 @@ from newsrec.data.io import atomic_file
 class PredictionLog:
     """A background writer; `append` never blocks the caller. Under load it writes a file
     every `interval_s` (or `batch` rows); when the traffic pauses for `idle_s` it writes
-    what it holds at once, so a burst of responses is in the log soon after its end."""
+    what it holds at once, so a burst of responses is in the log soon after its end.
+
+    Counters: `written`, `dropped` (queue full), `failed` (rows whose write failed), of
+    them `quarantined` (kept in the quarantine folder) and `lost`; `on_failed(n)` and
+    `on_dropped(n)` are called with each count as it happens (the service's metrics)."""
+
+    RETRIES = (0.05, 0.25)  # seconds before each retry of a failed write
+    PROBE_S = 1.0  # while not healthy, a test write this often
 
     def __init__(
-        self, root: Path, max_queue: int = 10_000, batch: int = 500, interval_s: float = 2.0, idle_s: float = 0.05
+        self,
+        root: Path,
+        max_queue: int = 10_000,
+        batch: int = 500,
+        interval_s: float = 2.0,
+        idle_s: float = 0.05,
+        quarantine: Path | None = None,
+        on_failed: Callable[[int], None] | None = None,
+        on_dropped: Callable[[int], None] | None = None,
     ) -> None:
         self.root, self.batch, self.interval, self.idle = Path(root), batch, interval_s, idle_s
+        self.quarantine = Path(quarantine) if quarantine else self.root.with_name(f"{self.root.name}.quarantine")
+        self.on_failed, self.on_dropped = on_failed, on_dropped
         self._q: queue.Queue = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self._seq = 0
-        self.dropped = 0
-        self.written = 0
+        self.dropped = self.written = self.failed = self.quarantined = self.lost = 0
+        self.healthy, self.error = True, None
+        self._probed, self._failed_at = 0.0, self.root
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -45,12 +70,16 @@ class PredictionLog:
             return True
         except queue.Full:
             self.dropped += 1
+            _call(self.on_dropped, 1)
             return False
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the writer (call on shutdown)."""
         self._stop.set()
         self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         pending: list[dict | pd.DataFrame] = []
@@ -67,24 +96,81 @@ class PredictionLog:
             if pending and (due or idle or self._stop.is_set()):
                 self._flush(pending)
                 pending, rows, last = [], 0, time.monotonic()
+            elif not self.healthy and time.monotonic() - self._probed >= self.PROBE_S:
+                self._probe()
         if pending:
             self._flush(pending)
 
     def _flush(self, items: list[dict | pd.DataFrame]) -> None:
-        frames = [i for i in items if isinstance(i, pd.DataFrame)]
-        records = [i for i in items if not isinstance(i, pd.DataFrame)]
-        if records:
-            frames.append(pd.DataFrame.from_records(records))
-        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        day = pd.to_datetime(df["request_time"], utc=True).dt.strftime("%Y-%m-%d")
+        """Write the items, a file per day; whatever fails is counted, never raised."""
+        n = sum(len(i) if isinstance(i, pd.DataFrame) else 1 for i in items)
+        try:
+            frames = [i for i in items if isinstance(i, pd.DataFrame)]
+            records = [i for i in items if not isinstance(i, pd.DataFrame)]
+            if records:
+                frames.append(pd.DataFrame.from_records(records))
+            df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            day = pd.to_datetime(df["request_time"], utc=True).dt.strftime("%Y-%m-%d")
+        except Exception as e:  # rows that cannot be laid out: nothing to retry
+            self._failed(n, e, quarantined=False)
+            return
+        ok = True
         for d, part in df.groupby(day, sort=True):
-            folder = self.root / f"date={d}"
-            folder.mkdir(parents=True, exist_ok=True)
             self._seq += 1
-            name = f"part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet"
-            with atomic_file(folder / name) as tmp:
-                part.to_parquet(tmp, index=False)
-            self.written += len(part)
+            name = f"date={d}/part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet"
+            error = self._write(self.root / name, part, self.RETRIES)
+            if error is None:
+                self.written += len(part)
+            else:
+                ok = False
+                self._failed_at = (self.root / name).parent
+                kept = self._write(self.quarantine / name, part, ()) is None
+                self._failed(len(part), error, quarantined=kept)
+        if ok:  # healthy again only when a whole flush was written
+            self.healthy, self.error = True, None
+
+    @staticmethod
+    def _write(path: Path, part: pd.DataFrame, retries: tuple[float, ...]) -> Exception | None:
+        """Write `part` to `path` atomically, retrying after each of `retries` seconds; the last error."""
+        for wait in (*retries, None):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_file(path) as tmp:
+                    part.to_parquet(tmp, index=False)
+                return None
+            except Exception as e:  # OSError mostly; pyarrow raises its own types too
+                error = e
+                if wait is not None:
+                    time.sleep(wait)
+        return error
+
+    def _failed(self, n: int, error: Exception, quarantined: bool) -> None:
+        self.failed += n
+        self.quarantined += n if quarantined else 0
+        self.lost += 0 if quarantined else n
+        self.healthy, self.error = False, f"{type(error).__name__}: {error}"
+        self._probed = time.monotonic()
+        _call(self.on_failed, n)
+
+    def _probe(self) -> None:
+        """A small write where the last write failed: healthy again if it succeeds."""
+        self._probed = time.monotonic()
+        probe = self._failed_at / f".probe-{os.getpid()}"
+        try:
+            self._failed_at.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            self.healthy, self.error = True, None
+        except OSError as e:
+            self.error = f"{type(e).__name__}: {e}"
+
+
+def _call(f: Callable[[int], None] | None, n: int) -> None:
+    if f is not None:
+        try:
+            f(n)
+        except Exception:  # a metrics callback must not stop the writer
+            pass
 
 
 class CorruptLogError(ValueError):

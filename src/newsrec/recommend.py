@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -21,14 +22,43 @@ from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS
 from newsrec.model import predict
 from newsrec.ranking import blend, popularity, rank_within
 
+ID_MAX = 200  # the longest user or news id a request may carry
+
 
 class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=200)
-    candidates: list[str] | None = Field(None, max_length=500, description="news ids; default: the freshest")
+    user_id: str = Field(min_length=1, max_length=ID_MAX)
+    candidates: list[Annotated[str, Field(min_length=1, max_length=ID_MAX)]] | None = Field(
+        None, max_length=500, description="news ids; default: the freshest"
+    )
     k: int = Field(10, ge=1, le=100)
-    request_time: datetime | None = None
+    request_time: datetime | None = Field(
+        None,
+        description="default: now; no earlier than the online store's oldest event, no later than serve.max_future_skew hours ahead",
+    )
+
+
+class BadRequest(ValueError):
+    """A request the service refuses (400); the message names the field."""
+
+
+def check_time(request_time: datetime | None, oldest: datetime | None, now: datetime, max_future_skew_h: float) -> None:
+    """Refuse a request_time before the online store's oldest event (nothing to serve it
+    from) or more than `max_future_skew_h` hours after the server's clock: either would
+    make log partitions of no real day and set a gated drift feature (freshness)."""
+    if request_time is None:
+        return
+    t = request_time if request_time.tzinfo else request_time.replace(tzinfo=UTC)
+    if oldest is not None and t < oldest:
+        raise BadRequest(
+            f"request_time {t.isoformat()} is before the online store's oldest event ({oldest.isoformat()})"
+        )
+    if (t - now).total_seconds() > max_future_skew_h * 3600:
+        raise BadRequest(
+            f"request_time {t.isoformat()} is more than {max_future_skew_h:g} h after the server's clock "
+            f"({now.isoformat()}; serve.max_future_skew)"
+        )
 
 
 class Item(BaseModel):

@@ -3,6 +3,7 @@ offline scores, and a real `bentoml serve` subprocess with its prediction log.""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import shutil
@@ -51,7 +52,7 @@ def _offline_scores(proj: Path, user: str, news: list[str], t: pd.Timestamp) -> 
     return dict(zip(frame["news_id"], predict(model, x)))
 
 
-def test_http_api_and_parity(packaged, monkeypatch):
+def test_http_api_and_parity(packaged, monkeypatch, tmp_path):
     proj, home, tag = packaged
     for k, v in {"NEWSREC_ROOT": str(proj), "BENTOML_HOME": str(home), "NEWSREC_MODEL_TAG": tag}.items():
         monkeypatch.setenv(k, v)
@@ -89,7 +90,47 @@ def test_http_api_and_parity(packaged, monkeypatch):
             assert 400 <= r.status_code < 500 and field in r.text, (bad, r.text)
         r = c.post("/recommend", content=b"{not json", headers={"content-type": "application/json"})
         assert 400 <= r.status_code < 500
+        for when in ("0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"):  # no log partition of year 1 or 9999
+            r = c.post("/recommend", json={"user_id": user, "request_time": when})
+            assert r.status_code == 400 and r.json()["error"].startswith("request_time"), r.text
+        r = c.post("/recommend", files={"user_id": (None, user)})  # a form, not JSON
+        assert r.status_code == 415 and "multipart/form-data" in r.json()["detail"]
+        r = c.post("/recommend", json={"user_id": user, "candidates": ["N" * 70_000]})
+        assert r.status_code == 413
+        r = c.post("/recommend", json={"user_id": user, "candidates": ["N" * 201]})  # an id over the limit
+        assert r.status_code == 400 and "candidates" in r.json()["detail"]
+        assert isinstance(c.post("/recommend", json={"k": 3}).json()["detail"], str)  # errors as documented
         assert c.post("/recommend", json={"user_id": user}).status_code == 200  # still serving
+        _a_log_that_cannot_be_written_is_counted_not_ready_and_recovers(c, proj, user, t, tmp_path)
+
+
+def _a_log_that_cannot_be_written_is_counted_not_ready_and_recovers(c, proj: Path, user: str, t, tmp_path) -> None:
+    """A file where the day's log folder goes: answers keep coming, the rows are quarantined
+    and counted in /metrics, /readyz turns 503; the folder back, /readyz turns 200 by itself."""
+    day = proj / "data" / "predictions" / f"date={t:%Y-%m-%d}"
+    aside = tmp_path / "aside"
+    if day.exists():
+        shutil.move(day, aside)
+    day.write_text("not a folder")
+    try:
+        for _ in range(3):
+            r = c.post("/recommend", json={"user_id": user, "k": 5, "request_time": t.isoformat()})
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and c.get("/readyz").status_code == 200:
+            time.sleep(0.1)
+        st = c.get("/status/").json()
+        assert c.get("/readyz").status_code == 503, st
+        assert st["log"]["failed"] >= 1 and not st["log"]["healthy"] and any("date=" in e for e in st["errors"])
+        assert (proj / "data" / "predictions.quarantine" / day.name).is_dir()  # the rows kept aside
+    finally:
+        day.unlink()
+        if aside.exists():
+            shutil.move(aside, day)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and c.get("/readyz").status_code != 200:
+        time.sleep(0.1)
+    assert c.get("/readyz").status_code == 200 and c.get("/status/").json()["log"]["healthy"]
 
 
 def _hostile_bodies(rng: np.random.Generator, n: int) -> list[tuple[bytes, str]]:
@@ -155,17 +196,17 @@ def _no_request_crashes_the_worker(server_pid: int, port: int) -> None:
     assert c.getresponse().status == 200
 
 
-def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
+@contextlib.contextmanager
+def _served(proj: Path, home: Path, tag: str, log: Path, **env: str):
+    """A real `bentoml serve` of the project on a port of its own, ready; stopped after. Yields (process, url)."""
     import urllib.request
 
-    proj, home, tag = packaged
-    out = (tmp_path / "serve.log").open("wb")  # a file, not a pipe nobody drains: a full pipe blocks the server
+    out = log.open("wb")  # a file, not a pipe nobody drains: a full pipe blocks the server
     port = free_port()
-    env = env_for(proj, BENTOML_HOME=str(home), NEWSREC_MODEL_TAG=tag)
     p = subprocess.Popen(
         [str(BIN / "bentoml"), "serve", "services.recommender:Recommender", "--host", "127.0.0.1", "--port", str(port)],
         cwd=proj,
-        env=env,
+        env=env_for(proj, BENTOML_HOME=str(home), NEWSREC_MODEL_TAG=tag, **env),
         stdout=out,
         stderr=subprocess.STDOUT,
     )
@@ -180,6 +221,19 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
                 time.sleep(1)
         else:
             raise AssertionError("the service did not become ready within 180 s")
+        yield p, url
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+        out.close()
+
+
+def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
+    import urllib.request
+
+    proj, home, tag = packaged
+    with _served(proj, home, tag, tmp_path / "serve.log") as (p, url):
+        port = int(url.rsplit(":", 1)[1])
         for user in ("someone-new", "another-new"):
             req = urllib.request.Request(
                 f"{url}/recommend",
@@ -196,10 +250,6 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
         # again), which the parity check below holds to the offline features
         st = json.loads(urllib.request.urlopen(f"{url}/status/", timeout=10).read())
         assert st["features_updates"] >= 12, st
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=60)
-        out.close()
     from newsrec.predlog import read_log
 
     log = read_log(proj / "data" / "predictions")
@@ -267,3 +317,104 @@ def _served_features_are_the_offline_ones_as_of_the_store_update(proj: Path) -> 
         a = log[c].to_numpy(np.float64, na_value=np.nan)
         b = offline[c].to_numpy(np.float64, na_value=np.nan)
         assert np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True), (c, np.nanmax(np.abs(a - b)))
+
+
+FUZZ_CASES = 1_000  # generated cases on POST /recommend, at least
+
+
+def test_fuzzing_the_openapi_document_finds_no_server_error_and_no_schema_violation(packaged, tmp_path):
+    """schemathesis against a real `bentoml serve`: every operation of /docs.json, positive and
+    negative cases, checked for 5xx and for responses (errors too) that break the document."""
+    proj, home, tag = packaged
+    report = tmp_path / "fuzz.json"
+    log = tmp_path / "predictions"  # the fuzz's traffic stays out of the project's log
+    with _served(proj, home, tag, tmp_path / "serve.log", NEWSREC_PREDICTIONS=str(log)) as (_, url):
+        res = subprocess.run(
+            [
+                str(BIN / "st"),
+                "run",
+                f"{url}/docs.json",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                "--mode",
+                "all",
+                "--max-examples",
+                str(FUZZ_CASES),
+                "--seed",
+                "0",
+                "--request-timeout",
+                "30",
+                "--continue-on-failure",
+                "--suppress-health-check",
+                "all",
+                "--report",
+                "ndjson",
+                "--report-ndjson-path",
+                str(report),
+                "--no-color",
+            ],
+            cwd=tmp_path,
+            env=env_for(proj),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        _log_faults_reach_metrics_and_readiness_of_every_worker(url, log)
+    tail = "\n".join(res.stdout.splitlines()[-40:])
+    assert res.returncode == 0, tail  # a server error or a schema violation fails the run
+    cases = _fuzz_cases(report)
+    post = cases.get(("POST /recommend", "positive"), 0) + cases.get(("POST /recommend", "negative"), 0)
+    assert post >= FUZZ_CASES and min(cases[("POST /recommend", m)] for m in ("positive", "negative")) >= 100, cases
+    others = {"GET /status/", "GET /readyz", "GET /healthz", "GET /livez", "GET /metrics"}
+    assert others <= {op for op, _ in cases}, cases  # every other operation called at least once
+
+
+def _fuzz_cases(report: Path) -> dict[tuple[str, str], int]:
+    """Cases schemathesis generated, by (operation, positive or negative), from its NDJSON events."""
+    from collections import Counter
+
+    out: Counter = Counter()
+    for line in report.read_text().splitlines():
+        event = json.loads(line).get("ScenarioFinished")
+        for case in (event or {}).get("recorder", {}).get("cases", {}).values():
+            mode = case["value"]["meta"]["generation"]["mode"]
+            out[event["recorder"]["label"], mode] += 1
+    return dict(out)
+
+
+def _log_faults_reach_metrics_and_readiness_of_every_worker(url: str, log: Path) -> None:
+    """On the real server (its workers share /metrics): a day's log folder made a file, the
+    requests of that day are answered, counted as failed log rows, and /readyz says 503
+    until the folder can be written again."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"{url}{path}", timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+
+    day = log / "date=2026-11-06"
+    if day.exists():
+        shutil.rmtree(day)
+    day.write_text("not a folder")
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"user_id": "U1", "k": 3, "request_time": "2026-11-06T12:00:00Z"})
+    for _ in range(20):  # new connections: both workers get some
+        c = http.client.HTTPConnection(host, int(port), timeout=30)
+        c.request("POST", "/recommend", body, {"content-type": "application/json"})
+        assert c.getresponse().status == 200
+        c.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(get("/readyz")[0] == 200 for _ in range(6)):
+        time.sleep(0.2)
+    assert all(get("/readyz")[0] == 503 for _ in range(6))  # every worker: not ready
+    failed = [ln for ln in get("/metrics")[1].splitlines() if ln.startswith("newsrec_log_failed_total")]
+    assert failed and float(failed[0].split()[-1]) >= 20, failed
+    day.unlink()
+    while time.monotonic() < deadline and any(get("/readyz")[0] != 200 for _ in range(6)):
+        time.sleep(0.2)
+    assert all(get("/readyz")[0] == 200 for _ in range(6))

@@ -76,3 +76,54 @@ def test_a_killed_writer_leaves_only_complete_files(tmp_path):
     assert files, "the writer flushed nothing before it was killed"
     for f in files:
         assert len(pd.read_parquet(f)) > 0  # every file under its final name is whole
+
+
+def test_a_failing_write_is_retried_quarantined_counted_and_the_writer_recovers(tmp_path):
+    root = tmp_path / "predictions"
+    root.mkdir()
+    (root / "date=2026-11-05").write_text("a file where the day's folder goes")  # every write there fails
+    failed = []
+    log = PredictionLog(root, batch=10_000, interval_s=60, idle_s=0.02, on_failed=failed.append)
+    log.PROBE_S = 0.1
+    for i in range(4):
+        log.append(_rec(i))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and log.failed < 4:
+        time.sleep(0.02)
+    assert log.failed == 4 and log.quarantined == 4 and log.lost == 0 and sum(failed) == 4
+    assert not log.healthy and "date=2026-11-05" in log.error and log.alive()
+    assert len(read_log(tmp_path / "predictions.quarantine")) == 4  # the rows are kept aside, whole
+    (root / "date=2026-11-05").unlink()  # the fault goes: the writer finds out by itself
+    while time.monotonic() < deadline and not log.healthy:
+        time.sleep(0.02)
+    assert log.healthy and log.error is None
+    log.append(_rec(9))
+    log.close()
+    assert log.written == 1 and read_log(root)["user_id"].tolist() == ["U9"]
+
+
+def test_rows_nowhere_to_go_are_lost_and_counted_and_bad_rows_never_stop_the_writer(tmp_path):
+    (tmp_path / "log").write_text("x")
+    (tmp_path / "log.quarantine").write_text("x")  # neither the log nor its quarantine can be written
+    log = PredictionLog(tmp_path / "log", batch=1, interval_s=60, idle_s=0.02)
+    log.RETRIES = ()
+    log.append(_rec(0))
+    log.append({"no": "request_time"})  # cannot be laid out by day
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and log.failed < 2:
+        time.sleep(0.02)
+    assert log.failed == 2 and log.lost == 2 and log.quarantined == 0 and log.alive()
+    log.close()
+
+
+def test_a_flush_with_one_day_that_cannot_be_written_is_not_healthy(tmp_path):
+    (tmp_path / "date=2026-11-05").write_text("x")  # that day fails, the next one is fine
+    log = PredictionLog(tmp_path, batch=2, interval_s=60, idle_s=5)
+    log.RETRIES = ()
+    log.append(_rec(0, "2026-11-05"))
+    log.append(_rec(1, "2026-11-06"))  # the batch is full: one flush, both days
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and log.written + log.failed < 2:
+        time.sleep(0.02)
+    assert log.written == 1 and log.failed == 1 and not log.healthy
+    log.close()

@@ -219,6 +219,13 @@ class Snapshot:
     def user(self, user_id: str) -> dict | None:
         return self.store.online_user(user_id, self.as_of)
 
+    @property
+    def oldest(self) -> pd.Timestamp | None:
+        """The oldest event the store holds (its first article's first impression)."""
+        if self.table is None or not len(self.table):
+            return None
+        return pd.Timestamp(float(self.table["first_seen_ts"].min()), unit="s", tz="UTC")
+
     def lookup(self, candidates: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
         """The candidates' rows and the ids the store does not hold (new articles, or not
         articles: ranked with the defaults either way); no candidates: the freshest N."""

@@ -5,7 +5,9 @@ deploy onto it drops no request."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -15,13 +17,40 @@ from newsrec.adapters.bento import SERVICE
 from newsrec.config import Paths, Serve
 from newsrec.console import Say, progress
 
+API_KEY_ENV = "NEWSREC_API_KEY"  # the key services/guard.py asks of every /recommend call
+
+
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def api_headers() -> dict[str, str]:
+    """The headers a client of /recommend sends: JSON, and the API key where one is set."""
+    key = os.environ.get(API_KEY_ENV)
+    return {"content-type": "application/json", **({"x-api-key": key} if key else {})}
+
+
+def check_exposure(host: str, allow_without_key: bool = False) -> None:
+    """Refuse to serve beyond this machine without an API key (anyone could read any
+    reader's ranking and fill the disk through the log), unless told to."""
+    if not loopback(host) and not os.environ.get(API_KEY_ENV) and not allow_without_key:
+        raise ValueError(
+            f"serve.host {host} is reachable from other machines and {API_KEY_ENV} is not set: "
+            f"set {API_KEY_ENV} (clients send it as X-API-Key), or pass --allow-without-key "
+            "(make serve ALLOW_WITHOUT_KEY=1)"
+        )
+
 
 def command(s: Serve) -> list[str]:
     return [procs.tool("bentoml"), "serve", SERVICE, "--host", s.host, "--port", str(s.port)]
 
 
-def serve(s: Serve, paths: Paths) -> int:
+def serve(s: Serve, paths: Paths, allow_without_key: bool = False) -> int:
     """Run the service until it is stopped; its exit status."""
+    check_exposure(s.host, allow_without_key)
     return subprocess.run(command(s), cwd=paths.root).returncode
 
 
@@ -61,6 +90,7 @@ def in_service(
     if not start:
         say(f"no service answers at {s.url}: the next `make serve` or `make deploy` serves v{version}")
         return None
+    check_exposure(s.host)
     procs.stop(paths.root, "serve")  # a pid file left by a service that died
     procs.start(paths.root, "serve", command(s))
     procs.wait_http(f"{s.url}/readyz", timeout, "the recommendation service", log)

@@ -27,6 +27,7 @@ from newsrec.drift import SHOWN_K
 from newsrec.predlog import log_days, log_files, read_log, write_outcomes
 from newsrec.simulate import day_metrics
 from newsrec.stages.advance import advance
+from newsrec.stages.serve import api_headers
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,13 @@ class Traffic:
 def _post(url: str, results: list, jobs: list[tuple[dict, pd.DataFrame]], lock: threading.Lock) -> None:
     """One reader thread: keep-alive requests until the jobs run out."""
     host, port = url.removeprefix("http://").split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=60)
+    c, headers = http.client.HTTPConnection(host, int(port), timeout=60), api_headers()
     while True:
         with lock:
             if not jobs:
                 break
             req, rows = jobs.pop()
-        c.request("POST", "/recommend", json.dumps(req), {"content-type": "application/json"})
+        c.request("POST", "/recommend", json.dumps(req), headers)
         r = c.getresponse()
         body = r.read()
         if r.status != 200:

@@ -1,0 +1,230 @@
+"""The service's front door, an ASGI middleware in front of the BentoML API routes:
+
+- an API key, when NEWSREC_API_KEY is set (`Authorization: Bearer <key>` or `X-API-Key`): 401 without it;
+- JSON only: another content type gets 415 naming it;
+- a body over `serve.max_body_bytes` gets 413;
+- at most `serve.max_concurrency` requests in a worker at once: the next get 503 and
+  `Retry-After`, instead of queueing without bound;
+- every error body in the one documented shape, {"error": str, "detail": str} (BentoML
+  answers some errors with a list, or a list of field errors as the detail);
+- the OpenAPI document (/docs.json) completed to match: the error statuses above, and the
+  response fields that may be null declared nullable.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+
+API_KEY_ENV = "NEWSREC_API_KEY"
+ERROR_SCHEMA = "Error"
+# the statuses the guard (or BentoML) adds to every guarded route, with what they mean
+ERRORS = {
+    "400": "Bad Request: the body or a field is invalid (the detail names it)",
+    "401": "Unauthorized: the API key is missing or wrong",
+    "413": "Payload Too Large: the body is over serve.max_body_bytes",
+    "415": "Unsupported Media Type: send application/json",
+    "422": "Unprocessable Entity",
+    "500": "Internal Server Error",
+    "503": "Service Unavailable: too many requests in flight (retry after Retry-After seconds)",
+}
+
+
+def _error(status: int, error: str, detail: str, headers: list | None = None) -> tuple[int, list, bytes]:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    return (
+        status,
+        [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])],
+        body,
+    )
+
+
+def normalized(body: bytes) -> bytes:
+    """An error body in the shape {"error": str, "detail": str}, whatever shape it came in."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return json.dumps({"error": body.decode("utf-8", "replace")[:1000] or "error", "detail": ""}).encode()
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        data = data[0]  # BentoML's 4xx from an exception: a one-element list
+    if not isinstance(data, dict):
+        return json.dumps({"error": json.dumps(data)[:1000], "detail": ""}).encode()
+    error, detail = data.get("error", ""), data.get("detail", "")
+    if isinstance(detail, list):  # pydantic's field errors: "field: message; ..."
+        detail = "; ".join(
+            f"{'.'.join(str(x) for x in d.get('loc', ()))}: {d.get('msg', '')}" if isinstance(d, dict) else str(d)
+            for d in detail
+        )
+    elif not isinstance(detail, str):
+        detail = json.dumps(detail)
+    return json.dumps({"error": str(error) or "error", "detail": detail}).encode()
+
+
+def patched_openapi(doc: dict, routes: tuple[str, ...]) -> dict:
+    """The document with the guard's statuses on the guarded routes, one error schema, and
+    `nullable` on every property whose default is null."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas[ERROR_SCHEMA] = {
+        "type": "object",
+        "title": ERROR_SCHEMA,
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    }
+    ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
+    for path, ops in doc.get("paths", {}).items():
+        for op in ops.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            if path in routes:
+                for code, what in ERRORS.items():
+                    op["responses"][code] = {"description": what, "content": {"application/json": {"schema": ref}}}
+            if path == "/readyz":
+                op["responses"]["503"] = {"description": "not ready: the online store or the prediction log fails"}
+    for schema in _walk(doc):
+        for prop in schema.get("properties", {}).values():
+            if isinstance(prop, dict) and "default" in prop and prop["default"] is None:
+                prop["nullable"] = True
+    return doc
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+class Guard:
+    """The middleware (see the module's text). `routes`: the paths it guards."""
+
+    def __init__(self, app, routes: tuple[str, ...], max_body_bytes: int, max_concurrency: int) -> None:
+        self.app, self.routes = app, tuple(routes)
+        self.max_body, self.max_concurrency = max_body_bytes, max_concurrency
+        self.key = os.environ.get(API_KEY_ENV) or None
+        self.active = 0  # one event loop per worker: a plain counter is exact
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == "/docs.json":
+            return await self._docs(scope, receive, send)
+        if path not in self.routes:
+            return await self.app(scope, receive, send)
+        refused = self._refusal(scope)
+        body = b""
+        if refused is None:
+            body, refused = await self._body(receive)
+        if refused is None and self.active >= self.max_concurrency:
+            refused = _error(
+                503, "overloaded", f"{self.active} requests in flight; retry shortly", [(b"retry-after", b"1")]
+            )
+        if refused is not None:
+            return await _send(send, *refused)
+        self.active += 1
+        try:
+            await self.app(scope, _replay(body, receive), _ErrorShape(send))
+        finally:
+            self.active -= 1
+
+    def _refusal(self, scope) -> tuple | None:
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        if self.key is not None:
+            given = headers.get(b"x-api-key", b"").decode("latin-1")
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            if auth.lower().startswith("bearer "):
+                given = given or auth[7:].strip()
+            if not hmac.compare_digest(given.encode(), self.key.encode()):
+                return _error(401, "unauthorized", f"send the API key ({API_KEY_ENV}) as X-API-Key or a Bearer token")
+        if scope["method"] == "POST":
+            ctype = headers.get(b"content-type", b"application/json").decode("latin-1")
+            media = ctype.split(";")[0].strip().lower()
+            if media != "application/json":
+                return _error(415, "unsupported media type", f"send application/json, not {media or 'nothing'}")
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return _error(
+                413, "body too large", f"{int(length):,} bytes; at most {self.max_body:,} (serve.max_body_bytes)"
+            )
+        return None
+
+    async def _body(self, receive) -> tuple[bytes, tuple | None]:
+        """The whole body, read up to the limit (a body without a length is counted as it comes)."""
+        chunks, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return b"", _error(400, "disconnected", "the client went away")
+            size += len(msg.get("body", b""))
+            if size > self.max_body:
+                return b"", _error(413, "body too large", f"over {self.max_body:,} bytes (serve.max_body_bytes)")
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                return b"".join(chunks), None
+
+    async def _docs(self, scope, receive, send) -> None:
+        parts, start = [], {}
+
+        async def keep(msg) -> None:
+            if msg["type"] == "http.response.start":
+                start.update(msg)
+            else:
+                parts.append(msg.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        body = b"".join(parts)
+        if start.get("status") == 200:
+            body = json.dumps(patched_openapi(json.loads(body), self.routes)).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await _send(send, start.get("status", 500), [*headers, (b"content-length", str(len(body)).encode())], body)
+
+
+def _replay(body: bytes, receive):
+    """A `receive` that gives the body already read, then waits on the client as before."""
+    sent = False
+
+    async def again():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+class _ErrorShape:
+    """A `send` that passes a success through and rewrites an error's body to the documented shape."""
+
+    def __init__(self, send) -> None:
+        self.send, self.start, self.parts = send, None, []
+
+    async def __call__(self, msg) -> None:
+        if msg["type"] == "http.response.start":
+            if msg["status"] < 400:
+                return await self.send(msg)
+            self.start = msg
+            return None
+        if self.start is None:
+            return await self.send(msg)
+        self.parts.append(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            body = normalized(b"".join(self.parts))
+            headers = [
+                (k, v)
+                for k, v in self.start.get("headers", [])
+                if k.lower() not in (b"content-length", b"content-type")
+            ]
+            headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await _send(self.send, self.start["status"], headers, body)
+        return None
+
+
+async def _send(send, status: int, headers: list, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

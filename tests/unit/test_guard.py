@@ -1,0 +1,145 @@
+"""The service's front door (services/guard.py) around a small ASGI app that answers the way
+BentoML does: content type, body size, API key, concurrency, error shapes, the OpenAPI patch."""
+
+import asyncio
+import json
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from services.guard import Guard, normalized, patched_openapi
+
+DOC = {
+    "openapi": "3.0.2",
+    "paths": {
+        "/recommend": {"post": {"responses": {"200": {"description": "ok"}}}},
+        "/readyz": {"get": {"responses": {"200": {"description": "ok"}}}},
+    },
+    "components": {"schemas": {"Out": {"type": "object", "properties": {"why": {"type": "string", "default": None}}}}},
+}
+
+
+async def recommend(request):
+    body = await request.json()
+    if body.get("shape") == "list":  # BentoML's 4xx from an exception
+        return JSONResponse([{"error": "request_time is before the oldest event"}], status_code=400)
+    if body.get("shape") == "fields":  # BentoML's validation error
+        return JSONResponse({"error": "1 validation error", "detail": [{"loc": ["k"], "msg": "too big"}]}, 400)
+    if body.get("sleep"):
+        await asyncio.sleep(body["sleep"])
+    return JSONResponse({"ok": len(json.dumps(body))})
+
+
+async def docs(request):
+    return JSONResponse(DOC)
+
+
+def client(monkeypatch, key: str | None = None, **kw) -> TestClient:
+    if key:
+        monkeypatch.setenv("NEWSREC_API_KEY", key)
+    else:
+        monkeypatch.delenv("NEWSREC_API_KEY", raising=False)
+    app = Starlette(routes=[Route("/recommend", recommend, methods=["POST"]), Route("/docs.json", docs)])
+    opts = {"max_body_bytes": 2_000, "max_concurrency": 4} | kw
+    return TestClient(Guard(app, routes=("/recommend",), **opts))
+
+
+def error_of(r) -> dict:
+    body = r.json()
+    assert set(body) == {"error", "detail"} and all(isinstance(v, str) for v in body.values()), body
+    return body
+
+
+def test_json_passes_and_another_content_type_gets_415_naming_it(monkeypatch):
+    c = client(monkeypatch)
+    assert c.post("/recommend", json={"user_id": "U1"}).json() == {"ok": 17}
+    r = c.post("/recommend", content=b"user_id=U1", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 415 and "multipart/form-data" in error_of(r)["detail"]
+    r = c.post("/recommend", content=b"{}", headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 200
+
+
+def test_a_body_over_the_limit_gets_413_with_or_without_a_length(monkeypatch):
+    c = client(monkeypatch)
+    big = json.dumps({"user_id": "x" * 3_000}).encode()
+    r = c.post("/recommend", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "serve.max_body_bytes" in error_of(r)["detail"]
+    chunked = c.post("/recommend", content=iter([big[:1500], big[1500:]]), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+
+
+def test_error_bodies_come_in_the_documented_shape(monkeypatch):
+    c = client(monkeypatch)
+    r = c.post("/recommend", json={"shape": "list"})
+    assert r.status_code == 400 and error_of(r)["error"].startswith("request_time")
+    r = c.post("/recommend", json={"shape": "fields"})
+    assert r.status_code == 400 and error_of(r)["detail"] == "k: too big"
+    assert json.loads(normalized(b"not json at all")) == {"error": "not json at all", "detail": ""}
+
+
+def test_the_api_key_guards_the_route_when_set(monkeypatch):
+    c = client(monkeypatch, key="s3cret")
+    assert c.post("/recommend", json={}).status_code == 401
+    assert c.post("/recommend", json={}, headers={"x-api-key": "wrong"}).status_code == 401
+    assert c.post("/recommend", json={}, headers={"x-api-key": "s3cret"}).status_code == 200
+    assert c.post("/recommend", json={}, headers={"authorization": "Bearer s3cret"}).status_code == 200
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_requests_over_the_concurrency_limit_get_503_and_retry_after(monkeypatch, limit):
+    import threading
+
+    c = client(monkeypatch, max_concurrency=limit)
+    got = []
+    threads = [
+        threading.Thread(target=lambda: got.append(c.post("/recommend", json={"sleep": 0.5}))) for _ in range(limit + 2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in got)
+    assert codes.count(200) == limit and codes.count(503) == 2
+    shed = next(r for r in got if r.status_code == 503)
+    assert shed.headers["retry-after"] == "1" and error_of(shed)["error"] == "overloaded"
+    assert c.post("/recommend", json={}).status_code == 200  # the slots come back
+
+
+def test_the_openapi_document_declares_the_guards_statuses_and_nullable_fields(monkeypatch):
+    doc = client(monkeypatch).get("/docs.json").json()
+    assert {"401", "413", "415", "503"} <= set(doc["paths"]["/recommend"]["post"]["responses"])
+    assert "503" in doc["paths"]["/readyz"]["get"]["responses"]
+    assert doc["components"]["schemas"]["Out"]["properties"]["why"]["nullable"] is True
+    assert patched_openapi(json.loads(json.dumps(DOC)), ())["paths"]["/recommend"]["post"]["responses"].keys() == {
+        "200"
+    }
+
+
+def test_serving_beyond_this_machine_needs_a_key_or_an_explicit_yes(monkeypatch):
+    from newsrec.stages.serve import check_exposure
+
+    monkeypatch.delenv("NEWSREC_API_KEY", raising=False)
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        check_exposure(host)
+    with pytest.raises(ValueError, match="NEWSREC_API_KEY is not set"):
+        check_exposure("0.0.0.0")
+    check_exposure("0.0.0.0", allow_without_key=True)
+    monkeypatch.setenv("NEWSREC_API_KEY", "k")
+    check_exposure("0.0.0.0")
+
+
+def test_request_time_before_the_store_or_far_ahead_of_the_clock_is_refused():
+    from datetime import UTC, datetime
+
+    from newsrec.recommend import BadRequest, check_time
+
+    now, oldest = datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)
+    check_time(None, oldest, now, 24)
+    check_time(datetime(2026, 11, 9, 10), oldest, now, 24)  # a past-dated replay: served
+    check_time(datetime(2026, 12, 3, 23, tzinfo=UTC), oldest, now, 24)
+    for t, why in ((datetime(1, 1, 1), "oldest event"), (datetime(9999, 12, 31, tzinfo=UTC), "serve.max_future_skew")):
+        with pytest.raises(BadRequest, match=f"request_time .*{why}"):
+            check_time(t, oldest, now, 24)
