@@ -150,5 +150,9 @@ bench: install ## benchmarks (ratios in one run): world, ingest+validate, traini
 	python bench/simulate.py
 	python bench/loop.py
 
-clean: ## remove generated data and reports (keeps .venv and the DVC cache)
-	rm -rf data reports
+clean: ## remove generated data and reports; keeps .venv, the DVC cache, logged traffic (data/predictions*, data/outcomes) and your MIND copy (data/raw/mind): ALL=1 removes those too
+	@if [ -n "$(ALL)" ]; then rm -rf data reports; echo "removed data/ and reports/"; else \
+	  rm -rf reports; \
+	  if [ -d data ]; then find data -mindepth 1 -maxdepth 1 ! -name predictions ! -name predictions.quarantine ! -name outcomes ! -name raw -exec rm -rf {} +; fi; \
+	  if [ -d data/raw ]; then find data/raw -mindepth 1 -maxdepth 1 ! -name mind -exec rm -rf {} +; fi; \
+	  echo "removed the generated data and reports/; kept what is there of data/predictions, data/outcomes, data/raw/mind (make clean ALL=1 removes them)"; fi

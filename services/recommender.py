@@ -75,7 +75,7 @@ class Recommender:
 
     def __is_ready__(self) -> bool:
         """Ready while the online store can be read and the prediction log written."""
-        return self.features.reachable() and self.log.healthy
+        return self.features.readable() and self.log.healthy
 
     @status.get("/")
     def status(self) -> dict:
@@ -88,7 +88,9 @@ class Recommender:
             "features_store": self.features.snapshot.store.store.name,
             "features_reloads": self.features.reloads,  # whole article tables read
             "features_updates": self.features.updates,  # advances read in part (the pushed articles)
-            "errors": [e for e in (self.model.error, self.features.error, self.log.error) if e],
+            "errors": [
+                e for e in (self.model.error, self.features.error, self.features.read_error, self.log.error) if e
+            ],
             "log": {
                 k: getattr(self.log, k) for k in ("written", "dropped", "failed", "quarantined", "lost", "healthy")
             },
@@ -101,7 +103,8 @@ class Recommender:
             snap = self.features.snapshot  # one store for the whole request, even if a newer one arrives
             check_time(req.request_time, snap.oldest, datetime.now(UTC), SERVE.max_future_skew)
             news, unknown = snap.lookup(req.candidates)
-            rec, scored = self.model.ranker.recommend(req, snap.user(req.user_id), news, unknown, snap.as_of)
+            user, why = self.features.user(snap, req.user_id)  # the store unreadable: a fallback, and why
+            rec, scored = self.model.ranker.recommend(req, user, news, unknown, snap.as_of, why)
         except BadRequest as e:
             raise InvalidArgument(str(e)) from None
         except Exception:

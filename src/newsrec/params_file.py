@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from newsrec.data.io import write_text
+
 
 def set_value(path: str | Path, section: str, key: str, value: str) -> None:
     """Set `section.key: value` (a top-level section, a direct child key)."""
@@ -20,6 +22,6 @@ def set_value(path: str | Path, section: str, key: str, value: str) -> None:
         m = re.match(rf"^(\s+{re.escape(key)}:\s*)([^#\n]*?)(\s*#.*)?(\n?)$", line) if in_section else None
         if m:
             lines[i] = f"{m.group(1)}{value}{m.group(3) or ''}{m.group(4)}"
-            path.write_text("".join(lines))
+            write_text(path, "".join(lines))
             return
     raise KeyError(f"{path}: no key {section}.{key} to set")

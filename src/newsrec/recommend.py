@@ -139,10 +139,12 @@ class Ranker:
         news: pd.DataFrame,
         unknown: list[str],
         features_as_of: datetime | None = None,
+        why_no_user: str | None = None,
     ) -> tuple[Recommendation, pd.DataFrame]:
         """Rank `news` (the candidates' article features, indexed by news_id; missing values
         where the store has none) for the request; also return the scored rows for the
-        prediction log."""
+        prediction log. Without the user's features (`why_no_user` says why, if not that the
+        reader is new) the fallback ranking answers."""
         now = req.request_time or datetime.now(UTC)
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         x = self.features(user, news, now)
@@ -157,7 +159,7 @@ class Ranker:
             pop = popularity(clicks, imps)  # the evaluation baseline's
             engagement = pop / max(pop.max(initial=0.0), 1.0)
             score = blend(engagement, quality, None, self.engagement_weight, self.quality_weight)
-            reason = "unknown user: ranked by quality and popularity"
+            reason = why_no_user or "unknown user: ranked by quality and popularity"
         else:
             engagement, quality, score = score_matrix(
                 self.model, self.defaults, values, None, self.engagement_weight, self.quality_weight

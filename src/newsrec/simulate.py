@@ -22,6 +22,7 @@ import pandas as pd
 
 from newsrec.config import Params, Trainset
 from newsrec.data.canonical import ingest_dir, read_table
+from newsrec.data.io import write_json
 from newsrec.data.simulator import simulate as simulate_world
 from newsrec.data.world import NewsWorld
 from newsrec.drift import SHOWN_K, sample
@@ -53,8 +54,9 @@ def save_data(data: SimData, folder: Path) -> Path:
     """The prepared world, for tasks that run in other processes or later."""
     folder.mkdir(parents=True, exist_ok=True)
     data.frame.to_parquet(folder / "frame.parquet", index=False)
-    (folder / "meta.json").write_text(
-        json.dumps({"dates": data.dates, "n_categories": data.n_categories, "history_days": data.history_days})
+    write_json(
+        folder / "meta.json",
+        {"dates": data.dates, "n_categories": data.n_categories, "history_days": data.history_days},
     )
     return folder
 

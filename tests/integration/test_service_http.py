@@ -102,6 +102,27 @@ def test_http_api_and_parity(packaged, monkeypatch, tmp_path):
         assert isinstance(c.post("/recommend", json={"k": 3}).json()["detail"], str)  # errors as documented
         assert c.post("/recommend", json={"user_id": user}).status_code == 200  # still serving
         _a_log_that_cannot_be_written_is_counted_not_ready_and_recovers(c, proj, user, t, tmp_path)
+        _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj, user, t)
+
+
+def _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj: Path, user: str, t) -> None:
+    """The online store's SQLite file damaged under traffic (its header overwritten): every
+    answer is the fallback ranking, flagged with why; /readyz says 503; the file back, both recover."""
+    db = (proj / "data" / "feast" / "current" / "online.db").resolve()
+    good = db.read_bytes()
+    body = {"user_id": user, "k": 5, "request_time": t.isoformat()}
+    try:
+        with db.open("r+b") as f:
+            f.write(b"not a database at all".ljust(100, b"!"))
+        r = c.post("/recommend", json=body)
+        assert r.status_code == 200 and r.json()["fallback"], r.text
+        assert "online store cannot be read" in r.json()["fallback_reason"]
+        assert c.get("/readyz").status_code == 503
+    finally:
+        db.write_bytes(good)
+    assert c.get("/readyz").status_code == 200
+    r = c.post("/recommend", json=body)
+    assert r.status_code == 200 and not r.json()["fallback"], r.text
 
 
 def _a_log_that_cannot_be_written_is_counted_not_ready_and_recovers(c, proj: Path, user: str, t, tmp_path) -> None:

@@ -249,6 +249,7 @@ class OnlineFeatures:
     def __init__(self, repo: Path, home: Path, freshest_n: int, poll_seconds: float = 0.05) -> None:
         self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
         self.reloads, self.updates, self.error = 0, 0, None
+        self.read_error: str | None = None  # the last failed user read, until a read succeeds
         self.snapshot = self._load(self._version())
         threading.Thread(target=self._follow, name="online-features", daemon=True).start()
 
@@ -286,3 +287,18 @@ class OnlineFeatures:
 
     def reachable(self) -> bool:
         return self.snapshot.table is not None and len(self.snapshot.table) > 0
+
+    def user(self, snap: Snapshot, user_id: str) -> tuple[dict | None, str | None]:
+        """The user's row from `snap`, and None; or, when the store cannot be read, no row
+        and why (the request is answered with the fallback ranking, flagged)."""
+        try:
+            row = snap.user(user_id)
+        except Exception as e:  # sqlite raises several types for a locked, missing or damaged file
+            self.read_error = f"the online store cannot be read ({type(e).__name__}: {e})"
+            return None, f"{self.read_error}: ranked by quality and popularity"
+        self.read_error = None
+        return row, None
+
+    def readable(self) -> bool:
+        """The article table is loaded and the store answers a user read now (/readyz asks)."""
+        return self.reachable() and self.user(self.snapshot, "__readyz__")[1] is None

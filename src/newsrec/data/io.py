@@ -44,6 +44,12 @@ def atomic_file(target: Path) -> Iterator[Path]:
             os.unlink(name)
 
 
+def write_text(path: Path, text: str) -> None:
+    """`text` written atomically: a reader sees the old file or the new one, never half."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(path: Path, data) -> None:
     """`data` as indented JSON, written atomically."""
     import json

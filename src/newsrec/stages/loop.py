@@ -20,6 +20,7 @@ import yaml
 from newsrec import procs
 from newsrec.config import Paths
 from newsrec.console import Say, progress
+from newsrec.data.io import write_text
 
 COPIED = ("src", "feature_repo")
 FILES = ("dvc.yaml", ".dvcignore", ".gitignore", "params.yaml")
@@ -49,7 +50,7 @@ def prepare(paths: Paths, prefect_url: str, say: Say | None = None) -> Lab:
     port = procs.free_port()
     params["serve"].update(host="127.0.0.1", port=port)
     params["train"]["experiment"] = "newsrec-loop"  # its own runs (and no training restored from this project's cache)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_text(root / "params.yaml", yaml.safe_dump(params, sort_keys=False))
     env = {
         **os.environ,
         "NEWSREC_ROOT": str(root),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
-from newsrec.data.io import read_json, write_json
+from newsrec.data.io import read_json, write_json, write_text
 from newsrec.gates import promotion_decision
 from newsrec.modelcard import model_card
 
@@ -63,7 +63,7 @@ def promote(
         meta["features"],
         p.ingest.source,
     )
-    paths.model_card.write_text(card)
+    write_text(paths.model_card, card)
     with registry.run(run_id=trained["run_id"]) as run:
         run.text(card, "model_card.md")
     registry.tag_version(

@@ -21,7 +21,13 @@ def source(
     if name == "mind":
         if not mind_dir:
             raise ConfigError("SOURCE=mind needs MIND_DIR=<directory with behaviors.tsv and news.tsv>")
-        splits = find_splits(Path(mind_dir).expanduser())
+        given = Path(mind_dir).expanduser().resolve()
+        raw = paths.raw_source(name).parent.resolve()
+        if given == raw or raw in given.parents:
+            raise ConfigError(
+                f"MIND_DIR {mind_dir} is inside {raw}, which the pipeline rewrites: keep your MIND files elsewhere"
+            )
+        splits = find_splits(given)
         shutil.rmtree(dest, ignore_errors=True)
         for split, d in splits:
             (dest / split).mkdir(parents=True, exist_ok=True)
