@@ -51,7 +51,7 @@ class PredictionLog:
         on_dropped: Callable[[int], None] | None = None,
     ) -> None:
         self.root, self.batch, self.interval, self.idle = Path(root), batch, interval_s, idle_s
-        self.quarantine = Path(quarantine) if quarantine else self.root.with_name(f"{self.root.name}.quarantine")
+        self.quarantine = Path(quarantine) if quarantine else quarantine_of(self.root)
         self.on_failed, self.on_dropped = on_failed, on_dropped
         self._q: queue.Queue = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
@@ -173,6 +173,11 @@ def _call(f: Callable[[int], None] | None, n: int) -> None:
             pass
 
 
+def quarantine_of(root: Path) -> Path:
+    """The folder beside a log where the rows or files it could not keep go."""
+    return Path(root).with_name(f"{Path(root).name}.quarantine")
+
+
 class CorruptLogError(ValueError):
     """A log file that cannot be read; its path is in the message."""
 
@@ -199,10 +204,13 @@ def read_log(
     columns: list[str] | None = None,
     cache: dict | None = None,
     files: list[Path] | None = None,
+    quarantined: list[str] | None = None,
 ) -> pd.DataFrame:
     """The logged rows of the days start..end (inclusive, YYYY-MM-DD); all days if None.
     With `cache` (a dict kept by the caller), a file read once is not read again: files are
     only ever added, each written whole. `files`: these of its files instead of the days'.
+    With `quarantined` (a list), a file that cannot be read is moved to the quarantine
+    folder beside the log and named in the list, and the rest is read.
     Raises CorruptLogError naming the first file that
     cannot be read."""
     files = log_files(root, start, end) if files is None else files
@@ -214,7 +222,14 @@ def read_log(
         try:
             frames.append(pd.read_parquet(f, columns=columns))
         except Exception as e:  # pyarrow raises several types for a damaged file
-            raise CorruptLogError(f"{f}: cannot be read ({type(e).__name__}: {e})") from None
+            why = f"{f}: cannot be read ({type(e).__name__}: {e})"
+            if quarantined is None:
+                raise CorruptLogError(why) from None
+            aside = quarantine_of(Path(root)) / f.parent.name / f.name
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, aside)
+            quarantined.append(f"{why}; moved to {aside}")
+            continue
         if cache is not None:
             cache[f, tuple(columns or ())] = frames[-1]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -71,7 +71,7 @@ def test_empty_window_says_so_and_triggers_nothing(bare):
     assert decision["status"] == "empty" and decision["retrain"] is False
 
 
-def test_corrupt_window_names_the_file_and_triggers_nothing(bare):
+def test_a_corrupt_file_is_quarantined_named_and_an_unreadable_window_triggers_nothing(bare):
     day = bare / "data/predictions/date=2026-11-09"
     day.mkdir(parents=True)
     (day / "part-1-1-000001.parquet").write_bytes(b"PAR1 this is not parquet")
@@ -80,3 +80,6 @@ def test_corrupt_window_names_the_file_and_triggers_nothing(bare):
     assert "part-1-1-000001.parquet: cannot be read" in res.stderr and "Nothing triggered" in res.stderr
     decision = json.loads((bare / "reports/monitor/decision.json").read_text())
     assert decision["status"] == "corrupt" and decision["retrain"] is False
+    assert "part-1-1-000001.parquet" in decision["quarantined"][0]
+    aside = bare / "data/predictions.quarantine/date=2026-11-09/part-1-1-000001.parquet"
+    assert aside.read_bytes() == b"PAR1 this is not parquet" and not (day / "part-1-1-000001.parquet").exists()

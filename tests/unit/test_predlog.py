@@ -127,3 +127,23 @@ def test_a_flush_with_one_day_that_cannot_be_written_is_not_healthy(tmp_path):
         time.sleep(0.02)
     assert log.written == 1 and log.failed == 1 and not log.healthy
     log.close()
+
+
+def test_a_file_that_cannot_be_read_is_set_aside_named_and_the_rest_read(tmp_path):
+    import pytest
+
+    from newsrec.predlog import CorruptLogError
+
+    log = PredictionLog(tmp_path / "log", batch=2)
+    for i in range(2):
+        log.append(_rec(i))
+    log.close()
+    bad = tmp_path / "log" / "date=2026-11-05" / "part-0-0-000000.parquet"
+    bad.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(CorruptLogError, match="part-0-0-000000.parquet: cannot be read"):
+        read_log(tmp_path / "log")
+    named: list[str] = []
+    rows = read_log(tmp_path / "log", quarantined=named)
+    assert len(rows) == 2 and len(named) == 1 and "part-0-0-000000.parquet" in named[0]
+    assert (tmp_path / "log.quarantine" / "date=2026-11-05" / bad.name).exists() and not bad.exists()
+    assert len(read_log(tmp_path / "log")) == 2  # set aside once, read cleanly after

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -39,6 +39,7 @@ class Monitoring:
     model_version: str | None = None
     summary: str | None = None  # the run's summary.json, beside its reports
     drift_since: str | None = None  # on retrain: the first day of the run of windows judged drifting
+    quarantined: list[str] = field(default_factory=list)  # log files that could not be read, set aside
 
 
 def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
@@ -56,13 +57,15 @@ def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -
     )
 
 
-def current_frame(paths: Paths, window: list[str]) -> pd.DataFrame:
-    """The model-scored rows of the window (fallbacks are not the model's), with clicks where known."""
-    log = read_log(paths.predictions, window[0], window[-1])
+def current_frame(paths: Paths, window: list[str], quarantined: list[str] | None = None) -> pd.DataFrame:
+    """The model-scored rows of the window (fallbacks are not the model's), with clicks where
+    known. With `quarantined` (a list), files that cannot be read are set aside and named there."""
+    log = read_log(paths.predictions, window[0], window[-1], quarantined=quarantined)
     if log.empty:
         return log
     log = log[~log["fallback"].astype(bool)]
-    out = read_log(paths.outcomes, window[0], window[-1], columns=["request_id", "news_id", "clicked"])
+    cols = ["request_id", "news_id", "clicked"]
+    out = read_log(paths.outcomes, window[0], window[-1], columns=cols, quarantined=quarantined)
     if out.empty:
         return log.assign(clicked=np.nan)
     out = out.drop_duplicates(["request_id", "news_id"], keep="last")
@@ -154,7 +157,8 @@ def window_end(paths: Paths, end: str | None) -> str:
 
 def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None, say: Say | None = None) -> Monitoring:
     """The last monitor.window_days of traffic up to `end` against the training sample.
-    Raises CorruptLogError (after writing the decision) when the window cannot be read."""
+    Log files that cannot be read are quarantined and named; the rest is judged. Raises
+    CorruptLogError (after writing the decision) when nothing readable is left."""
     say = say or progress("monitor")
     end = window_end(paths, end)
     days = [d for d in log_days(paths.predictions) if d <= end]  # future-dated requests are not traffic yet
@@ -166,20 +170,25 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
         say(f"{paths.predictions}: no logged traffic. " + d.reasons[0])
         return out
     say(f"window {window[0]}..{window[-1]} of {len(days)} logged day(s) in {paths.predictions}")
-    try:
-        current = current_frame(paths, window)
-    except CorruptLogError as e:
+    quarantined: list[str] = []
+    current = current_frame(paths, window, quarantined)
+    for q in quarantined:
+        say(f"quarantined {q}")
+    if quarantined and current.empty:
+        why = f"nothing readable left in the log window ({len(quarantined)} file(s) quarantined)"
         write_json(
             paths.decision,
-            asdict(Monitoring(window, False, [f"the log window cannot be read: {e}; nothing triggered"], "corrupt")),
+            asdict(Monitoring(window, False, [f"{why}; nothing triggered"], "corrupt", quarantined=quarantined)),
         )
-        raise CorruptLogError(f"the log window cannot be read: {e}. Nothing triggered.") from None
+        raise CorruptLogError(f"{why}: {quarantined[0]}. Nothing triggered.")
     version = str(current["model_version"].iloc[-1]) if len(current) else None
     reference = reference_frame(paths, p, registry, version) if version else pd.DataFrame(columns=MODEL_FEATURES)
     folder = paths.monitor / time.strftime("%Y%m%d-%H%M%S")
     s, d = assess(reference, current, window, p.monitor, folder, paths.evidently, say)
     since = drift_since(paths, window) if d.retrain else None
-    out = Monitoring(window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), since)
+    out = Monitoring(
+        window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), since, quarantined
+    )
     write_json(paths.decision, asdict(out))
     with open(paths.decisions, "a") as f:  # the history drift_since reads
         f.write(json.dumps(asdict(out)) + "\n")
