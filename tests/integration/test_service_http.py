@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -439,3 +440,68 @@ def _log_faults_reach_metrics_and_readiness_of_every_worker(url: str, log: Path)
     while time.monotonic() < deadline and any(get("/readyz")[0] != 200 for _ in range(6)):
         time.sleep(0.2)
     assert all(get("/readyz")[0] == 200 for _ in range(6))
+
+
+def test_a_worker_killed_under_load_is_replaced_and_the_log_stays_readable(packaged, tmp_path):
+    """kill -9 of one worker while readers keep calling: a new worker takes its place, the
+    service answers again on every worker, and every log file written is whole."""
+    import http.client
+    import threading
+
+    from newsrec.predlog import read_log
+
+    proj, home, tag = packaged
+    log = tmp_path / "predictions"
+    with _served(proj, home, tag, tmp_path / "serve.log", NEWSREC_PREDICTIONS=str(log)) as (p, url):
+        host, port = url.removeprefix("http://").split(":")
+        workers = _worker_pids(p.pid)
+        assert len(workers) == 2, workers
+        stop, codes = threading.Event(), []
+        body = json.dumps({"user_id": "U1", "k": 3, "request_time": "2026-11-06T12:00:00Z"})
+
+        def reader() -> None:
+            while not stop.is_set():
+                try:
+                    c = http.client.HTTPConnection(host, int(port), timeout=30)
+                    c.request("POST", "/recommend", body, {"content-type": "application/json"})
+                    codes.append(c.getresponse().status)
+                    c.close()
+                except (OSError, http.client.HTTPException):
+                    codes.append(0)  # the killed worker's connections drop
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        victim = sorted(workers)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        now = workers
+        while time.monotonic() < deadline:
+            now = _worker_pids(p.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.5)
+        time.sleep(5)  # the new worker loads the model and the store, then serves
+        before = len(codes)
+        time.sleep(3)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert len(now) == 2 and victim not in now, (workers, now)  # replaced
+        assert codes[before:] and all(c == 200 for c in codes[before:]), sorted(set(codes[before:]))
+    assert len(read_log(log)) > 0  # every file under its final name reads whole (read_log raises otherwise)
+
+
+def _worker_pids(server: int) -> set[int]:
+    """The live worker processes of a `bentoml serve` (a killed one not yet reaped is left out)."""
+    import psutil
+
+    out = set()
+    for q in psutil.Process(server).children(recursive=True):
+        try:
+            if q.status() != psutil.STATUS_ZOMBIE and "worker" in " ".join(q.cmdline()):
+                out.add(q.pid)
+        except psutil.Error:  # gone, or a zombie, between the listing and the question
+            pass
+    return out
