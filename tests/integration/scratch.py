@@ -105,6 +105,18 @@ class Service:
         self.p.send_signal(signal.SIGTERM)
         self.p.wait(timeout=60)
         self.log.close()
+        if exc and exc[0] is not None:
+            return
+        import socket
+        import time
+
+        deadline = time.monotonic() + 60  # the server itself stops, not only the command that started it
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"the service still answers on port {self.port} after `newsrec serve` was stopped")
 
 
 class Load:

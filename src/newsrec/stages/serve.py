@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -51,7 +52,10 @@ def command(s: Serve) -> list[str]:
 def serve(s: Serve, paths: Paths, allow_without_key: bool = False) -> int:
     """Run the service until it is stopped; its exit status."""
     check_exposure(s.host, allow_without_key)
-    return subprocess.run(command(s), cwd=paths.root).returncode
+    p = subprocess.Popen(command(s), cwd=paths.root)
+    # a SIGTERM to this process (`newsrec down`, a supervisor, a test) stops the server too
+    signal.signal(signal.SIGTERM, lambda signum, _: p.send_signal(signum))
+    return p.wait()
 
 
 def status(url: str, timeout: float = 5) -> dict | None:
