@@ -8,8 +8,9 @@ from pathlib import Path
 CATS = {"news": "newsus", "sports": "football_nfl", "finance": "markets", "lifestyle": "royals"}
 
 
-def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1) -> Path:
-    """Write MINDsmall_train/dev/test-like folders under root; return root."""
+def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1, described: float = 1.0) -> Path:
+    """Write MINDsmall_train/dev/test-like folders under root; return root. `described`: the
+    fraction of the articles news.tsv lists (a metadata feed lagging the impression log)."""
     rng = random.Random(seed)
     ids = [f"N{1000 + i}" for i in range(n_news)]
     cats = list(CATS)
@@ -17,7 +18,7 @@ def write_mind(root: Path, n_news: int = 40, n_lines: int = 30, seed: int = 1) -
         d = root / split
         d.mkdir(parents=True, exist_ok=True)
         with open(d / "news.tsv", "w") as f:
-            for i, nid in enumerate(ids):
+            for i, nid in enumerate(ids[: round(described * n_news)]):
                 c = cats[i % len(cats)]
                 f.write(
                     f"{nid}\t{c}\t{CATS[c]}\tTitle about {c} {i}\tAn abstract.\thttps://example.org/{nid}\t[]\t[]\n"

@@ -147,7 +147,7 @@ def checks(p: Params) -> list[Check]:
             "impressions",
             "ExpectColumnValuesToBeNull",
             {"column": "unknown_news_id", "mostly": known},
-            f"at least {known:.0%} of candidate ids are known news",
+            f"at least {known:.0%} of candidate ids are known news (news.tsv; validate.min_known_news_fraction)",
         ),
     ]
     out += _schema_checks("histories") + _not_null("histories", "impression_id", "user_id")
@@ -170,7 +170,7 @@ def checks(p: Params) -> list[Check]:
             "history_ids",
             "ExpectColumnValuesToBeNull",
             {"column": "unknown_news_id", "mostly": known},
-            f"at least {known:.0%} of history ids are known news",
+            f"at least {known:.0%} of history ids are known news (news.tsv; validate.min_known_news_fraction)",
         ),
     ]
     out += _schema_checks("feedback") + _not_null("feedback", "impression_id", "user_id", "news_id", "rating")

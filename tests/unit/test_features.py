@@ -244,3 +244,28 @@ def test_a_window_gives_exactly_the_full_tables_rows_in_it(seed, lo, width, sour
         f = getattr(full, name)
         inside = f[(f["event_timestamp"] > window[0]) & (f["event_timestamp"] <= window[1])]
         pd.testing.assert_frame_equal(_upto(inside, window[1], keys), _upto(getattr(part, name), window[1], keys))
+
+
+def test_articles_missing_from_the_news_table_get_the_same_engagement_and_default_metadata():
+    """A metadata feed lagging the log: the news table describes a third of the articles.
+    Every impressed article still gets its engagement rows, equal to those it gets when
+    described; its metadata takes the defaults (category `other`, a zero title vector)."""
+    t = random_tables(7)
+    full = _build(t)
+    t["news"] = t["news"].iloc[:5]
+    part = _build(t)
+    shown = set(t["impressions"]["news_id"])
+    missing = shown - set(t["news"]["news_id"])
+    assert part.undescribed == len(missing) > 0 and full.undescribed == 0
+    assert set(part.news_stats["news_id"]) == set(full.news_stats["news_id"]) == shown
+    key = ["news_id", "event_timestamp"]
+    pd.testing.assert_frame_equal(
+        part.news_stats.sort_values(key).reset_index(drop=True), full.news_stats.sort_values(key).reset_index(drop=True)
+    )
+    meta = part.news_meta.set_index("news_id")
+    assert set(meta.index) == shown
+    undescribed = meta.loc[sorted(missing)]
+    assert (undescribed["category_idx"] == CATS.index("other")).all()
+    assert all(not np.any(v) for v in undescribed["news_emb"])
+    first = t["impressions"].groupby("news_id")["time"].min()
+    assert (undescribed["event_timestamp"] == first[sorted(missing)].to_numpy()).all()

@@ -3,6 +3,9 @@
 - users: one row per impression, as of its time: history length, activity windows from
   the log strictly before it, category affinity and a title profile from its history.
 - news_meta: one row per article at its first_seen: category index and title vector.
+  Every article the impression log shows has one, described by the news table or not (a
+  metadata feed lagging the log is common): an undescribed article takes the documented
+  defaults, category `other` and a zero title vector, and its first impression as first_seen.
 - news_stats: one row per article at first_seen and at each snapshot boundary after
   events: impressions, clicks, smoothed CTR and weighted-rating quality, all from
   events strictly before the row's timestamp.
@@ -30,6 +33,20 @@ class FeatureTables:
     news_meta: pd.DataFrame
     news_stats: pd.DataFrame
     quality_source: str  # "ratings" or "ctr"
+    undescribed: int = 0  # articles in the impression log that the news table does not describe
+
+
+def with_undescribed(news: pd.DataFrame, imps: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """`news` and a row for every other article the impressions show: no metadata (so the
+    defaults), first_seen its first impression; and how many such rows were added."""
+    other = imps.loc[~imps["news_id"].isin(news["news_id"]), ["news_id", "time"]]
+    if not len(other):
+        return news, 0
+    first = other.groupby("news_id", sort=True)["time"].min()
+    extra = pd.DataFrame({c: pd.Series([None] * len(first), dtype=object) for c in news.columns})
+    extra["news_id"] = first.index.to_numpy()
+    extra["first_seen"] = _ts(first.to_numpy()).array
+    return pd.concat([news, extra.astype({"first_seen": news["first_seen"].dtype})], ignore_index=True), len(first)
 
 
 def _ts(x) -> pd.Series:
@@ -160,6 +177,8 @@ def build_features(
     `window` (lo, hi]: only the rows whose timestamp falls in it (what moving the online
     store forward needs), from the same events, so the same values."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
+    described = news
+    news, undescribed = with_undescribed(news, imps)
     cat_of = {c: i for i, c in enumerate(categories)}
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     fit_on = None if content_fit is None else content_fit.fillna("").tolist()
@@ -167,7 +186,8 @@ def build_features(
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
     t_hist = _naive(hist["time"])
     keep = None if win is None else (t_hist > win[0]) & (t_hist <= win[1])
-    users = user_rows(hist, news, emb, cat_idx, len(categories), p, keep)
+    d = len(described)  # a user's affinity and profile count the described articles only
+    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, keep)
     seen = news["first_seen"].notna().to_numpy()
     if win is not None:
         t_first = _naive(news["first_seen"])
@@ -184,4 +204,4 @@ def build_features(
     stats = news_stats_rows(imps, feedback, news, source, p, win)
     for df in (users, meta, stats):
         df["event_timestamp"] = _ts(df["event_timestamp"])
-    return FeatureTables(users, meta, stats, source)
+    return FeatureTables(users, meta, stats, source, undescribed)

@@ -32,8 +32,17 @@ def features(p: Params, paths: Paths, say: Say | None = None) -> FeatureTables:
         for v in VIEWS:
             getattr(ft, v.table).to_parquet(tmp / f"{v.table}.parquet", index=False)
         (tmp / "categories.json").write_text(json.dumps(feature_categories(p)))
+        summary = {v.table: len(getattr(ft, v.table)) for v in VIEWS}
+        (tmp / "summary.json").write_text(
+            json.dumps({"rows": summary, "quality_source": ft.quality_source, "undescribed_articles": ft.undescribed})
+        )
     say(
         ", ".join(f"{v.table} {len(getattr(ft, v.table)):,} rows" for v in VIEWS)
         + f"; quality from {ft.quality_source} -> {paths.features}"
     )
+    if ft.undescribed:
+        say(
+            f"{ft.undescribed:,} articles in the impression log have no metadata in news.tsv: their engagement "
+            "features come from the log, their category is `other` and their title vector zero"
+        )
     return ft
