@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(context(args.params), args)
-    except (ConfigError, FileNotFoundError, ValueError, TimeoutError) as e:
+    except (ConfigError, FileNotFoundError, ValueError, TimeoutError, ConnectionError) as e:  # expected: one line
         print(f"newsrec {args.cmd}: error: {e}", file=sys.stderr, flush=True)
         return 2
 

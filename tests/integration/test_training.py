@@ -132,29 +132,46 @@ def test_deploy_rollback_and_a_new_online_store_under_load_drop_no_request(proje
     assert "was rolled back" in sh(project, "newsrec", "promote").stderr and champion() == "1"
 
 
-def test_a_failed_run_registers_nothing(project, monkeypatch):
-    from newsrec.adapters import mlflow as ml
-    from newsrec.bootstrap import context
-    from newsrec.stages.train import train
+def test_a_tracking_store_lost_during_training_fails_cleanly_and_registers_nothing(project):
+    """The MLflow tracking store (the project's SQLite file) taken by another process's
+    exclusive lock once the training run has started: `newsrec train` exits non-zero with
+    one line saying why and what to do, no version is registered, the champion stays."""
+    import sqlite3
+    import subprocess
+    import time
+
+    from scratch import env_for
 
     c = _client(project)
     before = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
     champion = c.get_model_version_by_alias("newsrec-ranker", "champion").version
-
-    def broken(*a, **k):
-        raise RuntimeError("artifact store unavailable")
-
-    ctx = context(root=project)
-    monkeypatch.setattr(ml.RunLog, "sklearn_model", broken)
-    with pytest.raises(RuntimeError, match="artifact store unavailable"):
-        train(ctx.params, ctx.paths, ctx.registry, ctx.feature_store, force=True)
+    db = project / "mlruns" / "mlflow.db"
+    t0 = int(time.time() * 1000)
+    proc = subprocess.Popen(
+        ["newsrec", "train", "--force"], cwd=project, env=env_for(project), stderr=subprocess.PIPE, text=True
+    )
+    lock = sqlite3.connect(db, timeout=60, isolation_level=None)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if lock.execute("select count(*) from runs where start_time >= ?", (t0,)).fetchone()[0]:
+                lock.execute("BEGIN EXCLUSIVE")  # the store is gone for anyone else
+                break
+            time.sleep(0.02)
+        assert lock.in_transaction, "the training run never started"
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if lock.in_transaction:
+            lock.execute("ROLLBACK")
+        lock.close()
+        proc.kill()
+    assert proc.returncode != 0
+    assert "Traceback" not in err, err
+    line = [ln for ln in err.splitlines() if ln.startswith("newsrec train: error:")]
+    assert len(line) == 1 and "tracking store" in line[0] and "nothing was registered" in line[0], err
     after = {mv.version for mv in c.search_model_versions("name='newsrec-ranker'")}
     assert after == before
     assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == champion
-    last = c.search_runs(
-        [c.get_experiment_by_name("newsrec").experiment_id], max_results=1, order_by=["attributes.start_time DESC"]
-    )[0]
-    assert last.info.status == "FAILED"
 
 
 def test_pandas_point_in_time_join_equals_feast(project):

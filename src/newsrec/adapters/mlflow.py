@@ -8,6 +8,7 @@ run, and the registry with aliases (`challenger`, `champion`), never stages.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,33 @@ from pathlib import Path
 CHALLENGER, CHAMPION = "challenger", "champion"
 HISTORY_TAG = "champion_history"  # JSON list of versions that were champion, oldest first
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls from here
+# MLflow logs a full traceback for every database error of its SQL store before raising it as
+# MlflowException(TEMPORARILY_UNAVAILABLE); `reachable` reports that in one line instead
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+class TrackingUnavailable(ConnectionError):
+    """The tracking store cannot be reached (a locked or missing database, a server down)."""
+
+
+@contextmanager
+def reachable(uri: str, outcome: str) -> Iterator[None]:
+    """Turn 'the tracking store cannot be reached' into TrackingUnavailable, one line that
+    says what happened to the work (`outcome`) and what to do; anything else propagates."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except TrackingUnavailable:
+        raise
+    except MlflowException as e:
+        msg = str(e.message).strip().splitlines()[0] if e.message else type(e).__name__
+        if e.error_code != "TEMPORARILY_UNAVAILABLE" and not msg.startswith("API request to"):
+            raise
+        raise TrackingUnavailable(
+            f"the MLflow tracking store {uri} cannot be reached ({msg[:200]}); {outcome}; "
+            "run the stage again once the store is back"
+        ) from e
 
 
 def metric_names(metrics: dict[str, float], prefix: str = "") -> dict[str, float]:
@@ -107,13 +135,14 @@ class Registry:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store / 'mlflow.db'}"
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        exp = mlflow.get_experiment_by_name(experiment)
-        exp_id = (
-            exp.experiment_id
-            if exp
-            else mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
-        )
-        mlflow.set_experiment(experiment_id=exp_id)
+        with reachable(uri, "nothing was done"):
+            exp = mlflow.get_experiment_by_name(experiment)
+            exp_id = (
+                exp.experiment_id
+                if exp
+                else mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
+            )
+            mlflow.set_experiment(experiment_id=exp_id)
         return cls(uri, exp_id, name)
 
     @property
@@ -124,25 +153,38 @@ class Registry:
 
     @contextmanager
     def run(self, run_name: str | None = None, run_id: str | None = None) -> Iterator[RunLog]:
-        """Start (or, with run_id, resume) a run; it ends FAILED if the block raises."""
+        """Start (or, with run_id, resume) a run; it ends FAILED if the block raises. A store
+        lost on the way raises TrackingUnavailable (the run may then stay RUNNING in it)."""
         import mlflow
 
-        with mlflow.start_run(run_name=run_name, run_id=run_id) as r:
-            yield RunLog(r)
+        with reachable(self.uri, "nothing was registered and the champion is unchanged"):
+            r = mlflow.start_run(run_name=run_name, run_id=run_id)
+            try:
+                yield RunLog(r)
+            except BaseException:
+                try:
+                    mlflow.end_run("FAILED")
+                except Exception:  # the store is gone too (the run is no longer active either way):
+                    pass  # the block's own error is the one to report
+                raise
+            mlflow.end_run()
 
     def register(self, model_uri: str, tags: dict[str, str]) -> str:
         """Register a logged model as a new version and point `challenger` at it."""
         import mlflow
 
-        mv = mlflow.register_model(model_uri, self.name, tags=tags)
-        self._client.set_registered_model_alias(self.name, CHALLENGER, mv.version)
+        with reachable(self.uri, "nothing was registered and the champion is unchanged"):
+            mv = mlflow.register_model(model_uri, self.name, tags=tags)
+        with reachable(self.uri, f"version {mv.version} was registered, but `challenger` does not point at it"):
+            self._client.set_registered_model_alias(self.name, CHALLENGER, mv.version)
         return str(mv.version)
 
     def find_version(self, tag: str, value: str) -> dict | None:
         """The newest registered version whose tag `tag` equals `value`: its version, run,
         model URI and the run's validation metrics; None if there is none."""
         client = self._client
-        found = client.search_model_versions(f"name = '{self.name}' and tags.`{tag}` = '{value}'")
+        with reachable(self.uri, "nothing was done"):
+            found = client.search_model_versions(f"name = '{self.name}' and tags.`{tag}` = '{value}'")
         if not found:
             return None
         v = max(found, key=lambda m: int(m.version))
