@@ -61,7 +61,9 @@ class Recommender:
         ctx = context()
         p = ctx.params
         self.model = ServedModel(MODEL_TAG, p.ranking)
-        self.features = OnlineFeatures(ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n)
+        self.features = OnlineFeatures(
+            ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n, p.serve.store_wait_ms
+        )
         # queue: responses; batch: rows; written every second under load and at once when the
         # traffic pauses, so a response is in the log soon after
         self.log = PredictionLog(

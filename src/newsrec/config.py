@@ -188,6 +188,9 @@ class Serve(Strict):
     max_concurrency: int = Field(64, ge=1)  # requests in a worker at once; the next get 503
     # a request_time later than the server's clock by more than this gets 400 (hours)
     max_future_skew: float = Field(24.0, ge=0)
+    # a read waits this long for an online store another process holds locked, then the
+    # answer is the flagged fallback ranking (milliseconds)
+    store_wait_ms: int = Field(1000, ge=0)
 
     @property
     def url(self) -> str:

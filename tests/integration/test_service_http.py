@@ -104,6 +104,7 @@ def test_http_api_and_parity(packaged, monkeypatch, tmp_path):
         assert c.post("/recommend", json={"user_id": user}).status_code == 200  # still serving
         _a_log_that_cannot_be_written_is_counted_not_ready_and_recovers(c, proj, user, t, tmp_path)
         _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj, user, t)
+        _a_locked_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj, user, t)
 
 
 def _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj: Path, user: str, t) -> None:
@@ -121,6 +122,35 @@ def _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c
         assert c.get("/readyz").status_code == 503
     finally:
         db.write_bytes(good)
+    assert c.get("/readyz").status_code == 200
+    r = c.post("/recommend", json=body)
+    assert r.status_code == 200 and not r.json()["fallback"], r.text
+
+
+def _a_locked_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj: Path, user: str, t) -> None:
+    """Another process holds the online store's SQLite file under an exclusive lock: each
+    read waits `serve.store_wait_ms`, then the answer is the flagged fallback and /readyz
+    says 503; the lock released, both recover."""
+    import subprocess
+    import sys
+
+    db = (proj / "data" / "feast" / "current" / "online.db").resolve()
+    hold = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()"
+    )
+    locker = subprocess.Popen(
+        [sys.executable, "-c", hold, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    body = {"user_id": user, "k": 5, "request_time": t.isoformat()}
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        r = c.post("/recommend", json=body)
+        assert r.status_code == 200 and r.json()["fallback"], r.text
+        assert "online store cannot be read" in r.json()["fallback_reason"] and "locked" in r.json()["fallback_reason"]
+        assert c.get("/readyz").status_code == 503
+    finally:
+        locker.communicate("", timeout=30)  # stdin closed: the holder exits, the lock goes with it
     assert c.get("/readyz").status_code == 200
     r = c.post("/recommend", json=body)
     assert r.status_code == 200 and not r.json()["fallback"], r.text

@@ -117,6 +117,14 @@ class FeatureStore:
             self.fs.write_to_online_store(view.name, latest[[view.key, "event_timestamp", *view.columns]])
         return len(latest)
 
+    def bound_wait(self, ms: int) -> FeatureStore:
+        """Reads wait at most `ms` for a SQLite online store another process holds locked
+        (Python's default is 5 s), then fail; other online stores are left as they are."""
+        online = self.fs._get_provider().online_store  # Feast keeps one connection per store
+        if type(online).__name__ == "SqliteOnlineStore":
+            online._get_conn(self.fs.config).execute(f"PRAGMA busy_timeout = {int(ms)}")
+        return self
+
     def state(self) -> dict:
         """{"as_of": ISO time the store is complete up to, "news": [article ids it holds],
         and after an advance "since": the update before, "changed": {view: [keys pushed]}}."""
@@ -246,8 +254,11 @@ class OnlineFeatures:
     whole table at the new time. Anything else (a new store, a missed update) reads every
     article."""
 
-    def __init__(self, repo: Path, home: Path, freshest_n: int, poll_seconds: float = 0.05) -> None:
+    def __init__(
+        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float = 0.05
+    ) -> None:
         self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
+        self.wait_ms = wait_ms
         self.reloads, self.updates, self.error = 0, 0, None
         self.read_error: str | None = None  # the last failed user read, until a read succeeds
         self.snapshot = self._load(self._version())
@@ -260,7 +271,7 @@ class OnlineFeatures:
 
     def _load(self, version: tuple, before: Snapshot | None = None) -> Snapshot:
         same = before is not None and before.version[0] == version[0] and before.rows is not None
-        store = before.store if same else FeatureStore(self.repo, self.home)
+        store = before.store if same else FeatureStore(self.repo, self.home).bound_wait(self.wait_ms)
         state = store.state()
         as_of = pd.Timestamp(state["as_of"]) if state["as_of"] else None
         if not state["news"]:
