@@ -31,6 +31,9 @@ SHOCK_DAY ?=
 # flows report to the Prefect server when `make ui` is up; otherwise they run in ephemeral mode
 PREFECT_URL := http://127.0.0.1:4200/api
 FLOW = if curl -sf $(PREFECT_URL)/health >/dev/null 2>&1; then export PREFECT_API_URL=$(PREFECT_URL); fi; python -m
+# one pipeline run at a time in a project: a second says who holds it and waits (flows.pipeline
+# and flows.retrain take the same lock themselves)
+LOCKED = newsrec locked --
 PUSH = dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
 
 .PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
@@ -51,25 +54,25 @@ $(STAMP): pyproject.toml uv.lock
 	@touch $@
 
 data: install ## stages world, ingest, validate: simulated news, or SOURCE=mind MIND_DIR=<dir> for real MIND files
-	@if [ -n "$(SOURCE)" ]; then newsrec source $(SOURCE) $(MIND_DIR); fi
-	dvc repro validate
+	@if [ -n "$(SOURCE)" ]; then $(LOCKED) newsrec source $(SOURCE) $(MIND_DIR); fi
+	$(LOCKED) dvc repro validate
 	@$(PUSH)
 
 validate: install ## stage validate: the Great Expectations data contracts (re-runs only what changed)
-	dvc repro validate
+	$(LOCKED) dvc repro validate
 	@python -m newsrec.summary validate
 
 features: install ## stages features, feast: point-in-time feature tables, feast apply + materialize
-	dvc repro feast
+	$(LOCKED) dvc repro feast
 
 train: install ## stages trainset, train: Feast training set, fit + log to MLflow + register as `challenger`
-	dvc repro train
+	$(LOCKED) dvc repro train
 
 evaluate: install ## stage evaluate: MIND metrics of the challenger vs baselines, oracle (simulated data) and champion
-	dvc repro evaluate
+	$(LOCKED) dvc repro evaluate
 
 promote: install ## stage promote: the gate; challenger -> `champion` if it wins; tags and a model card either way
-	dvc repro promote
+	$(LOCKED) dvc repro promote
 
 rollback: install ## newsrec rollback: `champion` back to the previous champion, swapped into a running service
 	newsrec rollback

@@ -41,7 +41,8 @@ def pipeline() -> dict:
     stage did and the gate's decision (the promote stage's reports/promote.json)."""
     ctx = context()
     stages = [s for s in STAGES if not (s == "world" and ctx.params.ingest.source != "sim")]  # MIND: no simulator
-    done = {s: stage.with_options(retries=RETRIES.get(s, 0), retry_delay_seconds=5)(s) for s in stages}
+    with procs.project_lock(ctx.paths.root, "flow pipeline", get_run_logger().info):
+        done = {s: stage.with_options(retries=RETRIES.get(s, 0), retry_delay_seconds=5)(s) for s in stages}
     return {"stages": done, "promote": read_json(ctx.paths.promote) if ctx.paths.promote.exists() else None}
 
 

@@ -14,6 +14,7 @@ from flows.deploy import deploy
 from flows.pipeline import pipeline
 from newsrec.bootstrap import context
 from newsrec.params_file import set_value
+from newsrec.procs import project_lock
 
 
 def window_days(since: str, until: str, most: int) -> int:
@@ -26,9 +27,10 @@ def retrain(since: str, until: str) -> dict:
     """Retrain on the days since the drift began (`since`) up to the judged window's end (`until`)."""
     ctx, log = context(), get_run_logger()
     n = window_days(since, until, ctx.params.simulate.train_window_days)
-    set_value(ctx.paths.root / "params.yaml", "trainset", "window_days", str(n))
-    log.info(f"drift since {since}: training on the last {n} day(s) up to {until} (trainset.window_days = {n})")
-    done = pipeline()
+    with project_lock(ctx.paths.root, "flow retrain", log.info):  # the window set is the one trained on
+        set_value(ctx.paths.root / "params.yaml", "trainset", "window_days", str(n))
+        log.info(f"drift since {since}: training on the last {n} day(s) up to {until} (trainset.window_days = {n})")
+        done = pipeline()
     out = {"window_days": n, "pipeline": done, "deployed": None}
     if done["promote"] and done["promote"]["promoted"]:
         out["deployed"] = deploy()

@@ -167,6 +167,18 @@ def _down(ctx: Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _locked(ctx: Context, a: argparse.Namespace) -> int:
+    import subprocess
+
+    from newsrec.procs import project_lock
+
+    cmd = a.cmd_args[1:] if a.cmd_args[:1] == ["--"] else a.cmd_args
+    if not cmd:
+        raise ValueError("name the command to run under the lock: newsrec locked -- <command> [args]")
+    with project_lock(ctx.paths.root, " ".join(cmd)):
+        return subprocess.call(cmd)
+
+
 def parser() -> argparse.ArgumentParser:
     """Every subcommand, its help line, its arguments and its handler."""
     ap = argparse.ArgumentParser(prog="newsrec", description=__doc__.split("\n\n")[0])
@@ -226,6 +238,8 @@ def parser() -> argparse.ArgumentParser:
     )
     sp = command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
     sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently (default: all)")
+    sp = command("locked", _locked, "run a command under the project lock: one pipeline run at a time")
+    sp.add_argument("cmd_args", nargs=argparse.REMAINDER, help="-- the command and its arguments")
     sp = command("down", _down, "stop the UIs and a background service")
     sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")
     return ap

@@ -1,15 +1,21 @@
 """Background processes the make targets start and stop (the UIs, a served model): one pid
-file and one log per name under .run/, so `make down` finds what `make ui` started."""
+file and one log per name under .run/, so `make down` finds what `make ui` started; and the
+project lock, so two pipeline runs take turns."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+LOCK_ENV = "NEWSREC_PROJECT_LOCK"  # set while a process (and so its children) holds the lock
 
 
 def tool(name: str) -> str:
@@ -105,3 +111,35 @@ def wait_http(url: str, timeout: float = 120, name: str = "", log: Path | None =
 
 def log_file(root: Path, name: str) -> Path:
     return _files(root, name)[1]
+
+
+@contextmanager
+def project_lock(root: Path, what: str, say: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One pipeline run at a time in a project: a second one says who holds the project and
+    waits for it to finish. A process started under the lock (a make target's flow, a flow's
+    `dvc repro`) holds it already. The lock is the kernel's (flock on .run/pipeline.lock), so
+    a run that dies releases it."""
+    root = root.resolve()
+    if os.environ.get(LOCK_ENV) == str(root):
+        yield
+        return
+    say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    run = root / ".run"
+    run.mkdir(exist_ok=True)
+    with open(run / "pipeline.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another run"
+            say(f"the project is busy ({holder}): waiting for it to finish; one pipeline run at a time")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.truncate(0)
+        f.write(f"pid {os.getpid()}, `{what}`, since {time.strftime('%H:%M:%S')}")
+        f.flush()
+        os.environ[LOCK_ENV] = str(root)
+        try:
+            yield
+        finally:
+            os.environ.pop(LOCK_ENV, None)
+            f.truncate(0)
