@@ -10,10 +10,15 @@ is retried, then the batch goes to the quarantine folder beside the log (or, if 
 fails too, is lost), counted either way. Until a write succeeds again the log is not
 `healthy` (the service's /readyz says so); while it is not, it tries a small write every
 second, so it recovers by itself when the fault goes.
+
+The rows a writer dropped, failed to write, quarantined or lost are counted per day of
+their request in <quarantine>/_counts/<writer>.json, so monitoring can say what its window
+misses (`losses`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
@@ -24,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from newsrec.data.io import atomic_file
+from newsrec.data.io import atomic_file, write_json
+
+LOSSES = ("dropped", "failed", "quarantined", "lost")
 
 
 class PredictionLog:
@@ -32,9 +39,10 @@ class PredictionLog:
     every `interval_s` (or `batch` rows); when the traffic pauses for `idle_s` it writes
     what it holds at once, so a burst of responses is in the log soon after its end.
 
-    Counters: `written`, `dropped` (queue full), `failed` (rows whose write failed), of
-    them `quarantined` (kept in the quarantine folder) and `lost`; `on_failed(n)` and
-    `on_dropped(n)` are called with each count as it happens (the service's metrics)."""
+    Counters, in rows: `written`, `dropped` (queue full), `failed` (rows whose write
+    failed), of them `quarantined` (kept in the quarantine folder) and `lost`; `on_failed(n)`
+    and `on_dropped(n)` are called with each count as it happens (the service's metrics).
+    `by_day`: the losses per day of request, also kept on disk (see `losses`)."""
 
     RETRIES = (0.05, 0.25)  # seconds before each retry of a failed write
     PROBE_S = 1.0  # while not healthy, a test write this often
@@ -57,6 +65,10 @@ class PredictionLog:
         self._stop = threading.Event()
         self._seq = 0
         self.dropped = self.written = self.failed = self.quarantined = self.lost = 0
+        self.by_day: dict[str, dict[str, int]] = {}
+        self._counts = self.quarantine / COUNTS / f"{os.getpid()}-{time.time_ns()}.json"
+        self._counted = threading.Lock()
+        self._dirty = False
         self.healthy, self.error = True, None
         self._probed, self._failed_at = 0.0, self.root
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -69,9 +81,30 @@ class PredictionLog:
             self._q.put_nowait(rows)
             return True
         except queue.Full:
-            self.dropped += 1
-            _call(self.on_dropped, 1)
+            days = _days(rows)
+            self.dropped += len(days)
+            for d in days:
+                self._count(d, dropped=1)
+            _call(self.on_dropped, len(days))
             return False
+
+    def _count(self, day: str, **n: int) -> None:
+        with self._counted:
+            c = self.by_day.setdefault(day, dict.fromkeys(LOSSES, 0))
+            for k, v in n.items():
+                c[k] += v
+            self._dirty = True
+
+    def _save_counts(self) -> None:
+        """The per-day losses to disk (the writer thread; a failure is retried next time)."""
+        with self._counted:
+            if not self._dirty:
+                return
+            counts, self._dirty = {d: dict(c) for d, c in self.by_day.items()}, False
+        try:
+            write_json(self._counts, counts)
+        except OSError:
+            self._dirty = True
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the writer (call on shutdown)."""
@@ -98,8 +131,11 @@ class PredictionLog:
                 pending, rows, last = [], 0, time.monotonic()
             elif not self.healthy and time.monotonic() - self._probed >= self.PROBE_S:
                 self._probe()
+            if self._dirty:
+                self._save_counts()
         if pending:
             self._flush(pending)
+        self._save_counts()
 
     def _flush(self, items: list[dict | pd.DataFrame]) -> None:
         """Write the items, a file per day; whatever fails is counted, never raised."""
@@ -112,7 +148,7 @@ class PredictionLog:
             df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             day = pd.to_datetime(df["request_time"], utc=True).dt.strftime("%Y-%m-%d")
         except Exception as e:  # rows that cannot be laid out: nothing to retry
-            self._failed(n, e, quarantined=False)
+            self._failed(n, e, quarantined=False, day="unknown")
             return
         ok = True
         for d, part in df.groupby(day, sort=True):
@@ -125,7 +161,7 @@ class PredictionLog:
                 ok = False
                 self._failed_at = (self.root / name).parent
                 kept = self._write(self.quarantine / name, part, ()) is None
-                self._failed(len(part), error, quarantined=kept)
+                self._failed(len(part), error, quarantined=kept, day=d)
         if ok:  # healthy again only when a whole flush was written
             self.healthy, self.error = True, None
 
@@ -144,7 +180,8 @@ class PredictionLog:
                     time.sleep(wait)
         return error
 
-    def _failed(self, n: int, error: Exception, quarantined: bool) -> None:
+    def _failed(self, n: int, error: Exception, quarantined: bool, day: str) -> None:
+        self._count(day, failed=n, quarantined=n if quarantined else 0, lost=0 if quarantined else n)
         self.failed += n
         self.quarantined += n if quarantined else 0
         self.lost += 0 if quarantined else n
@@ -171,6 +208,34 @@ def _call(f: Callable[[int], None] | None, n: int) -> None:
             f(n)
         except Exception:  # a metrics callback must not stop the writer
             pass
+
+
+def _days(rows: dict | pd.DataFrame) -> list[str]:
+    """The request day of each row of a record or a response ("unknown" where it has none)."""
+    try:
+        t = rows["request_time"] if isinstance(rows, pd.DataFrame) else pd.Series([rows.get("request_time")])
+        return pd.to_datetime(t, utc=True).dt.strftime("%Y-%m-%d").fillna("unknown").tolist()
+    except Exception:  # a row without a readable time still counts
+        return ["unknown"] * (len(rows) if isinstance(rows, pd.DataFrame) else 1)
+
+
+COUNTS = "_counts"  # in the quarantine folder: each writer's losses per day
+
+
+def losses(root: Path, days: list[str] | None = None) -> dict[str, int]:
+    """The rows every writer of the log at `root` dropped, failed to write, quarantined or
+    lost, summed over `days` (every day if None); a counts file that cannot be read is skipped."""
+    out = dict.fromkeys(LOSSES, 0)
+    for f in sorted((quarantine_of(root) / COUNTS).glob("*.json")):
+        try:
+            counts = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        for d, c in counts.items():
+            if days is None or d in days:
+                for k in LOSSES:
+                    out[k] += int(c.get(k, 0))
+    return out
 
 
 def quarantine_of(root: Path) -> Path:

@@ -75,6 +75,13 @@ def serving(paths: Paths) -> list[str]:
         verdict = "RETRAIN" if d["retrain"] else "keep"
         out.append(f"monitoring     window {', '.join(d['window']) or 'empty'}: {verdict} ({d['status']})")
         out += [f"  {r}" for r in d["reasons"]]
+        if any((lost := d.get("log_losses") or {}).values()):
+            out.append(
+                f"  log        rows the service could not log: {lost['dropped']:,} dropped, {lost['failed']:,} "
+                f"failed to write ({lost['quarantined']:,} quarantined, {lost['lost']:,} lost)"
+            )
+        for q in d.get("quarantined") or []:
+            out.append(f"  quarantined {q}")
         if d.get("summary"):
             folder = Path(d["summary"]).parent
             out += [

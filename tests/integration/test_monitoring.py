@@ -75,11 +75,21 @@ def test_a_corrupt_file_is_quarantined_named_and_an_unreadable_window_triggers_n
     day = bare / "data/predictions/date=2026-11-09"
     day.mkdir(parents=True)
     (day / "part-1-1-000001.parquet").write_bytes(b"PAR1 this is not parquet")
+    # and a row of that day the service's writer could not write anywhere: counted as lost
+    from newsrec.predlog import PredictionLog
+
+    log = PredictionLog(bare / "data/predictions", batch=1, idle_s=0.01)
+    log.RETRIES = ()
+    log.append({"request_time": pd.Timestamp("2026-11-09 10:00", tz="UTC"), "unwritable": object()})
+    log.close()
+    assert log.lost == 1
     res = sh(bare, "newsrec", "monitor", "--end", "2026-11-09", check=False)
     assert res.returncode == 1
     assert "part-1-1-000001.parquet: cannot be read" in res.stderr and "Nothing triggered" in res.stderr
+    assert "the window misses rows the service could not log: 0 dropped (queue full), 1 failed" in res.stderr
     decision = json.loads((bare / "reports/monitor/decision.json").read_text())
     assert decision["status"] == "corrupt" and decision["retrain"] is False
+    assert decision["log_losses"] == {"dropped": 0, "failed": 1, "quarantined": 0, "lost": 1}
     assert "part-1-1-000001.parquet" in decision["quarantined"][0]
     aside = bare / "data/predictions.quarantine/date=2026-11-09/part-1-1-000001.parquet"
     assert aside.read_bytes() == b"PAR1 this is not parquet" and not (day / "part-1-1-000001.parquet").exists()

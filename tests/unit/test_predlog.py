@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from newsrec.predlog import PredictionLog, read_log
+from newsrec.predlog import PredictionLog, losses, read_log
 
 
 def _rec(i, day="2026-11-05"):
@@ -37,6 +37,13 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
     t0 = time.monotonic()
     accepted = sum(log.append(_rec(i)) for i in range(50))
     assert time.monotonic() - t0 < 1.0 and accepted < 50 and log.dropped == 50 - accepted
+    frame = pd.DataFrame([_rec(i, "2026-11-06") for i in range(3)])  # a response's rows: each row counts
+    assert not log.append(frame) and log.dropped == 53 - accepted
+    log.close()
+    assert log.by_day["2026-11-06"]["dropped"] == 3
+    # on disk beside the log, per day of request, for monitoring to read
+    assert losses(tmp_path, ["2026-11-05"]) == {"dropped": 50 - accepted, "failed": 0, "quarantined": 0, "lost": 0}
+    assert losses(tmp_path)["dropped"] == 53 - accepted
 
 
 def test_a_pause_in_traffic_writes_what_is_held_long_before_the_interval(tmp_path):
@@ -93,6 +100,11 @@ def test_a_failing_write_is_retried_quarantined_counted_and_the_writer_recovers(
     assert log.failed == 4 and log.quarantined == 4 and log.lost == 0 and sum(failed) == 4
     assert not log.healthy and "date=2026-11-05" in log.error and log.alive()
     assert len(read_log(tmp_path / "predictions.quarantine")) == 4  # the rows are kept aside, whole
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and losses(root)["failed"] < 4:
+        time.sleep(0.02)
+    assert losses(root, ["2026-11-05"]) == {"dropped": 0, "failed": 4, "quarantined": 4, "lost": 0}
+    assert losses(root, ["2026-11-04"]) == {"dropped": 0, "failed": 0, "quarantined": 0, "lost": 0}
     (root / "date=2026-11-05").unlink()  # the fault goes: the writer finds out by itself
     while time.monotonic() < deadline and not log.healthy:
         time.sleep(0.02)

@@ -21,7 +21,7 @@ from newsrec.data.io import read_json, write_json
 from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.features.spec import MODEL_FEATURES
 from newsrec.gates import DriftDecision, drift_decision
-from newsrec.predlog import CorruptLogError, log_days, read_log
+from newsrec.predlog import CorruptLogError, log_days, losses, quarantine_of, read_log
 from newsrec.recommend import score_candidates
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ class Monitoring:
     summary: str | None = None  # the run's summary.json, beside its reports
     drift_since: str | None = None  # on retrain: the first day of the run of windows judged drifting
     quarantined: list[str] = field(default_factory=list)  # log files that could not be read, set aside
+    # rows of the window's days the service's log writers dropped, failed to write,
+    # quarantined or lost (predlog.losses): what the judged window misses
+    log_losses: dict[str, int] = field(default_factory=dict)
 
 
 def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
@@ -174,11 +177,22 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
     current = current_frame(paths, window, quarantined)
     for q in quarantined:
         say(f"quarantined {q}")
+    lost = losses(paths.predictions, window)
+    if any(lost.values()):
+        say(
+            f"the window misses rows the service could not log: {lost['dropped']:,} dropped (queue full), "
+            f"{lost['failed']:,} failed to write ({lost['quarantined']:,} kept in "
+            f"{quarantine_of(paths.predictions)}, {lost['lost']:,} lost)"
+        )
     if quarantined and current.empty:
         why = f"nothing readable left in the log window ({len(quarantined)} file(s) quarantined)"
         write_json(
             paths.decision,
-            asdict(Monitoring(window, False, [f"{why}; nothing triggered"], "corrupt", quarantined=quarantined)),
+            asdict(
+                Monitoring(
+                    window, False, [f"{why}; nothing triggered"], "corrupt", quarantined=quarantined, log_losses=lost
+                )
+            ),
         )
         raise CorruptLogError(f"{why}: {quarantined[0]}. Nothing triggered.")
     version = str(current["model_version"].iloc[-1]) if len(current) else None
@@ -187,7 +201,7 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
     s, d = assess(reference, current, window, p.monitor, folder, paths.evidently, say)
     since = drift_since(paths, window) if d.retrain else None
     out = Monitoring(
-        window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), since, quarantined
+        window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), since, quarantined, lost
     )
     write_json(paths.decision, asdict(out))
     with open(paths.decisions, "a") as f:  # the history drift_since reads
