@@ -174,6 +174,39 @@ def test_a_tracking_store_lost_during_training_fails_cleanly_and_registers_nothi
     assert c.get_model_version_by_alias("newsrec-ranker", "champion").version == champion
 
 
+def test_model_loading_trusts_only_the_types_the_project_names(project, tmp_path):
+    """A registered model loads; the same artifact holding another type, even one its own
+    MLmodel declares trusted, or saved as a pickle, is refused."""
+    import shutil
+
+    import mlflow
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    from newsrec.adapters.mlflow import UntrustedModel, load_model_dir
+    from newsrec.bootstrap import context
+
+    ctx = context(root=project)
+    champion = ctx.registry.champion()
+    model, meta = ctx.registry.load_model(champion)
+    assert hasattr(model, "predict_proba") and meta["feature_service"] == "ranker_v1"
+    good = Path(mlflow.artifacts.download_artifacts(f"models:/newsrec-ranker/{champion}"))
+    bad = shutil.copytree(good, tmp_path / "bad")
+    skops.io.dump(FunctionTransformer(func=print), bad / "model.skops")
+    mlmodel = yaml.safe_load((bad / "MLmodel").read_text())
+    mlmodel["flavors"]["sklearn"]["skops_trusted_types"] += [
+        "builtins.print",
+        "sklearn.preprocessing.FunctionTransformer",
+    ]
+    (bad / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    with pytest.raises(UntrustedModel, match="does not trust"):
+        load_model_dir(bad)
+    mlmodel["flavors"]["sklearn"]["serialization_format"] = "cloudpickle"
+    (bad / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    with pytest.raises(UntrustedModel, match="not skops"):
+        load_model_dir(bad)
+
+
 def test_pandas_point_in_time_join_equals_feast(project):
     """The in-process join the simulated days use gives Feast's training set, row for row."""
     assert_join_equals_feast(project)

@@ -51,13 +51,31 @@ def metric_names(metrics: dict[str, float], prefix: str = "") -> dict[str, float
     return {f"{prefix}{k.replace('@', '_at_')}": float(v) for k, v in metrics.items()}
 
 
+class UntrustedModel(ValueError):
+    """A model artifact that is not skops, or whose types are not the ones this project trusts."""
+
+
 def load_model_dir(model_dir: Path):
     """The scikit-learn estimator in a local MLflow model folder (e.g. one BentoML stored)
-    and the metadata logged with it."""
-    import mlflow.sklearn
+    and the metadata logged with it. Loaded with skops, trusting exactly the types named in
+    newsrec.model.SKOPS_TRUSTED, never the list the artifact carries: an artifact saved in
+    another format, or holding any other type, is refused (UntrustedModel)."""
+    import skops.io
     from mlflow.models import Model
+    from skops.io.exceptions import UntrustedTypesFoundException
 
-    return mlflow.sklearn.load_model(str(model_dir)), Model.load(str(model_dir / "MLmodel")).metadata or {}
+    from newsrec.model import SKOPS_TRUSTED
+
+    mlmodel = Model.load(str(Path(model_dir) / "MLmodel"))
+    conf = mlmodel.flavors.get("sklearn") or {}
+    if conf.get("serialization_format") != "skops":
+        fmt = conf.get("serialization_format", "no scikit-learn flavor")
+        raise UntrustedModel(f"{model_dir}: the model is saved as {fmt}, not skops; refusing to load it")
+    try:
+        model = skops.io.load(Path(model_dir) / conf["pickled_model"], trusted=SKOPS_TRUSTED)
+    except UntrustedTypesFoundException as e:
+        raise UntrustedModel(f"{model_dir}: the model holds types this project does not trust: {e}") from None
+    return model, mlmodel.metadata or {}
 
 
 class RunLog:
@@ -216,12 +234,11 @@ class Registry:
         return self.alias_version(CHAMPION)
 
     def load_model(self, version: str):
-        """The scikit-learn estimator of a registered version and the metadata logged with it."""
+        """The scikit-learn estimator of a registered version and the metadata logged with it
+        (`load_model_dir`: only the trusted types)."""
         import mlflow
-        from mlflow.models import Model
 
-        uri = f"models:/{self.name}/{version}"
-        return mlflow.sklearn.load_model(uri), Model.load(uri).metadata or {}
+        return load_model_dir(Path(mlflow.artifacts.download_artifacts(f"models:/{self.name}/{version}")))
 
     def version_tags(self, version: str) -> dict[str, str]:
         return dict(self._client.get_model_version(self.name, version).tags or {})
