@@ -12,6 +12,7 @@ feast is imported inside the functions: it takes seconds to import.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -227,7 +228,7 @@ class Snapshot:
     def user(self, user_id: str) -> dict | None:
         return self.store.online_user(user_id, self.as_of)
 
-    @property
+    @functools.cached_property  # once per snapshot, not per request
     def oldest(self) -> pd.Timestamp | None:
         """The oldest event the store holds (its first article's first impression)."""
         if self.table is None or not len(self.table):
