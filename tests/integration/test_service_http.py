@@ -105,6 +105,7 @@ def test_http_api_and_parity(packaged, monkeypatch, tmp_path):
         _a_log_that_cannot_be_written_is_counted_not_ready_and_recovers(c, proj, user, t, tmp_path)
         _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj, user, t)
         _a_locked_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj, user, t)
+        _a_missing_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj, user, t)
 
 
 def _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj: Path, user: str, t) -> None:
@@ -122,6 +123,32 @@ def _an_unreadable_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c
         assert c.get("/readyz").status_code == 503
     finally:
         db.write_bytes(good)
+    assert c.get("/readyz").status_code == 200
+    r = c.post("/recommend", json=body)
+    assert r.status_code == 200 and not r.json()["fallback"], r.text
+
+
+def _a_missing_online_store_gives_flagged_fallbacks_not_ready_and_recovers(c, proj: Path, user: str, t) -> None:
+    """The store in service moved away under traffic (deleted, a volume gone): answers are
+    flagged fallbacks, /readyz says 503, no empty store is made in its place, and both
+    recover when it is back."""
+    store = (proj / "data" / "feast" / "current").resolve()
+    aside = store.with_name(store.name + ".aside")
+    body = {"user_id": user, "k": 5, "request_time": t.isoformat()}
+    store.rename(aside)
+    try:
+        r = c.post("/recommend", json=body)
+        assert r.status_code == 200 and r.json()["fallback"], r.text
+        assert "missing" in r.json()["fallback_reason"]
+        assert c.get("/readyz").status_code == 503
+        time.sleep(0.5)  # the follower polls every 50 ms: it must not build a store where the old one was
+        assert not store.exists()
+        assert any("online store in service is missing" in e for e in c.get("/status/").json()["errors"])
+    finally:
+        aside.rename(store)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and c.get("/readyz").status_code != 200:
+        time.sleep(0.1)
     assert c.get("/readyz").status_code == 200
     r = c.post("/recommend", json=body)
     assert r.status_code == 200 and not r.json()["fallback"], r.text

@@ -291,9 +291,12 @@ class OnlineFeatures:
         while True:
             time.sleep(self.poll)
             try:
-                if (v := self._version()) != self.snapshot.version:
+                v = self._version()
+                if self.snapshot.table is not None and v[1] == 0:  # never swap a store in for a missing one
+                    raise FileNotFoundError(f"the online store in service is missing ({self.home / CURRENT})")
+                if v != self.snapshot.version:
                     self.snapshot = self._load(v, self.snapshot)
-                    self.error = None
+                self.error = None
             except Exception as e:  # keep serving the last good store; /status reports it
                 self.error = f"{type(e).__name__}: {e}"
 
@@ -304,6 +307,8 @@ class OnlineFeatures:
         """The user's row from `snap`, and None; or, when the store cannot be read, no row
         and why (the request is answered with the fallback ranking, flagged)."""
         try:
+            if not snap.store.store.is_dir():  # deleted under the service (an open file would still read)
+                raise FileNotFoundError(f"{snap.store.store} is missing")
             row = snap.user(user_id)
         except Exception as e:  # sqlite raises several types for a locked, missing or damaged file
             self.read_error = f"the online store cannot be read ({type(e).__name__}: {e})"
