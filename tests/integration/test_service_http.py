@@ -442,6 +442,7 @@ def test_fuzzing_the_openapi_document_finds_no_server_error_and_no_schema_violat
     tail = "\n".join(res.stdout.splitlines()[-40:])
     assert res.returncode == 0, tail  # a server error or a schema violation fails the run
     cases = _fuzz_cases(report)
+    print(f"fuzz cases by operation and mode: {cases}")  # shown with pytest -s
     post = cases.get(("POST /recommend", "positive"), 0) + cases.get(("POST /recommend", "negative"), 0)
     assert post >= FUZZ_CASES and min(cases[("POST /recommend", m)] for m in ("positive", "negative")) >= 100, cases
     others = {"GET /status/", "GET /readyz", "GET /healthz", "GET /livez", "GET /metrics"}
