@@ -1,12 +1,15 @@
-"""Expected failures at the CLI print one line that says why and what to do, exit
-non-zero, and show no traceback: a project with no registered model yet."""
+"""Expected failures print one line that says why and what to do, exit non-zero, and show
+no traceback, through every front door: the CLI (a project with no registered model yet),
+make, and the Prefect flows (a malformed MIND line, a refused contract)."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
-from scratch import ROOT, sh
+from mind_fixture import write_mind
+from scratch import ROOT, env_for, make_project, sh
 
 
 @pytest.fixture()
@@ -48,3 +51,67 @@ def test_make_clean_keeps_logged_traffic_and_your_mind_copy_unless_told(bare):
     assert "make clean ALL=1 removes them" in out
     subprocess.run([*make, "ALL=1"], capture_output=True, text=True, check=True)
     assert not (bare / "data").exists() and not (bare / "reports").exists()
+
+
+def prefect_env(tmp_path) -> dict[str, str]:
+    """A flow run as `python -m flows.<name>` starts Prefect's temporary server: its own home,
+    the start-up time `make` gives it, no telemetry."""
+    return {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+def make(proj, target: str, **extra: str) -> subprocess.CompletedProcess:
+    """`make <target>` in a scratch project, with this environment (no `make install`)."""
+    cmd = ["make", "-C", str(proj), "-f", str(ROOT / "Makefile"), "-o", "install", target]
+    return subprocess.run(cmd, env=env_for(proj, **extra), capture_output=True, text=True, timeout=900)
+
+
+def reason(res: subprocess.CompletedProcess, code: int, starts: str) -> str:
+    """The one line an expected failure ends with (before make's own), after no traceback."""
+    out = res.stdout + res.stderr
+    assert res.returncode == code and "Traceback" not in out, out[-4000:]
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("make: ")]
+    assert lines[-1].startswith(starts), out[-4000:]
+    assert sum(line.startswith(starts.split(": ")[0] + ": error: ") for line in lines) == 1, out[-4000:]
+    return lines[-1]
+
+
+def test_the_pipeline_flow_reports_the_failed_stage_s_own_line():
+    from flows.pipeline import why
+
+    out = (
+        "Running stage 'validate':\n> newsrec validate\n[validate 5.3s] FAILED impressions.clicked: CTR ...\n"
+        "newsrec validate: error: the data contract refused the tables: FAILED impressions.clicked: CTR ...\n"
+        "ERROR: failed to reproduce 'validate': failed to run: newsrec validate, exited with 1\n"
+    )
+    assert why("validate", out, 255) == (
+        "stage validate: the data contract refused the tables: FAILED impressions.clicked: CTR ... "
+        "(nothing after it ran)"
+    )
+    crashed = "Traceback (most recent call last):\nKeyError: 'x'\nERROR: failed to reproduce 'train'\n"
+    assert why("train", crashed, 255) == (
+        "stage train: its command exited 255; its output above says why (nothing after it ran)"
+    )
+
+
+def test_a_bad_mind_line_and_a_refused_contract_end_the_pipeline_flow_in_one_line(tmp_path):
+    proj = make_project(tmp_path / "proj", validate={"ctr_min": 0.9})  # no CTR reaches 90%: refused
+    sh(proj, "newsrec", "source", "mind", str(write_mind(tmp_path / "MIND")))
+    behaviors = proj / "data/raw/mind/dev/behaviors.tsv"
+    good = behaviors.read_text()
+    behaviors.write_text(good + "31\tU1\tyesterday\t\tN1000-1\n")
+    flow = sh(proj, "python", "-m", "flows.pipeline", check=False, **prefect_env(tmp_path))
+    line = reason(flow, 1, "pipeline: error: stage ingest: ")
+    assert "dev/behaviors.tsv: line 31: time 'yesterday' is not like 11/15/2019 8:55:22 AM; " in line
+    assert line.endswith(
+        "fix the line in your MIND files, then `make data SOURCE=mind MIND_DIR=<dir>` (nothing after it ran)"
+    )
+
+    behaviors.write_text(good)
+    refused = "the data contract refused the tables: FAILED impressions.clicked: CTR is in the plausible band"
+    reason(make(proj, "pipeline", **prefect_env(tmp_path)), 2, f"pipeline: error: stage validate: {refused}")
+    cli = sh(proj, "newsrec", "validate", check=False)
+    assert reason(cli, 1, f"newsrec validate: error: {refused}").endswith("if the data is right")
