@@ -1,9 +1,11 @@
 """Expected failures print one line that says why and what to do, exit non-zero, and show
 no traceback, through every front door: the CLI (a project with no registered model yet),
-make, and the Prefect flows (a malformed MIND line, a refused contract)."""
+make, and the Prefect flows (a malformed MIND line, a refused contract, no champion after
+the gate refused the first model)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -115,3 +117,15 @@ def test_a_bad_mind_line_and_a_refused_contract_end_the_pipeline_flow_in_one_lin
     reason(make(proj, "pipeline", **prefect_env(tmp_path)), 2, f"pipeline: error: stage validate: {refused}")
     cli = sh(proj, "newsrec", "validate", check=False)
     assert reason(cli, 1, f"newsrec validate: error: {refused}").endswith("if the data is right")
+
+
+def test_no_champion_after_the_gate_refused_the_first_model_is_one_line(bare, tmp_path):
+    """What `make demo` ends with when the gate refuses the first model: its deploy step is
+    `make deploy`'s command."""
+    why = "does not beat popularity on ndcg@10: 0.4855 vs 0.4236 (gain +0.0619, needs > +5.0000)"
+    (bare / "reports").mkdir()
+    promoted = {"model": "newsrec-ranker", "version": "1", "promoted": False, "reasons": [why, "no champion yet"]}
+    (bare / "reports/promote.json").write_text(json.dumps(promoted | {"champion": None}))
+    says = f"newsrec-ranker has no champion: the gate refused v1 ({why}); see reports/model_card.md"
+    reason(make(bare, "deploy", **prefect_env(tmp_path)), 2, f"deploy: error: {says}")
+    reason(sh(bare, "newsrec", "deploy", check=False), 2, f"newsrec deploy: error: {says}")
