@@ -1,12 +1,15 @@
 """Library warnings are fixed where they arise, or filtered beside the call with the reason:
-registering the Feast declarations and logging the model to MLflow say nothing but their
-own lines."""
+registering the Feast declarations, logging the model to MLflow and the Evidently
+performance report on an ordinary day say nothing but their own lines."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
+import numpy as np
+import pandas as pd
 from scratch import ROOT
 
 LOG_MODEL = """
@@ -58,3 +61,26 @@ def test_registering_the_feast_declarations_warns_nothing(tmp_path):
     """As `newsrec feast` applies them: typed entities, the on-demand view's notice filtered."""
     err = quiet_run(APPLY, str(ROOT / "feature_repo"), str(tmp_path / "feast"))
     assert "Warning" not in err, err[-3000:]
+
+
+def test_the_performance_report_warns_nothing_when_no_click_probability_reaches_one_half():
+    """Click probabilities of a day rarely reach 0.5: nothing is undefined, and the AUC is sklearn's."""
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import roc_auc_score
+
+    from monitoring.reports import performance_report
+
+    rng = np.random.default_rng(0)
+
+    def day(n: int) -> pd.DataFrame:
+        p = rng.uniform(0.01, 0.4, n)
+        return pd.DataFrame({"engagement": p, "clicked": (rng.random(n) < p).astype(float)})
+
+    reference, current = day(2_000), day(2_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        snapshot = performance_report(reference, current)
+    undefined = [str(w.message) for w in caught if issubclass(w.category, (UndefinedMetricWarning, RuntimeWarning))]
+    assert not undefined, undefined
+    (auc,) = [m["value"] for m in snapshot.dict()["metrics"]]
+    assert abs(auc - roc_auc_score(current["clicked"], current["engagement"])) < 1e-9
