@@ -5,7 +5,7 @@ columns, types and TTLs come from newsrec.features.spec; this file only maps the
 from pathlib import Path
 
 import pandas as pd
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Array, Float32, Float64, Int64
 
@@ -20,8 +20,9 @@ def _fields(columns: dict[str, str]) -> list[Field]:
     return [Field(name=c, dtype=TYPES[t]) for c, t in columns.items()]
 
 
-user = Entity(name="user", join_keys=[spec.USER_VIEW.key], description="a reader")
-news = Entity(name="news", join_keys=[spec.META_VIEW.key], description="an article")
+# typed join keys: Feast deprecates untyped entities, and `feast apply` then needs no data to infer them
+user = Entity(name="user", join_keys=[spec.USER_VIEW.key], value_type=ValueType.STRING, description="a reader")
+news = Entity(name="news", join_keys=[spec.META_VIEW.key], value_type=ValueType.STRING, description="an article")
 ENTITY = {spec.USER_VIEW.key: user, spec.META_VIEW.key: news}
 
 

@@ -1,0 +1,59 @@
+"""The Prefect flows (wiring only), and what their entry points share: run as
+`python -m flows.<name>`, a flow that fails as expected (a refused contract, a malformed MIND
+line, no champion to deploy) ends with one line saying why and what to do, exit 1, and no
+traceback; any other failure keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+from typing import Any
+
+from newsrec.console import EXPECTED
+
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+class Refused(RuntimeError):
+    """An expected failure found by a flow itself (a stage command that exited non-zero after
+    saying why); its message is the whole story."""
+
+
+def expected(exc: BaseException | None) -> bool:
+    return isinstance(exc, (Refused, *EXPECTED))
+
+
+class QuietExpected(logging.Filter):
+    """Prefect's run loggers attach the traceback to every failed task and flow run. For an
+    expected failure it is only the path to our own `raise` and buries the line that matters,
+    so it is dropped; the message stays, in the log line and in the run's state."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and expected(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_expected() -> None:
+    """No traceback for expected failures in Prefect's run logs (once per process)."""
+    for name in RUN_LOGGERS:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, QuietExpected) for f in log.filters):
+            log.addFilter(QuietExpected())
+
+
+def entry(flow: Any, *args: Any, **kwargs: Any) -> Any:
+    """`python -m flows.<name>`: run the flow; an expected failure prints `<flow>: error: <why>`
+    on stderr and exits 1."""
+    quiet_expected()
+    last: list[str] = []
+    # registered before the flow starts Prefect's temporary API server, so it runs after that
+    # server's exit handler has logged its "Stopping" line: the reason is the last line
+    atexit.register(lambda: [print(line, file=sys.stderr, flush=True) for line in last])
+    try:
+        return flow(*args, **kwargs)
+    except (Refused, *EXPECTED) as e:
+        last.append(f"{flow.name}: error: {e}")
+        sys.exit(1)

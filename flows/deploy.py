@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from prefect import flow, get_run_logger, task
 
+from flows import entry
 from newsrec.bootstrap import context
 from newsrec.stages.package import package as package_stage
 from newsrec.stages.serve import in_service
@@ -34,4 +35,4 @@ def deploy() -> dict:
 
 
 if __name__ == "__main__":
-    deploy()
+    entry(deploy)

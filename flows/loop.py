@@ -19,6 +19,7 @@ import time
 
 from prefect import flow, get_run_logger, task
 
+from flows import entry
 from flows import simulate as simulate_flow
 from flows.monitor import listeners
 from flows.monitor import monitor as monitor_flow
@@ -225,4 +226,4 @@ if __name__ == "__main__":
     # a stopped `make loop` (SIGTERM) unwinds like Ctrl-C, so the loop's service and deployments stop too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     a = sys.argv[1:] + [""] * 3
-    loop(int(a[0]) if a[0] else None, a[1] or None, int(a[2]) if a[2] else None)
+    entry(loop, int(a[0]) if a[0] else None, a[1] or None, int(a[2]) if a[2] else None)

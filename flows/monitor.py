@@ -15,6 +15,7 @@ from typing import Literal
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
+from flows import entry
 from newsrec.bootstrap import context
 from newsrec.stages.monitor import Monitoring
 from newsrec.stages.monitor import monitor as monitor_stage
@@ -101,4 +102,4 @@ def monitor(end: str | None = None, retrain: Literal["event", "inline", "off"] =
 if __name__ == "__main__":
     import sys
 
-    monitor(retrain=sys.argv[1] if len(sys.argv) > 1 else "event")
+    entry(monitor, retrain=sys.argv[1] if len(sys.argv) > 1 else "event")

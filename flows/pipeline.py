@@ -10,6 +10,7 @@ import subprocess
 
 from prefect import flow, get_run_logger, task
 
+from flows import Refused, entry
 from newsrec import procs
 from newsrec.bootstrap import context
 from newsrec.data.io import read_json
@@ -18,8 +19,17 @@ STAGES = ["world", "ingest", "collect", "validate", "features", "feast", "trains
 RETRIES = {"feast": 2, "trainset": 1, "train": 1, "promote": 1}
 
 
-class StageFailed(RuntimeError):
-    """A stage exited non-zero; its own output (in the task log) says why."""
+class StageFailed(Refused):
+    """A stage exited non-zero; its own output (in the task log) says why, traceback included
+    if it crashed, so the flow adds none."""
+
+
+def why(name: str, output: str, code: int) -> str:
+    """The stage's reason in one line: the `newsrec <name>: error: ...` line its command ends
+    an expected failure with, else where to look."""
+    mine = [line for line in output.splitlines() if line.startswith(f"newsrec {name}: error: ")]
+    said = mine[-1].split(": error: ", 1)[1] if mine else f"its command exited {code}; its output above says why"
+    return f"stage {name}: {said} (nothing after it ran)"
 
 
 @task(name="stage", task_run_name="{name}")
@@ -31,7 +41,7 @@ def stage(name: str) -> str:
         if line.strip():
             log.info(line)
     if res.returncode != 0:
-        raise StageFailed(f"stage {name} failed (exit {res.returncode}); nothing downstream runs")
+        raise StageFailed(why(name, res.stdout + res.stderr, res.returncode))
     return "ran" if f"Running stage '{name}'" in res.stdout else "up to date"
 
 
@@ -47,4 +57,4 @@ def pipeline() -> dict:
 
 
 if __name__ == "__main__":
-    pipeline()
+    entry(pipeline)

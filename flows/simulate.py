@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
+from flows import entry
 from newsrec import plots
 from newsrec import simulate as sim
 from newsrec.bootstrap import context
@@ -107,4 +108,4 @@ def simulate(scenario: str | None = None) -> dict:
 if __name__ == "__main__":
     import sys
 
-    simulate(sys.argv[1] if len(sys.argv) > 1 else None)
+    entry(simulate, sys.argv[1] if len(sys.argv) > 1 else None)

@@ -50,7 +50,12 @@ def performance_report(reference: pd.DataFrame, current: pd.DataFrame, **run) ->
         classification=[BinaryClassification(target="clicked", prediction_probas=SCORE)],
     )
     cols = [SCORE, "clicked"]
-    return Report([RocAuc()]).run(
+    # RocAuc also computes precision and recall at `probas_threshold` (0.5 by default), which
+    # neither the report nor the gate uses. Click probabilities rarely reach 0.5, so on most
+    # days no item was "predicted" and sklearn warned that precision is undefined. At 0 every
+    # shown item counts as predicted: those side numbers become the CTR and 1, defined on any
+    # window, and the AUC, which needs no threshold, is the same.
+    return Report([RocAuc(probas_threshold=0.0)]).run(
         Dataset.from_pandas(current[cols].astype({"clicked": int}), data_definition=definition),
         Dataset.from_pandas(reference[cols].astype({"clicked": int}), data_definition=definition),
         **run,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from newsrec.bootstrap import Context, context
-from newsrec.config import ConfigError
+from newsrec.console import EXPECTED
 
 Handler = Callable[[Context, argparse.Namespace], int]
 
@@ -33,9 +33,12 @@ def _ingest(ctx: Context, a: argparse.Namespace) -> int:
 
 
 def _validate(ctx: Context, a: argparse.Namespace) -> int:
-    from newsrec.stages.validate import validate
+    from newsrec.stages.validate import refusal, validate
 
-    return 0 if validate(ctx.params, ctx.paths).ok else 1
+    decision = validate(ctx.params, ctx.paths)
+    if not decision.ok:
+        print(f"newsrec validate: error: {refusal(decision, ctx.paths)}", file=sys.stderr, flush=True)
+    return 0 if decision.ok else 1
 
 
 def _source(ctx: Context, a: argparse.Namespace) -> int:
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(context(args.params), args)
-    except (ConfigError, FileNotFoundError, ValueError, TimeoutError, ConnectionError) as e:  # expected: one line
+    except EXPECTED as e:
         print(f"newsrec {args.cmd}: error: {e}", file=sys.stderr, flush=True)
         return 2
 

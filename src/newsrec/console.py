@@ -1,4 +1,5 @@
-"""Progress lines on stderr, prefixed with the stage and the seconds since it started."""
+"""Progress lines on stderr, prefixed with the stage and the seconds since it started, and
+which failures the front doors report in one line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import time
 from collections.abc import Callable
 
 Say = Callable[[str], None]
+
+# Failures a person fixes from one line: bad params (ConfigError is a ValueError), a refused
+# contract or gate, a malformed input line, a missing file, a wait that ran out, a store that
+# cannot be reached (ConnectionError: the MLflow tracking store, say). Every front
+# door (the CLI, the flows) prints their message without a traceback; anything else keeps it.
+EXPECTED: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, TimeoutError, ConnectionError)
 
 
 def say(msg: str) -> None:

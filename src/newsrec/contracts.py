@@ -208,6 +208,12 @@ def views(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {"news": news, "impressions": imps, "histories": hist, "history_ids": hids, "feedback": fb}
 
 
+def _shown(x: object) -> str:
+    """A value as a person reads it: 0.08495, not np.float64(0.08495145631067962)."""
+    x = x.item() if isinstance(x, np.generic) else x
+    return f"{x:.4g}" if isinstance(x, float) else repr(x)
+
+
 def summarize(results: list[CheckResult], examples: int = 5) -> list[str]:
     """One readable line per failed check: which rule, how many rows, a few examples."""
     lines = []
@@ -219,7 +225,7 @@ def summarize(results: list[CheckResult], examples: int = 5) -> list[str]:
         how = (
             f"{r.unexpected_count:,} rows ({r.unexpected_percent:.2f}%)"
             if r.unexpected_count is not None
-            else f"observed {r.observed!r}"
+            else f"observed {_shown(r.observed)}"
             if r.observed is not None
             else r.error or "failed"
         )

@@ -1,12 +1,17 @@
-"""Expected failures at the CLI print one line that says why and what to do, exit
-non-zero, and show no traceback: a project with no registered model yet."""
+"""Expected failures print one line that says why and what to do, exit non-zero, and show
+no traceback, through every front door: the CLI (a project with no registered model yet),
+make and the Prefect flows (a refused contract, no champion after the gate refused the first
+model)."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 
 import pytest
-from scratch import ROOT, sh
+from mind_fixture import write_mind
+from scratch import ROOT, env_for, make_project, sh
 
 
 @pytest.fixture()
@@ -48,3 +53,70 @@ def test_make_clean_keeps_logged_traffic_and_your_mind_copy_unless_told(bare):
     assert "make clean ALL=1 removes them" in out
     subprocess.run([*make, "ALL=1"], capture_output=True, text=True, check=True)
     assert not (bare / "data").exists() and not (bare / "reports").exists()
+
+
+def prefect_env(tmp_path) -> dict[str, str]:
+    """A flow run as `python -m flows.<name>` starts Prefect's temporary server: its own home,
+    the start-up time `make` gives it, no telemetry."""
+    return {
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+def make(proj, target: str, **extra: str) -> subprocess.CompletedProcess:
+    """`make <target>` in a scratch project, with this environment (no `make install`)."""
+    cmd = ["make", "-C", str(proj), "-f", str(ROOT / "Makefile"), "-o", "install", target]
+    return subprocess.run(cmd, env=env_for(proj, **extra), capture_output=True, text=True, timeout=900)
+
+
+def reason(res: subprocess.CompletedProcess, code: int, starts: str) -> str:
+    """The one line an expected failure ends with (before make's own), after no traceback."""
+    out = res.stdout + res.stderr
+    assert res.returncode == code and "Traceback" not in out, out[-4000:]
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("make: ")]
+    assert lines[-1].startswith(starts), out[-4000:]
+    assert sum(line.startswith(starts.split(": ")[0] + ": error: ") for line in lines) == 1, out[-4000:]
+    return lines[-1]
+
+
+def test_the_pipeline_flow_reports_the_failed_stage_s_own_line():
+    from flows.pipeline import why
+
+    out = (
+        "Running stage 'validate':\n> newsrec validate\n[validate 5.3s] FAILED impressions.clicked: CTR ...\n"
+        "newsrec validate: error: the data contract refused the tables: FAILED impressions.clicked: CTR ...\n"
+        "ERROR: failed to reproduce 'validate': failed to run: newsrec validate, exited with 1\n"
+    )
+    assert why("validate", out, 255) == (
+        "stage validate: the data contract refused the tables: FAILED impressions.clicked: CTR ... "
+        "(nothing after it ran)"
+    )
+    crashed = "Traceback (most recent call last):\nKeyError: 'x'\nERROR: failed to reproduce 'train'\n"
+    assert why("train", crashed, 255) == (
+        "stage train: its command exited 255; its output above says why (nothing after it ran)"
+    )
+
+
+def test_a_refused_contract_ends_the_pipeline_flow_in_one_line(tmp_path):
+    """`make pipeline` on data the contract refuses: the stage's own line (`newsrec validate`
+    exits 1), then the flow's, last; no traceback."""
+    proj = make_project(tmp_path / "proj", validate={"ctr_min": 0.9})  # no CTR reaches 90%: refused
+    sh(proj, "newsrec", "source", "mind", str(write_mind(tmp_path / "MIND")))  # no world to simulate
+    res = make(proj, "pipeline", **prefect_env(tmp_path))
+    refused = "the data contract refused the tables: FAILED impressions.clicked: CTR is in the plausible band"
+    line = reason(res, 2, f"pipeline: error: stage validate: {refused}")
+    assert line.endswith("if the data is right (nothing after it ran)")
+    assert f"newsrec validate: error: {refused}" in res.stderr and "newsrec validate, exited with 1" in res.stderr
+
+
+def test_no_champion_after_the_gate_refused_the_first_model_is_one_line(bare, tmp_path):
+    """What `make demo` ends with when the gate refuses the first model: its deploy step is
+    `make deploy`'s command."""
+    why = "does not beat popularity on ndcg@10: 0.4855 vs 0.4236 (gain +0.0619, needs > +5.0000)"
+    (bare / "reports").mkdir()
+    promoted = {"model": "newsrec-ranker", "version": "1", "promoted": False, "reasons": [why, "no champion yet"]}
+    (bare / "reports/promote.json").write_text(json.dumps(promoted | {"champion": None}))
+    says = f"newsrec-ranker has no champion: the gate refused v1 ({why}); see reports/model_card.md"
+    reason(make(bare, "deploy", **prefect_env(tmp_path)), 2, f"deploy: error: {says}")

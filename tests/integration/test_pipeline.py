@@ -46,6 +46,7 @@ def test_mind_source_then_corrupt_input(project, tmp_path):
     bad = sh(project, "dvc", "repro", "validate", check=False)
     assert bad.returncode != 0
     assert "dev/behaviors.tsv: line 31: time 'yesterday'" in bad.stderr
+    assert "fix the line in your MIND files" in bad.stderr and "Traceback" not in bad.stderr
     assert "Running stage 'validate'" not in bad.stdout
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,18 @@ def reachable(uri: str, outcome: str) -> Iterator[None]:
             f"the MLflow tracking store {uri} cannot be reached ({msg[:200]}); {outcome}; "
             "run the stage again once the store is back"
         ) from e
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only errors from one of MLflow's loggers while the block runs."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def metric_names(metrics: dict[str, float], prefix: str = "") -> dict[str, float]:
@@ -124,17 +137,26 @@ class RunLog:
         from mlflow.models import infer_signature
 
         signature = infer_signature(input_example, model.predict_proba(input_example.to_numpy())[:, 1])
-        return mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            signature=signature,
-            input_example=input_example,
-            metadata=metadata,
-            pyfunc_predict_fn="predict_proba",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
-        )
+        # Two warnings on every run, filtered here: (1) MLflow checks the input example by
+        # scoring it through the pyfunc, which hands the estimator a frame; the estimator was
+        # fitted on arrays (the request path scores arrays), so sklearn says it was "fitted
+        # without feature names". The pyfunc orders the columns by the signature, the order it
+        # was fitted in. (2) mlflow.utils.environment cannot find pip, which uv does not put in
+        # the venv, so the conda.yaml beside the model lists pip unversioned; only a conda
+        # environment manager reads that file, and this project serves from its own environment.
+        with warnings.catch_warnings(), _quiet("mlflow.utils.environment"):
+            warnings.filterwarnings("ignore", "X has feature names", UserWarning)
+            return mlflow.sklearn.log_model(
+                model,
+                name="model",
+                serialization_format="skops",
+                skops_trusted_types=trusted,
+                signature=signature,
+                input_example=input_example,
+                metadata=metadata,
+                pyfunc_predict_fn="predict_proba",
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+            )
 
 
 class Registry:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from newsrec.config import Paths
 from newsrec.console import Say, progress
-from newsrec.data.io import write_json
+from newsrec.data.io import read_json, write_json
 
 if TYPE_CHECKING:
     from newsrec.adapters.mlflow import Registry
@@ -28,7 +28,7 @@ def package(paths: Paths, registry: Registry, build: bool = True, say: Say | Non
     say = say or progress("package")
     version = registry.champion()
     if version is None:
-        raise ValueError(f"{registry.name} has no champion yet: run `make promote` first")
+        raise ValueError(no_champion(registry.name, paths))
     tag = bento.import_champion(registry.name, version)
     say(f"imported {registry.name} v{version} (champion) into the BentoML store as {tag}")
     built = bento.build(paths.root) if build else None
@@ -37,3 +37,16 @@ def package(paths: Paths, registry: Registry, build: bool = True, say: Say | Non
     out = Package(version, tag, built)
     write_json(paths.package, asdict(out))
     return out
+
+
+def no_champion(name: str, paths: Paths) -> str:
+    """Why there is nothing to package, and what to do: the gate's reasons when it refused the
+    last model it judged (reports/promote.json), else that promote has not run."""
+    last = read_json(paths.promote) if paths.promote.exists() else None
+    if not last or last["promoted"] or last["model"] != name:
+        return f"{name} has no champion yet: run `make promote` first"
+    why = "; ".join(r for r in last["reasons"] if r != "no champion yet")
+    return (
+        f"{name} has no champion: the gate refused v{last['version']} ({why}); see {paths.model_card.relative_to(paths.root)}, "
+        "then improve the model (or lower the promote margins in params.yaml) and run `make promote`"
+    )

@@ -38,3 +38,13 @@ def validate(p: Params, paths: Paths, say: Say | None = None) -> Decision:
         say(line)
     say(f"{len(results) - failed}/{len(results)} checks passed; Data Docs: {docs_index(paths.data_docs)}")
     return decision
+
+
+def refusal(decision: Decision, paths: Paths) -> str:
+    """The one line a refused contract ends with: the first failed check, and what to do."""
+    more = f" (and {len(decision.reasons) - 1} more)" if len(decision.reasons) > 1 else ""
+    return (
+        f"the data contract refused the tables: {decision.reasons[0]}{more}; every check is in "
+        f"{paths.validate.relative_to(paths.root)} and the Data Docs: fix the data, or the validate section of "
+        "params.yaml if the data is right"
+    )
