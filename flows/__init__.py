@@ -57,3 +57,9 @@ def entry(flow: Any, *args: Any, **kwargs: Any) -> Any:
     except (Refused, *EXPECTED) as e:
         last.append(f"{flow.name}: error: {e}")
         sys.exit(1)
+
+
+# every process that imports a flow gets the filter: `python -m flows.<name>` through `entry`,
+# and the runs of served deployments (retrain on drift, the daily monitor), which Prefect
+# starts in processes of its own
+quiet_expected()
