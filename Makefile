@@ -19,6 +19,12 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the test targets; the tests sharing the trained project stay on one
 TEST_WORKERS ?= 2
 
+# PROFILE=prod: the real servers of `make up` (addresses from the environment, see README)
+PROFILE ?=
+ifneq ($(PROFILE),)
+export NEWSREC_PROFILE := $(PROFILE)
+endif
+
 SOURCE ?=
 MIND_DIR ?=
 
@@ -37,7 +43,7 @@ LOCKED = newsrec locked --
 PUSH = dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
 
 .PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
-	pipeline deploy simulate loop ui down deployments demo lint test-fast test test-full bench clean monitoring
+	pipeline deploy simulate loop ui up down deployments demo lint test-fast test test-full bench clean monitoring
 
 # Each target names the command it runs; `newsrec <stage>` is newsrec.stages.<stage>.<stage>()
 # and `python -m flows.<name>` is the Prefect flow <name>.
@@ -110,7 +116,10 @@ simulate: install ## flow simulate: simulated days with a news shock, three retr
 ui: install ## newsrec ui: the Prefect, MLflow and Evidently UIs on 127.0.0.1, and their addresses
 	newsrec ui
 
-down: ## newsrec down: stop the UIs and the background service
+up: install ## newsrec up: the prod profile's servers here (PostgreSQL, Redis, S3 stand-in, MLflow, Prefect, Prometheus) and their addresses
+	newsrec up
+
+down: ## newsrec down: stop the UIs, the background service and the servers `make up` started
 	newsrec down
 
 deployments: install ## the deployments (daily monitor, retrain on drift, manual deploy); needs `make ui`

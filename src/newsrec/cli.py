@@ -163,6 +163,13 @@ def _ui(ctx: Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _up(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.up import up
+
+    up(ctx.paths, ctx.params)
+    return 0
+
+
 def _down(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.ui import down
 
@@ -243,8 +250,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently (default: all)")
     sp = command("locked", _locked, "run a command under the project lock: one pipeline run at a time")
     sp.add_argument("cmd_args", nargs=argparse.REMAINDER, help="-- the command and its arguments")
-    sp = command("down", _down, "stop the UIs and a background service")
-    sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve (default: all)")
+    command("up", _up, "the prod profile's servers on this machine: PostgreSQL, Redis, S3, MLflow, Prefect, Prometheus")
+    sp = command("down", _down, "stop the UIs, a background service and the servers `newsrec up` started")
+    sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently, serve, prod-* (default: all)")
     return ap
 
 

@@ -168,11 +168,16 @@ class Registry:
     @classmethod
     def connect(cls, store: Path, experiment: str, name: str) -> Registry:
         """Set the tracking and registry URI explicitly and select the experiment.
-        $MLFLOW_TRACKING_URI wins (the prod profile); else SQLite in `store`."""
+        $MLFLOW_TRACKING_URI wins; else the prod profile's tracking server, or SQLite in
+        `store` on the local profile. Only a local store gets a local artifact folder: a
+        tracking server stores the artifacts itself (clients upload through it)."""
         import mlflow
 
+        from newsrec.profile import endpoints, profile
+
         store.mkdir(parents=True, exist_ok=True)
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store / 'mlflow.db'}"
+        local = f"sqlite:///{store / 'mlflow.db'}"
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or (endpoints().mlflow if profile() == "prod" else local)
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         with reachable(uri, "nothing was done"):
@@ -180,7 +185,9 @@ class Registry:
             exp_id = (
                 exp.experiment_id
                 if exp
-                else mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
+                else mlflow.create_experiment(
+                    experiment, artifact_location=(store / "artifacts").as_uri() if uri.startswith("sqlite") else None
+                )
             )
             mlflow.set_experiment(experiment_id=exp_id)
         return cls(uri, exp_id, name)

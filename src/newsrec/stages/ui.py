@@ -1,10 +1,13 @@
-"""`newsrec ui` and `newsrec down`: the three UIs as background processes on 127.0.0.1."""
+"""`newsrec ui` and `newsrec down`: the three UIs as background processes on 127.0.0.1. On
+the prod profile the Prefect and MLflow UIs are their servers' (`newsrec up` starts them)."""
 
 from __future__ import annotations
 
 from newsrec import procs
 from newsrec.config import Paths
 from newsrec.console import say
+from newsrec.profile import profile
+from newsrec.stages.up import SERVERS
 
 UIS = {  # name -> (port, health path, what it shows)
     "prefect": (4200, "/api/health", "Prefect UI: flow runs, deployments, events"),
@@ -12,7 +15,8 @@ UIS = {  # name -> (port, health path, what it shows)
     "evidently": (8000, "/", "Evidently UI: drift and performance reports"),
 }
 HOST = "127.0.0.1"
-PROCESSES = [*UIS, "serve"]  # what `newsrec down` can stop
+PROCESSES = [*UIS, "serve", *SERVERS]  # what `newsrec down` can stop
+SERVED = ("prefect", "mlflow")  # on prod: the servers' own UIs
 
 
 def url(name: str) -> str:
@@ -45,8 +49,11 @@ def ui(paths: Paths, names: list[str] | None = None) -> dict[str, str]:
     names = names or list(UIS)
     if bad := [n for n in names if n not in UIS]:
         raise ValueError(f"unknown UI(s) {bad}; known: {list(UIS)}")
+    prod = profile() == "prod"
     for name in names:
         if not procs.answers(url(name) + UIS[name][1]):
+            if prod and name in SERVED:
+                raise ConnectionError(f"the prod {name} server does not answer at {url(name)}: `make up PROFILE=prod`")
             procs.start(paths.root, name, _cmd(name, paths))
     for name in names:
         _, health, what = UIS[name]
@@ -60,7 +67,8 @@ def ui(paths: Paths, names: list[str] | None = None) -> dict[str, str]:
 
 
 def down(paths: Paths, names: list[str] | None = None) -> list[str]:
-    """Stop the UIs and the background service (or only `names`); those that were running."""
+    """Stop the UIs, the background service and the prod servers `newsrec up` started (or
+    only `names`); those that were running."""
     names = names or PROCESSES
     if bad := [n for n in names if n not in PROCESSES]:
         raise ValueError(f"unknown process(es) {bad}; known: {PROCESSES}")

@@ -1,0 +1,91 @@
+"""`newsrec up` / `newsrec down` on the prod profile: the servers one machine runs, each on a
+port of the test's own and databases the test creates and drops, so a developer's running
+stack is never touched. MLflow tracks through its server (the run in PostgreSQL, the
+artifact in S3), the Prefect server keeps its tables in PostgreSQL, and Prometheus scrapes
+the service's address."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+from scratch import make_project, sh
+
+from newsrec.procs import answers, free_port
+from newsrec.profile import endpoints
+from newsrec.stages.up import psql
+
+TRACK = """
+import mlflow, pathlib, sys
+from newsrec.adapters.mlflow import Registry
+r = Registry.connect(pathlib.Path("mlruns"), "newsrec", "newsrec-ranker")
+with r.run(run_name="prod") as run:
+    run.text("through the server", "notes/hello.txt")
+    run.metrics({"x": 1.0})
+print(mlflow.get_experiment(r.experiment_id).artifact_location, run.id)
+"""
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
+    proj = make_project(tmp_path / "proj")
+    port = {k: free_port() for k in ("s3", "mlflow", "prefect", "prometheus", "redis")}
+    env = {
+        "NEWSREC_PROFILE": "prod",
+        "NEWSREC_DB_PREFIX": f"newsrec_test_{os.getpid()}",
+        "NEWSREC_REDIS": f"127.0.0.1:{port['redis']}",
+        "NEWSREC_S3_ENDPOINT": f"http://127.0.0.1:{port['s3']}",
+        "NEWSREC_S3_BUCKET": "newsrec-test",
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port['mlflow']}",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port['prefect']}/api",
+        "NEWSREC_PROMETHEUS": f"http://127.0.0.1:{port['prometheus']}",
+    }
+    ep = endpoints(env)
+    try:
+        out = sh(proj, "newsrec", "up", **env).stderr
+        for name in ("s3", "mlflow", "prefect", "prometheus"):
+            assert f"http://127.0.0.1:{port[name]}" in out, out
+        assert answers(f"{ep.mlflow}/health") and answers(f"{ep.prefect}/health")
+        assert (
+            subprocess.run(
+                ["redis-cli", "-p", str(port["redis"]), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            == "PONG"
+        )
+
+        # MLflow through its server: the experiment's artifacts are the server's, the run is in PostgreSQL
+        res = sh(proj, sys.executable, "-c", TRACK, **env)
+        location, run_id = res.stdout.split()[-2:]
+        assert location.startswith("mlflow-artifacts:"), location
+        assert psql(ep, f"select count(*) from runs where run_uuid = '{run_id}'", ep.databases["mlflow"]) == "1"
+        listing = _get(f"{ep.s3}/{ep.bucket}?list-type=2")
+        assert f"{run_id}/artifacts/notes/hello.txt" in listing, listing
+        assert not (proj / "mlruns" / "artifacts").exists()  # nothing written to a local artifact folder
+
+        # the Prefect server's tables are in its PostgreSQL database
+        assert (
+            psql(
+                ep,
+                "select count(*) from information_schema.tables where table_name = 'flow_run'",
+                ep.databases["prefect"],
+            )
+            == "1"
+        )
+        # Prometheus scrapes the service's address (params serve.host:serve.port)
+        targets = json.loads(_get(f"{ep.prometheus}/api/v1/targets"))["data"]["activeTargets"]
+        assert [t["labels"]["job"] for t in targets] == ["newsrec"], targets
+    finally:
+        stopped = sh(proj, "newsrec", "down", check=False, **env).stderr
+        subprocess.run(["redis-cli", "-p", str(port["redis"]), "shutdown", "nosave"], capture_output=True)
+        for db in ep.databases.values():
+            psql(ep, f'drop database if exists "{db}" with (force)')
+    for name in ("prod-s3", "prod-mlflow", "prod-prefect", "prod-prometheus"):
+        assert f"stopped {name}" in stopped, stopped
+    assert not answers(f"{ep.mlflow}/health") and not answers(f"{ep.prefect}/health")

@@ -1,0 +1,22 @@
+"""The profiles: local by default, prod's addresses from the environment with this machine's defaults."""
+
+import pytest
+
+from newsrec.profile import endpoints, profile
+
+
+def test_local_is_the_default_and_an_unknown_profile_is_refused():
+    assert profile({}) == "local" and profile({"NEWSREC_PROFILE": ""}) == "local"
+    assert profile({"NEWSREC_PROFILE": "prod"}) == "prod"
+    with pytest.raises(ValueError, match="the profiles are local, prod"):
+        profile({"NEWSREC_PROFILE": "production"})
+
+
+def test_prod_addresses_come_from_the_environment_with_defaults():
+    ep = endpoints({})
+    assert ep.mlflow == "http://127.0.0.1:5000" and ep.prefect == "http://127.0.0.1:4200/api"
+    assert ep.database("mlflow", "+psycopg") == "postgresql+psycopg://postgres@127.0.0.1:5432/newsrec_mlflow"
+    assert ep.redis_host_port == ("127.0.0.1", 6379) and ep.databases["feast"] == "newsrec_feast"
+    ep = endpoints({"NEWSREC_PG_URL": "postgresql://u:pw@db.internal:6543/", "NEWSREC_REDIS": "cache:7000"})
+    assert ep.database("prefect", "+asyncpg") == "postgresql+asyncpg://u:pw@db.internal:6543/newsrec_prefect"
+    assert ep.redis_host_port == ("cache", 7000)
