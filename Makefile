@@ -40,7 +40,9 @@ FLOW = if curl -sf $(PREFECT_URL)/health >/dev/null 2>&1; then export PREFECT_AP
 # one pipeline run at a time in a project: a second says who holds it and waits (flows.pipeline
 # and flows.retrain take the same lock themselves)
 LOCKED = newsrec locked --
-PUSH = dvc push -q || echo "note: dvc push to the default remote failed; data stays in the local cache"
+# the prod profile pushes to the S3 remote (`make up` points it at the S3 endpoint)
+PUSH = remote=$$([ "$$NEWSREC_PROFILE" = prod ] && echo s3 || echo local); dvc push -q -r $$remote || \
+	echo "note: dvc push to the $$remote remote failed; data stays in the local cache"
 
 .PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
 	pipeline deploy simulate loop ui up down deployments demo lint test-fast test test-full bench clean monitoring

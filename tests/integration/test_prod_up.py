@@ -69,6 +69,12 @@ def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
         assert f"{run_id}/artifacts/notes/hello.txt" in listing, listing
         assert not (proj / "mlruns" / "artifacts").exists()  # nothing written to a local artifact folder
 
+        # DVC pushes to the S3 remote
+        (proj / "sample.txt").write_text("versioned data")
+        sh(proj, "dvc", "add", "-q", "sample.txt", **env)
+        sh(proj, "dvc", "push", "-q", "-r", "s3", **env)
+        assert "<Key>dvc/files/md5/" in _get(f"{ep.s3}/{ep.bucket}?list-type=2&prefix=dvc/")
+
         # the Prefect server's tables are in its PostgreSQL database
         assert (
             psql(

@@ -145,6 +145,28 @@ def _bucket(ep: Endpoints) -> None:
             raise
 
 
+def dvc_remote(paths: Paths, ep: Endpoints) -> None:
+    """Point the DVC remote `s3` (.dvc/config) at the bucket and the endpoint, in the
+    untracked .dvc/config.local: the address (and the stand-in's placeholder keys) are this
+    machine's, not the project's."""
+    dvc = procs.tool("dvc")
+    for args in (
+        ["remote", "modify", "--local", "s3", "url", f"s3://{ep.bucket}/dvc"],
+        *([["remote", "modify", "--local", "s3", "endpointurl", ep.s3]] if ep.s3 else []),
+        *(  # the local stand-in takes any keys; a real endpoint's come from the environment
+            [
+                ["remote", "modify", "--local", "s3", "access_key_id", _s3_env(ep)["AWS_ACCESS_KEY_ID"]],
+                ["remote", "modify", "--local", "s3", "secret_access_key", _s3_env(ep)["AWS_SECRET_ACCESS_KEY"]],
+            ]
+            if _local(ep.s3)
+            else []
+        ),
+    ):
+        res = subprocess.run([dvc, *args], cwd=paths.root, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"dvc {' '.join(args)}: {res.stderr.strip()}")
+
+
 def prometheus_config(paths: Paths, p: Params) -> Path:
     """A scrape config for the service's /metrics (every worker shares it)."""
     f = paths.root / ".run" / "prometheus.yml"
@@ -238,6 +260,8 @@ def up(paths: Paths, p: Params) -> dict[str, str]:
         procs.wait_http(health, WAIT_S, name, procs.log_file(paths.root, name))
         if name == "prod-s3":
             _bucket(ep)
+    if (paths.root / ".dvc").is_dir():
+        dvc_remote(paths, ep)
     out = {"postgres": (ep.postgres, "PostgreSQL (the machine's)"), "redis": (ep.redis, "Redis (the machine's)")}
     for name, (_, _, health, what) in servers.items():
         u = urlsplit(health)
