@@ -15,6 +15,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 # uv: the one on PATH, else the copy `make install` puts in a user site
 UV     := $(shell command -v uv 2>/dev/null || echo "$(SYSPY) -m uv")
+# the uv that `newsrec package` exports the lock's pins and builds the wheel with (tests too)
+export NEWSREC_UV := $(UV)
 PYTEST_ARGS ?=
 # pytest-xdist workers for the test targets; the tests sharing the trained project stay on one
 TEST_WORKERS ?= 2
@@ -86,7 +88,7 @@ rollback: install ## newsrec rollback: `champion` back to the previous champion,
 	newsrec rollback
 
 package: install ## newsrec package: import models:/newsrec-ranker@champion into BentoML and build the Bento
-	NEWSREC_UV="$(UV)" newsrec package
+	newsrec package
 
 serve: install ## newsrec serve: the recommendation service on params serve.host:serve.port (HOST=, PORT= override)
 	newsrec package --no-build

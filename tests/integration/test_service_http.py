@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scratch import BIN, env_for, sh
+from scratch import BIN, ROOT, env_for, sh
 
 from newsrec.procs import free_port
 
@@ -27,6 +27,34 @@ def packaged(trained_project, tmp_path_factory):
     sh(trained_project, "newsrec", "package", "--no-build", BENTOML_HOME=str(home))
     tag = json.loads((trained_project / "reports" / "package.json").read_text())["bento_model"]
     return trained_project, home, tag
+
+
+def test_the_bento_pins_every_package_to_the_lock(packaged, tmp_path):
+    """`newsrec package` builds a Bento whose requirements are uv.lock's versions, each pinned."""
+    import sys
+    import tomllib
+
+    _, home, _ = packaged
+    root = tmp_path / "build"  # what the wheel and the Bento are built from
+    for d in ("src", "flows", "services", "monitoring", "feature_repo"):
+        shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("pyproject.toml", "uv.lock", "README.md", "params.yaml"):
+        shutil.copy(ROOT / f, root / f)
+    build = "from pathlib import Path; from newsrec.adapters.bento import build; print(build(Path('.')))"
+    tag = sh(root, sys.executable, "-c", build, BENTOML_HOME=str(home)).stdout.split()[-1]
+    name, version = tag.split(":")
+    req = home / "bentos" / name / version / "env" / "python" / "requirements.txt"
+    pins = dict(line.split(";")[0].strip().split("==") for line in req.read_text().splitlines() if "==" in line)
+    lock = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    assert {"scikit-learn", "bentoml", "feast", "mlflow", "skops", "pandas"} <= set(pins), sorted(pins)
+    assert all(lock[n] == v for n, v in pins.items()), {
+        n: (v, lock.get(n)) for n, v in pins.items() if lock.get(n) != v
+    }
+    assert not [
+        ln
+        for ln in req.read_text().splitlines()
+        if ln and not ln.startswith(("#", " ")) and "==" not in ln and ".whl" not in ln
+    ]
 
 
 def _user_and_candidates(proj: Path) -> tuple[str, list[str], pd.Timestamp]:

@@ -26,17 +26,29 @@ def import_champion(model_name: str, version: str) -> str:
 
 
 def build(root: Path) -> str:
-    """Build the project wheel and a Bento of the service that installs it; return the tag."""
+    """Build the project wheel and a Bento of the service that installs it, every package
+    pinned to the version in uv.lock; return the tag."""
     import bentoml
 
     dist = root / "dist"
     uv = shlex.split(os.environ.get("NEWSREC_UV", "uv"))  # make passes the uv it installed with
     subprocess.run([*uv, "build", "--wheel", "-o", str(dist)], cwd=root, check=True, capture_output=True)
     wheel = sorted(dist.glob("newsrec-*.whl"))[-1]
+    pins = dist / "requirements.txt"
+    subprocess.run(
+        [*uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header", "-o", str(pins)],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
     bento = bentoml.bentos.build(
         SERVICE,
         include=["services/*.py", "params.yaml", "feature_repo/*"],
-        python={"wheels": [str(wheel.relative_to(root))], "lock_packages": False},
+        python={
+            "requirements_txt": str(pins.relative_to(root)),
+            "wheels": [str(wheel.relative_to(root))],
+            "lock_packages": False,  # pinned already, from the project's lock
+        },
         build_ctx=str(root),
     )
     return str(bento.tag)
