@@ -28,6 +28,11 @@ MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 FALLBACKS = bentoml.metrics.Counter(name="newsrec_fallback_total", documentation="responses that used a fallback")
 ERRORS = bentoml.metrics.Counter(name="newsrec_error_total", documentation="requests that failed inside the service")
+MODEL_VERSION = bentoml.metrics.Gauge(
+    name="newsrec_model_version",
+    documentation="the registered model version a worker serves",
+    multiprocess_mode="livemostrecent",
+)
 LOG_FAILED = bentoml.metrics.Counter(
     name="newsrec_log_failed_total", documentation="prediction-log rows whose write failed (quarantined or lost)"
 )
@@ -114,6 +119,8 @@ class Recommender:
             raise
         if rec.fallback:
             FALLBACKS.inc()
+        if rec.model_version.isdigit():
+            MODEL_VERSION.set(int(rec.model_version))
         self.log.append(scored)
         return rec
 

@@ -57,6 +57,53 @@ def test_the_bento_pins_every_package_to_the_lock(packaged, tmp_path):
     ]
 
 
+def test_prometheus_scrapes_the_service_and_every_dashboard_query_has_a_series(packaged, tmp_path):
+    """A real Prometheus (Debian's; installed once per machine where missing) scrapes a real
+    `bentoml serve`; after some traffic, every query of the Grafana dashboard returns a series."""
+    import urllib.parse
+    import urllib.request
+
+    from newsrec.stages.up import ensure_prometheus, prometheus_config
+
+    proj, home, tag = packaged
+    dashboard = json.loads((ROOT / "monitoring" / "grafana" / "newsrec-service.json").read_text())
+    queries = {p["title"]: t["expr"] for p in dashboard["panels"] for t in p["targets"]}
+    with _served(proj, home, tag, tmp_path / "serve.log", NEWSREC_PREDICTIONS=str(tmp_path / "log")) as (_, url):
+        port = free_port()
+        config = prometheus_config(tmp_path / "prometheus.yml", url.removeprefix("http://"), interval_s=1)
+        prom = subprocess.Popen(
+            [
+                ensure_prometheus(),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "prometheus.log").open("wb"),
+        )
+        try:
+            body = json.dumps({"user_id": "someone-new", "k": 3}).encode()
+            missing, deadline = dict(queries), time.monotonic() + 120
+            while missing and time.monotonic() < deadline:
+                for _ in range(10):  # traffic, so every rate has samples
+                    req = urllib.request.Request(f"{url}/recommend", body, {"content-type": "application/json"})
+                    urllib.request.urlopen(req, timeout=30).read()
+                time.sleep(1)
+                for title, expr in list(missing.items()):
+                    q = urllib.parse.urlencode({"query": expr})
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{q}", timeout=10) as r:
+                            result = json.loads(r.read())["data"]["result"]
+                    except OSError:
+                        continue  # Prometheus still starting
+                    if result and all(v["value"][1] not in ("NaN",) for v in result):
+                        del missing[title]
+            assert not missing, missing
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
+
+
 def _user_and_candidates(proj: Path) -> tuple[str, list[str], pd.Timestamp]:
     users = pd.read_parquet(proj / "data" / "features" / "users.parquet")
     last = users.sort_values("event_timestamp").groupby("user_id").tail(1)

@@ -167,16 +167,23 @@ def dvc_remote(paths: Paths, ep: Endpoints) -> None:
             raise RuntimeError(f"dvc {' '.join(args)}: {res.stderr.strip()}")
 
 
-def prometheus_config(paths: Paths, p: Params) -> Path:
-    """A scrape config for the service's /metrics (every worker shares it)."""
-    f = paths.root / ".run" / "prometheus.yml"
-    f.parent.mkdir(exist_ok=True)
+def ensure_prometheus() -> str:
+    """The prometheus binary, installed from Debian's packages where missing."""
+    if not shutil.which("prometheus"):
+        _apt_install("prometheus")
+    return shutil.which("prometheus") or "prometheus"
+
+
+def prometheus_config(f: Path, target: str, interval_s: int = 5) -> Path:
+    """A scrape config for the service's /metrics at `target` (host:port; every worker
+    shares it), written to `f`."""
+    f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(
-        "global:\n  scrape_interval: 5s\n"
+        f"global:\n  scrape_interval: {interval_s}s\n"
         "scrape_configs:\n"
         "  - job_name: newsrec\n"
         "    metrics_path: /metrics\n"
-        f"    static_configs:\n      - targets: ['{p.serve.host}:{p.serve.port}']\n"
+        f"    static_configs:\n      - targets: ['{target}']\n"
     )
     return f
 
@@ -188,6 +195,7 @@ def _servers(paths: Paths, p: Params, ep: Endpoints) -> dict[str, tuple[list[str
     pf_host, pf_port = _host_port(ep.prefect, 4200)
     pm_host, pm_port = _host_port(ep.prometheus, 9090)
     prometheus = shutil.which("prometheus") or "prometheus"
+    scrape = prometheus_config(paths.root / ".run" / "prometheus.yml", f"{p.serve.host}:{p.serve.port}")
     return {
         "prod-s3": (
             [procs.tool("moto_server"), "-H", s3_host, "-p", str(s3_port)],
@@ -225,7 +233,7 @@ def _servers(paths: Paths, p: Params, ep: Endpoints) -> dict[str, tuple[list[str
         "prod-prometheus": (
             [
                 prometheus,
-                f"--config.file={prometheus_config(paths, p)}",
+                f"--config.file={scrape}",
                 f"--storage.tsdb.path={paths.root / '.run' / 'prometheus-data'}",
                 f"--web.listen-address={pm_host}:{pm_port}",
             ],
@@ -244,8 +252,7 @@ def up(paths: Paths, p: Params) -> dict[str, str]:
     ensure_redis(ep)
     if made := create_databases(ep):
         say(f"created the databases {', '.join(made)}")
-    if not shutil.which("prometheus"):
-        _apt_install("prometheus")
+    ensure_prometheus()
     servers = _servers(paths, p, ep)
     for name, (cmd, env, health, _) in servers.items():
         if name == "prod-s3" and not _local(ep.s3):
