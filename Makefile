@@ -46,7 +46,7 @@ LOCKED = newsrec locked --
 PUSH = remote=$$([ "$$NEWSREC_PROFILE" = prod ] && echo s3 || echo local); dvc push -q -r $$remote || \
 	echo "note: dvc push to the $$remote remote failed; data stays in the local cache"
 
-.PHONY: help install data validate features train evaluate promote rollback package serve traffic monitor \
+.PHONY: help install data validate features train evaluate promote rollback package image serve traffic monitor \
 	pipeline deploy simulate loop ui up down deployments demo lint test-fast test test-full bench clean monitoring
 
 # Each target names the command it runs; `newsrec <stage>` is newsrec.stages.<stage>.<stage>()
@@ -89,6 +89,9 @@ rollback: install ## newsrec rollback: `champion` back to the previous champion,
 
 package: install ## newsrec package: import models:/newsrec-ranker@champion into BentoML and build the Bento
 	newsrec package
+
+image: install ## newsrec image: package, then `bentoml containerize` where `docker info` works; elsewhere the Bento's Dockerfile and why
+	newsrec image
 
 serve: install ## newsrec serve: the recommendation service on params serve.host:serve.port (HOST=, PORT= override)
 	newsrec package --no-build

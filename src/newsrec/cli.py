@@ -120,6 +120,13 @@ def _package(ctx: Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _image(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.package import image
+
+    image(ctx.paths, ctx.registry)
+    return 0
+
+
 def _serve(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.serve import serve
 
@@ -223,6 +230,7 @@ def parser() -> argparse.ArgumentParser:
     command("deploy", _deploy, "the champion into service: a running service swaps to it, else one is started")
     sp = command("package", _package, "import the champion into BentoML and build the Bento")
     sp.add_argument("--no-build", action="store_true", help="only import the model")
+    command("image", _image, "package, then the service image where a Docker engine runs (else: its Dockerfile)")
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")
     sp.add_argument("--host", default=None, help="default: serve.host")
     sp.add_argument("--port", type=int, default=None, help="default: serve.port")

@@ -54,6 +54,20 @@ def build(root: Path) -> str:
     return str(bento.tag)
 
 
+def bento_dir(tag: str) -> Path:
+    """The folder of a built Bento (its env/docker/Dockerfile is the image's recipe)."""
+    import bentoml
+
+    return Path(bentoml.get(tag).path)
+
+
+def containerize(tag: str) -> None:
+    """`bentoml containerize`: the Bento as an image, built by the Docker engine."""
+    from newsrec.procs import tool
+
+    subprocess.run([tool("bentoml"), "containerize", tag], check=True)
+
+
 class ServedModel:
     """The model a service process serves: the Ranker of a BentoML model tag. With a tag
     ending in `:latest` a background thread follows the model store, and when `package`

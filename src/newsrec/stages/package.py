@@ -50,3 +50,33 @@ def no_champion(name: str, paths: Paths) -> str:
         f"{name} has no champion: the gate refused v{last['version']} ({why}); see {paths.model_card.relative_to(paths.root)}, "
         "then improve the model (or lower the promote margins in params.yaml) and run `make promote`"
     )
+
+
+def image(paths: Paths, registry: Registry, say: Say | None = None) -> str:
+    """Package the champion and build its Bento, then the image where a Docker engine answers
+    (`docker info`); elsewhere say why and where the Bento's Dockerfile is. What was done."""
+    import shutil
+    import subprocess
+
+    from newsrec.adapters import bento
+
+    say = say or progress("image")
+    built = package(paths, registry, build=True, say=say).bento
+    docker = shutil.which("docker")
+    info = subprocess.run([docker, "info"], capture_output=True, text=True) if docker else None
+    if info is not None and info.returncode == 0:
+        bento.containerize(built)
+        say(f"built the image {built} (`docker run -p 3000:3000 {built}`)")
+        return f"image {built}"
+    why = (
+        "no docker client"
+        if docker is None
+        else f"`docker info` failed: {(info.stderr or info.stdout).strip().splitlines()[-1]}"
+    )
+    dockerfile = bento.bento_dir(built) / "env" / "docker" / "Dockerfile"
+    say(
+        f"no image built: no Docker engine here ({why}). The Bento {built} has its Dockerfile at {dockerfile}: "
+        f"on a machine with an engine, `bentoml containerize {built}` (or `docker build -f {dockerfile} "
+        f"{dockerfile.parents[2]}`)"
+    )
+    return f"dockerfile {dockerfile}"
