@@ -185,7 +185,9 @@ class Serve(Strict):
     workers: int = Field(2, ge=1)  # server processes; one per core
     freshest_n: int = Field(100, ge=1, le=500)  # candidates when a request names none
     max_body_bytes: int = Field(65_536, ge=1_024)  # a larger request body gets 413
-    max_concurrency: int = Field(64, ge=1)  # requests in a worker at once; the next get 503
+    # requests in a worker at once; the next get 503. A worker serves /recommend one request at
+    # a time (about 8 ms each), so the limit bounds an admitted request's wait (32: ~0.25 s)
+    max_concurrency: int = Field(32, ge=1)
     # a request_time later than the server's clock by more than this gets 400 (hours)
     max_future_skew: float = Field(24.0, ge=0)
     # a read waits this long for an online store another process holds locked, then the
