@@ -159,3 +159,11 @@ def test_a_file_that_cannot_be_read_is_set_aside_named_and_the_rest_read(tmp_pat
     assert len(rows) == 2 and len(named) == 1 and "part-0-0-000000.parquet" in named[0]
     assert (tmp_path / "log.quarantine" / "date=2026-11-05" / bad.name).exists() and not bad.exists()
     assert len(read_log(tmp_path / "log")) == 2  # set aside once, read cleanly after
+
+
+def test_a_row_without_a_time_is_counted_lost_and_the_rest_of_its_flush_written(tmp_path):
+    log = PredictionLog(tmp_path / "log", batch=10_000, interval_s=60, idle_s=0.02)
+    log.append(pd.DataFrame([_rec(0), {**_rec(1), "request_time": pd.NaT}]))
+    log.close()
+    assert log.written == 1 and log.lost == 1 and log.by_day["unknown"]["lost"] == 1
+    assert read_log(tmp_path / "log")["user_id"].tolist() == ["U0"]
