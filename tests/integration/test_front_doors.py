@@ -6,6 +6,7 @@ model)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -75,7 +76,8 @@ def reason(res: subprocess.CompletedProcess, code: int, starts: str) -> str:
     """The one line an expected failure ends with (before make's own), after no traceback."""
     out = res.stdout + res.stderr
     assert res.returncode == code and "Traceback" not in out, out[-4000:]
-    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("make: ")]
+    # make's own lines: `make:`, or `make[1]:` when the tests run under `make test`
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not re.match(r"make(\[\d+\])?: ", line)]
     assert lines[-1].startswith(starts), out[-4000:]
     assert sum(line.startswith(starts.split(": ")[0] + ": error: ") for line in lines) == 1, out[-4000:]
     return lines[-1]
