@@ -5,6 +5,9 @@
 - a body over `serve.max_body_bytes` gets 413;
 - at most `serve.max_concurrency` requests in a worker at once: the next get 503 and
   `Retry-After`, instead of queueing without bound;
+- an admitted request that waited over `serve.max_wait_ms` for the worker's thread gets 503
+  too (`overdue`, called by the API first): under overload the accepted requests keep a
+  bounded latency, and the rest are told at once to come back;
 - every error body in the one documented shape, {"error": str, "detail": str} (BentoML
   answers some errors with a list, or a list of field errors as the detail);
 - the OpenAPI document (/docs.json) completed to match: the error statuses above, and the
@@ -16,6 +19,10 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import time
+from contextvars import ContextVar
+
+from starlette.responses import Response
 
 API_KEY_ENV = "NEWSREC_API_KEY"
 ERROR_SCHEMA = "Error"
@@ -29,6 +36,9 @@ ERRORS = {
     "500": "Internal Server Error",
     "503": "Service Unavailable: too many requests in flight (retry after Retry-After seconds)",
 }
+# when the guard admitted the request in this context (the API's thread runs in a copy of it)
+ADMITTED: ContextVar[float] = ContextVar("newsrec_admitted", default=0.0)
+RETRY_AFTER = (b"retry-after", b"1")
 
 
 def _error(status: int, error: str, detail: str, headers: list | None = None) -> tuple[int, list, bytes]:
@@ -38,6 +48,19 @@ def _error(status: int, error: str, detail: str, headers: list | None = None) ->
         [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])],
         body,
     )
+
+
+def overdue(max_wait_ms: float) -> Response | None:
+    """A 503 for a request that waited over `max_wait_ms` since the guard admitted it (its
+    answer would come too late to help); None otherwise, and outside a guarded request."""
+    admitted = ADMITTED.get()
+    waited = (time.monotonic() - admitted) * 1000 if admitted else 0.0
+    if waited <= max_wait_ms:
+        return None
+    status, _, body = _error(
+        503, "overloaded", f"waited {waited:.0f} ms for the worker (serve.max_wait_ms {max_wait_ms:g}); retry shortly"
+    )
+    return Response(body, status_code=status, media_type="application/json", headers={"retry-after": "1"})
 
 
 def normalized(body: bytes) -> bytes:
@@ -121,12 +144,11 @@ class Guard:
         if refused is None:
             body, refused = await self._body(receive)
         if refused is None and self.active >= self.max_concurrency:
-            refused = _error(
-                503, "overloaded", f"{self.active} requests in flight; retry shortly", [(b"retry-after", b"1")]
-            )
+            refused = _error(503, "overloaded", f"{self.active} requests in flight; retry shortly", [RETRY_AFTER])
         if refused is not None:
             return await _send(send, *refused)
         self.active += 1
+        ADMITTED.set(time.monotonic())
         try:
             await self.app(scope, _replay(body, receive), _ErrorShape(send))
         finally:

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from newsrec.adapters.bento import BENTO_MODEL
 from newsrec.recommend import BadRequest, Recommendation, RecommendRequest, check_time
-from services.guard import Guard
+from services.guard import Guard, overdue
 
 MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 # One OpenMP thread per scoring call: a request scores ~100 rows, and every request thread
@@ -112,6 +112,9 @@ class Recommender:
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest)
     def recommend(self, **fields) -> Recommendation:
+        late = overdue(SERVE.max_wait_ms)  # waited too long in the worker's queue: 503 now
+        if late is not None:
+            return late
         try:
             req = RecommendRequest(**fields)
             snap = self.features.snapshot  # one store for the whole request, even if a newer one arrives
