@@ -5,9 +5,9 @@
 - a body over `serve.max_body_bytes` gets 413;
 - at most `serve.max_concurrency` requests in a worker at once: the next get 503 and
   `Retry-After`, instead of queueing without bound;
-- an admitted request that waited over `serve.max_wait_ms` for the worker's thread gets 503
-  too (`overdue`, called by the API first): under overload the accepted requests keep a
-  bounded latency, and the rest are told at once to come back;
+- an admitted request the worker should not take up any more gets 503 too (`Deadline`,
+  asked by the API first): under overload the answered requests keep a short wait, and
+  the rest are told at once to come back;
 - every error body in the one documented shape, {"error": str, "detail": str} (BentoML
   answers some errors with a list, or a list of field errors as the detail);
 - the OpenAPI document (/docs.json) completed to match: the error statuses above, and the
@@ -50,17 +50,39 @@ def _error(status: int, error: str, detail: str, headers: list | None = None) ->
     )
 
 
-def overdue(max_wait_ms: float) -> Response | None:
-    """A 503 for a request that waited over `max_wait_ms` since the guard admitted it (its
-    answer would come too late to help); None otherwise, and outside a guarded request."""
-    admitted = ADMITTED.get()
-    waited = (time.monotonic() - admitted) * 1000 if admitted else 0.0
-    if waited <= max_wait_ms:
-        return None
-    status, _, body = _error(
-        503, "overloaded", f"waited {waited:.0f} ms for the worker (serve.max_wait_ms {max_wait_ms:g}); retry shortly"
-    )
-    return Response(body, status_code=status, media_type="application/json", headers={"retry-after": "1"})
+class Deadline:
+    """Which admitted requests to shed when the worker takes them up (CoDel's idea, as
+    servers use it for request queues): a burst that the worker drains is served, a standing
+    queue is not. While some request has waited at most `target_ms` within the last
+    `interval_ms`, the queue drains and only a wait over `max_wait_ms` is shed; once none has
+    for that long, the queue stands, and every wait over `target_ms` is shed, so the answered
+    requests keep a short wait and the rest are told at once to come back."""
+
+    def __init__(self, target_ms: float, max_wait_ms: float, interval_ms: float = 100.0) -> None:
+        self.target, self.max_wait, self.interval = target_ms / 1000, max_wait_ms / 1000, interval_ms / 1000
+        self.drained = time.monotonic()  # the last time a request waited at most the target
+        self.shed = 0
+
+    def overdue(self) -> Response | None:
+        """A 503 for the current request if it is to be shed (see the class's text); None
+        otherwise, and outside a guarded request."""
+        admitted = ADMITTED.get()
+        if not admitted:
+            return None
+        now = time.monotonic()
+        waited = now - admitted
+        if waited <= self.target:
+            self.drained = now
+            return None
+        standing = now - self.drained > self.interval
+        if waited <= (self.target if standing else self.max_wait):
+            return None
+        self.shed += 1
+        why = "the queue has stood" if standing else "over serve.max_wait_ms"
+        status, _, body = _error(
+            503, "overloaded", f"waited {waited * 1000:.0f} ms for the worker ({why}); retry shortly"
+        )
+        return Response(body, status_code=status, media_type="application/json", headers={"retry-after": "1"})
 
 
 def normalized(body: bytes) -> bytes:

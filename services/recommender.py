@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from newsrec.adapters.bento import BENTO_MODEL
 from newsrec.recommend import BadRequest, Recommendation, RecommendRequest, check_time
-from services.guard import Guard, overdue
+from services.guard import Deadline, Guard
 
 MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 # One OpenMP thread per scoring call: a request scores ~100 rows, and every request thread
@@ -51,6 +51,7 @@ def _serve():
 
 
 SERVE = _serve()
+DEADLINE = Deadline(SERVE.queue_target_ms, SERVE.max_wait_ms)  # one per worker process
 
 
 @bentoml.asgi_app(status, path="/status")
@@ -99,7 +100,7 @@ class Recommender:
             "model_version": self.model.ranker.version,
             "model_tag": self.model.tag,
             "features_as_of": self.features.snapshot.as_of,
-            "features_store": self.features.snapshot.store.store.name,
+            "features_store": self.features.snapshot.store.name if self.features.snapshot.store else None,
             "features_reloads": self.features.reloads,  # whole article tables read
             "features_updates": self.features.updates,  # advances read in part (the pushed articles)
             "errors": [
@@ -112,7 +113,7 @@ class Recommender:
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest)
     def recommend(self, **fields) -> Recommendation:
-        late = overdue(SERVE.max_wait_ms)  # waited too long in the worker's queue: 503 now
+        late = DEADLINE.overdue()  # shed from the worker's queue (a standing one, or too long a wait): 503 now
         if late is not None:
             return late
         try:
