@@ -28,6 +28,7 @@ class Endpoints:
     s3: str  # NEWSREC_S3_ENDPOINT: an S3-compatible endpoint (empty: AWS itself)
     bucket: str  # NEWSREC_S3_BUCKET: DVC's remote and MLflow's artifacts live under it
     prometheus: str  # NEWSREC_PROMETHEUS: the Prometheus server
+    pushgateway: str  # NEWSREC_PUSHGATEWAY: where monitoring pushes its numbers for Prometheus
     db_prefix: str = "newsrec"  # NEWSREC_DB_PREFIX: the databases are <prefix>_mlflow, _prefect, _feast
 
     @property
@@ -65,5 +66,15 @@ def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
         s3=env.get("NEWSREC_S3_ENDPOINT", "http://127.0.0.1:5002"),
         bucket=env.get("NEWSREC_S3_BUCKET", "newsrec"),
         prometheus=env.get("NEWSREC_PROMETHEUS", "http://127.0.0.1:9090"),
+        pushgateway=env.get("NEWSREC_PUSHGATEWAY", "http://127.0.0.1:9091"),
         db_prefix=env.get("NEWSREC_DB_PREFIX", "newsrec"),
     )
+
+
+def pushgateway(env: Mapping[str, str] | None = None) -> str | None:
+    """Where monitoring pushes its metrics: NEWSREC_PUSHGATEWAY, or on the prod profile its
+    default; None on the local profile without it (nothing to push to)."""
+    env = env if env is not None else os.environ
+    if env.get("NEWSREC_PUSHGATEWAY"):
+        return env["NEWSREC_PUSHGATEWAY"]
+    return endpoints(env).pushgateway if profile(env) == "prod" else None

@@ -28,6 +28,19 @@ def sh(cwd: Path, *args: str, check: bool = True, timeout: int = 900, **extra: s
     return res
 
 
+def prom_query(base: str, expr: str) -> list | None:
+    """A Prometheus instant query's result at `base` (http://host:port); None while it does not answer."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}", timeout=10) as r:
+            return json.loads(r.read())["data"]["result"]
+    except OSError:
+        return None  # Prometheus still starting
+
+
 def make_project(dest: Path, **sections) -> Path:
     """Copy what the pipeline needs; `sections` update params.yaml (e.g. world={...})."""
     shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from scratch import ROOT, sh
+from scratch import ROOT, prom_query, sh
 
 from newsrec.config import Monitor
 from newsrec.features.spec import MODEL_FEATURES
@@ -93,3 +93,81 @@ def test_a_corrupt_file_is_quarantined_named_and_an_unreadable_window_triggers_n
     assert "part-1-1-000001.parquet" in decision["quarantined"][0]
     aside = bare / "data/predictions.quarantine/date=2026-11-09/part-1-1-000001.parquet"
     assert aside.read_bytes() == b"PAR1 this is not parquet" and not (day / "part-1-1-000001.parquet").exists()
+
+
+def test_monitoring_numbers_reach_prometheus_through_the_pushgateway_for_every_dashboard_panel(tmp_path, monkeypatch):
+    """A judged window's drift scores and nDCG@10, pushed by the monitor stage's `publish`
+    to a real Pushgateway and scraped by a real Prometheus (Debian's, installed once per
+    machine where missing; each on a port of its own): every monitoring query of the
+    Grafana dashboard returns a series, with the window's numbers."""
+    import subprocess
+    import time
+
+    from newsrec.procs import free_port
+    from newsrec.stages.monitor import assess, publish
+    from newsrec.stages.up import ensure_prometheus, listening, prometheus_config
+
+    rng = np.random.default_rng(0)
+    s, d = assess(frame(rng, 6_000), frame(rng, 4_000, shift=1.0), ["2026-11-10"], P, tmp_path / "w", tmp_path / "ws")
+    prom_bin = ensure_prometheus()
+    gw, prom = free_port(), free_port()
+    config = prometheus_config(tmp_path / "prometheus.yml", "127.0.0.1:1", interval_s=1, pushgateway=f"127.0.0.1:{gw}")
+    procs = [
+        subprocess.Popen(
+            ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{gw}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                prom_bin,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    said: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not listening("127.0.0.1", gw):
+            assert time.monotonic() < deadline, "the Pushgateway did not start"
+            time.sleep(0.2)
+        monkeypatch.setenv("NEWSREC_PUSHGATEWAY", f"http://127.0.0.1:{gw}")
+        publish(s, d.retrain, said.append)
+        assert said and said[0].startswith("metrics pushed to"), said
+        dashboard = json.loads((ROOT / "monitoring" / "grafana" / "newsrec-service.json").read_text())
+        queries = {
+            p["title"]: t["expr"] for p in dashboard["panels"] for t in p["targets"] if "(monitoring)" in p["title"]
+        }
+        assert len(queries) == 3
+        got, deadline = {}, time.monotonic() + 90
+        while len(got) < len(queries) and time.monotonic() < deadline:
+            time.sleep(1)
+            for title, expr in queries.items():
+                if result := prom_query(f"http://127.0.0.1:{prom}", expr):
+                    got[title] = result
+        assert set(got) == set(queries), set(queries) - set(got)
+        by = {title.split(",")[0]: r for title, r in got.items()}
+        drift = {r["metric"]["feature"]: float(r["value"][1]) for r in by["Feature drift score"]}
+        assert drift == pytest.approx(s.feature_drift)
+        assert float(by["Engagement score drift"][0]["value"][1]) == pytest.approx(s.score_drift)
+        ndcg = {r["metric"]["data"]: float(r["value"][1]) for r in by["nDCG@10 of the served order"]}
+        assert ndcg == pytest.approx({k: v["ndcg@10"] for k, v in s.performance.items()})
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=30)
+
+
+def test_an_unreachable_pushgateway_is_said_and_the_decision_stands(monkeypatch):
+    from newsrec.drift import DriftSummary
+    from newsrec.procs import free_port
+    from newsrec.stages.monitor import publish
+
+    monkeypatch.setenv("NEWSREC_PUSHGATEWAY", f"http://127.0.0.1:{free_port()}")
+    said: list[str] = []
+    publish(DriftSummary(window=["2026-11-10"], model_version="1", rows={"current": 0}), False, said.append)
+    assert len(said) == 1 and said[0].startswith("metrics not pushed: the Pushgateway at http://127.0.0.1:")

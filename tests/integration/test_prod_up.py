@@ -2,7 +2,9 @@
 port of the test's own and databases the test creates and drops, so a developer's running
 stack is never touched. MLflow tracks through its server (the run in PostgreSQL, the
 artifact in S3), the Prefect server keeps its tables in PostgreSQL, and Prometheus scrapes
-the service's address."""
+the service's address and the Pushgateway. Then the lifecycle on those servers, on a small
+world: the pipeline to the gate, the data pushed to S3, the champion served with its
+features from Redis, a live day of readers, and monitoring's numbers in Prometheus."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.parse
 import urllib.request
 
-from scratch import make_project, sh
+from scratch import SMALL_SPLIT, SMALL_TRAIN, SMALL_WORLD, Service, make_project, prom_query, sh
 
+from newsrec.predlog import read_log
 from newsrec.procs import answers, free_port
 from newsrec.profile import endpoints
 from newsrec.stages.up import psql
@@ -35,8 +40,8 @@ def _get(url: str) -> str:
 
 
 def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
-    proj = make_project(tmp_path / "proj")
-    port = {k: free_port() for k in ("s3", "mlflow", "prefect", "prometheus", "redis")}
+    proj = make_project(tmp_path / "proj", world=SMALL_WORLD, trainset=SMALL_SPLIT, train=SMALL_TRAIN)
+    port = {k: free_port() for k in ("s3", "mlflow", "prefect", "pushgateway", "prometheus", "redis")}
     env = {
         "NEWSREC_PROFILE": "prod",
         "NEWSREC_DB_PREFIX": f"newsrec_test_{os.getpid()}",
@@ -46,11 +51,16 @@ def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port['mlflow']}",
         "PREFECT_API_URL": f"http://127.0.0.1:{port['prefect']}/api",
         "NEWSREC_PROMETHEUS": f"http://127.0.0.1:{port['prometheus']}",
+        "NEWSREC_PUSHGATEWAY": f"http://127.0.0.1:{port['pushgateway']}",
     }
     ep = endpoints(env)
+    bento_home = str(tmp_path / "bentoml")
+    svc = Service(
+        proj, tmp_path / "serve.log", BENTOML_HOME=bento_home, **env
+    )  # its port, before up configures Prometheus
     try:
         out = sh(proj, "newsrec", "up", **env).stderr
-        for name in ("s3", "mlflow", "prefect", "prometheus"):
+        for name in ("s3", "mlflow", "prefect", "pushgateway", "prometheus"):
             assert f"http://127.0.0.1:{port[name]}" in out, out
         assert answers(f"{ep.mlflow}/health") and answers(f"{ep.prefect}/health")
         assert (
@@ -84,14 +94,40 @@ def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
             )
             == "1"
         )
-        # Prometheus scrapes the service's address (params serve.host:serve.port)
+        # Prometheus scrapes the service's address (params serve.host:serve.port) and the Pushgateway
         targets = json.loads(_get(f"{ep.prometheus}/api/v1/targets"))["data"]["activeTargets"]
-        assert [t["labels"]["job"] for t in targets] == ["newsrec"], targets
+        assert sorted(t["labels"]["job"] for t in targets) == ["newsrec", "pushgateway"], targets
+
+        # the lifecycle on these servers
+        sh(proj, "dvc", "repro", "promote", **env)
+        sh(proj, "dvc", "push", "-q", "-r", "s3", **env)
+        assert int(psql(ep, "select count(*) from model_versions", ep.databases["mlflow"])) >= 1
+        assert int(psql(ep, "select count(*) from projects", ep.databases["feast"])) == 1
+        assert not (proj / "data" / "feast").exists()  # Feast's registry and rows are on the servers
+        sh(proj, "newsrec", "package", "--no-build", BENTOML_HOME=bento_home, **env)
+        with svc:
+            day = sh(proj, "newsrec", "traffic", "--days", "1", **env).stderr
+            log = read_log(proj / "data" / "predictions")
+            assert len(log) > 1000 and (~log["fallback"].astype(bool)).mean() > 0.5, day  # most readers known in Redis
+            status = json.loads(_get(f"{svc.url}/status/"))
+            built = json.loads((proj / "reports" / "feast.json").read_text())["store"]
+            assert not status["errors"] and status["features_store"] != built  # the day advanced a copy, in Redis
+            mon = sh(proj, "newsrec", "monitor", "--end", "traffic", **env).stderr
+            assert f"metrics pushed to {ep.pushgateway}" in mon, mon
+            assert json.loads((proj / "reports" / "monitor" / "decision.json").read_text())["status"] == "judged"
+            wanted = {"newsrec_score_drift", 'bentoml_service_request_total{endpoint="/recommend"}'}
+            deadline = time.monotonic() + 60
+            while wanted and time.monotonic() < deadline:
+                time.sleep(1)
+                for q in list(wanted):
+                    if prom_query(ep.prometheus, q):
+                        wanted.discard(q)
+            assert not wanted, f"no series in Prometheus for {wanted}"
     finally:
         stopped = sh(proj, "newsrec", "down", check=False, **env).stderr
         subprocess.run(["redis-cli", "-p", str(port["redis"]), "shutdown", "nosave"], capture_output=True)
         for db in ep.databases.values():
             psql(ep, f'drop database if exists "{db}" with (force)')
-    for name in ("prod-s3", "prod-mlflow", "prod-prefect", "prod-prometheus"):
+    for name in ("prod-s3", "prod-mlflow", "prod-prefect", "prod-pushgateway", "prod-prometheus"):
         assert f"stopped {name}" in stopped, stopped
     assert not answers(f"{ep.mlflow}/health") and not answers(f"{ep.prefect}/health")

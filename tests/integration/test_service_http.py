@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scratch import BIN, ROOT, env_for, sh
+from scratch import BIN, ROOT, env_for, prom_query, sh
 
 from newsrec.procs import free_port
 
@@ -29,20 +29,26 @@ def packaged(trained_project, tmp_path_factory):
     return trained_project, home, tag
 
 
-def test_the_image_command_builds_a_bento_pinned_to_the_lock(packaged, tmp_path):
-    """`newsrec image`: the Bento's requirements are uv.lock's versions, each pinned; without
-    a Docker engine (the usual case here) it says why and where the Dockerfile is."""
-    import tomllib
-
+@pytest.fixture(scope="module")
+def image(packaged, tmp_path_factory):
+    """`newsrec image` run once: (its output, the BentoML home, the Bento's tag)."""
     proj, home, _ = packaged
-    root = tmp_path / "build"  # what the wheel and the Bento are built from, with the project's registry
+    root = tmp_path_factory.mktemp("build")  # what the wheel and the Bento are built from, with the registry
     for d in ("src", "flows", "services", "monitoring", "feature_repo"):
         shutil.copytree(ROOT / d, root / d, ignore=shutil.ignore_patterns("__pycache__"))
     for f in ("pyproject.toml", "uv.lock", "README.md", "params.yaml"):
         shutil.copy(ROOT / f, root / f)
     shutil.copytree(proj / "mlruns", root / "mlruns")
     res = sh(root, "newsrec", "image", BENTOML_HOME=str(home), timeout=1800)
-    tag = json.loads((root / "reports" / "package.json").read_text())["bento"]
+    return res, home, json.loads((root / "reports" / "package.json").read_text())["bento"]
+
+
+def test_the_image_command_builds_a_bento_pinned_to_the_lock(image):
+    """`newsrec image`: the Bento's requirements are uv.lock's versions, each pinned; without
+    a Docker engine (the usual case here) it says why and where the Dockerfile is."""
+    import tomllib
+
+    res, home, tag = image
     name, version = tag.split(":")
     bento = home / "bentos" / name / version
     engine = (
@@ -69,7 +75,8 @@ def test_the_image_command_builds_a_bento_pinned_to_the_lock(packaged, tmp_path)
 
 def test_prometheus_scrapes_the_service_and_every_dashboard_query_has_a_series(packaged, tmp_path):
     """A real Prometheus (Debian's; installed once per machine where missing) scrapes a real
-    `bentoml serve`; after some traffic, every query of the Grafana dashboard returns a series."""
+    `bentoml serve`; after some traffic, every service query of the Grafana dashboard returns
+    a series (the monitoring ones: test_monitoring)."""
     import urllib.parse
     import urllib.request
 
@@ -78,6 +85,7 @@ def test_prometheus_scrapes_the_service_and_every_dashboard_query_has_a_series(p
     proj, home, tag = packaged
     dashboard = json.loads((ROOT / "monitoring" / "grafana" / "newsrec-service.json").read_text())
     queries = {p["title"]: t["expr"] for p in dashboard["panels"] for t in p["targets"]}
+    queries = {k: q for k, q in queries.items() if "(monitoring)" not in k}  # test_monitoring checks those
     with _served(proj, home, tag, tmp_path / "serve.log", NEWSREC_PREDICTIONS=str(tmp_path / "log")) as (_, url):
         port = free_port()
         config = prometheus_config(tmp_path / "prometheus.yml", url.removeprefix("http://"), interval_s=1)
@@ -100,12 +108,7 @@ def test_prometheus_scrapes_the_service_and_every_dashboard_query_has_a_series(p
                     urllib.request.urlopen(req, timeout=30).read()
                 time.sleep(1)
                 for title, expr in list(missing.items()):
-                    q = urllib.parse.urlencode({"query": expr})
-                    try:
-                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{q}", timeout=10) as r:
-                            result = json.loads(r.read())["data"]["result"]
-                    except OSError:
-                        continue  # Prometheus still starting
+                    result = prom_query(f"http://127.0.0.1:{port}", expr)
                     if result and all(v["value"][1] not in ("NaN",) for v in result):
                         del missing[title]
             assert not missing, missing
@@ -648,3 +651,113 @@ def _worker_pids(server: int) -> set[int]:
         except psutil.Error:  # gone, or a zombie, between the listing and the question
             pass
     return out
+
+
+def test_the_bento_stands_alone_on_the_prod_profile_and_survives_redis_stopping(packaged, image, tmp_path):
+    """The built Bento served from an empty folder, its endpoints from the environment only
+    (prod profile): its features come from Feast's Redis online store, the store's
+    declarations from Feast's SQL registry in PostgreSQL, nothing from a working tree. Redis
+    stopped under traffic: the answers are flagged fallbacks and /readyz says 503; Redis back
+    (from its snapshot): both recover by themselves. Its own Redis on a free port, its own
+    database, dropped after."""
+    import urllib.error
+    import urllib.request
+
+    from newsrec.profile import endpoints
+    from newsrec.stages.up import listening, psql
+
+    proj, home, _ = packaged
+    _, _, bento = image
+    port = free_port()
+    env = {
+        "NEWSREC_PROFILE": "prod",
+        "NEWSREC_DB_PREFIX": f"newsrec_svc_{os.getpid()}",
+        "NEWSREC_REDIS": f"127.0.0.1:{port}",
+    }
+    ep = endpoints(env)
+    (tmp_path / "redis").mkdir()
+    redis_cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path / "redis")]
+    redis_cmd += ["--save", "", "--appendonly", "no"]
+
+    def start_redis() -> subprocess.Popen:
+        p = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not listening("127.0.0.1", port):
+            assert time.monotonic() < deadline and p.poll() is None, "redis-server did not start"
+            time.sleep(0.1)
+        return p
+
+    def post(url: str, body: dict) -> dict:
+        req = urllib.request.Request(
+            f"{url}/recommend", json.dumps(body).encode(), {"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def ready(url: str) -> int:
+        try:
+            return urllib.request.urlopen(f"{url}/readyz", timeout=10).status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return 0  # not listening yet
+
+    redis = start_redis()
+    db = ep.databases["feast"]
+    psql(ep, f'create database "{db}"')
+    work = tmp_path / "features"  # the feast stage's inputs only: a copy, so the shared project stays local
+    for d in ("feature_repo", "data/features"):
+        shutil.copytree(proj / d, work / d)
+    shutil.copy(proj / "params.yaml", work / "params.yaml")
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    serve_env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSREC_")}
+    serve_env |= env | {"BENTOML_HOME": str(home), "NEWSREC_PREDICTIONS": str(tmp_path / "log")}
+    server = None
+    try:
+        sh(work, "newsrec", "feast", **env)
+        built = json.loads((work / "reports" / "feast.json").read_text())
+        assert not (work / "data" / "feast").exists()  # nothing local: the store is Redis and PostgreSQL
+        assert psql(ep, "select count(*) from projects", db) == "1"
+        user, fresh, t = _user_and_candidates(proj)
+
+        sport, log = free_port(), (tmp_path / "serve.log").open("wb")
+        server = subprocess.Popen(
+            [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", str(sport)],
+            cwd=alone,
+            env=serve_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{sport}"
+        deadline = time.monotonic() + 180
+        while ready(url) != 200:
+            alive = server.poll() is None and time.monotonic() < deadline
+            assert alive, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(0.5)
+        status = json.loads(urllib.request.urlopen(f"{url}/status/", timeout=10).read())
+        assert status["features_store"] == built["store"] and status["features_as_of"].startswith(built["as_of"][:19])
+        body = {"user_id": user, "k": 5, "candidates": fresh, "request_time": t.isoformat()}
+        got = post(url, body)
+        assert not got["fallback"] and len(got["items"]) == 5, got
+        assert list(alone.iterdir()) == []  # the service wrote nothing where it was started
+
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "save"], capture_output=True)  # a snapshot, then gone
+        redis.wait(timeout=30)
+        got = post(url, body)
+        assert got["fallback"] and "online store cannot be read" in got["fallback_reason"], got
+        assert ready(url) == 503
+
+        redis = start_redis()  # back, from its snapshot
+        deadline = time.monotonic() + 60
+        while ready(url) != 200:
+            assert time.monotonic() < deadline, "not ready again after Redis came back"
+            time.sleep(0.2)
+        assert not post(url, body)["fallback"]
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        redis.terminate()
+        redis.wait(timeout=30)
+        psql(ep, f'drop database if exists "{db}" with (force)')

@@ -114,7 +114,7 @@ def test_deploy_rollback_and_a_new_online_store_under_load_drop_no_request(proje
         assert "every worker swapped to it" in out.stderr
         store = status(svc.url)["features_store"]
         sh(project, "dvc", "repro", "-f", "-s", "feast")  # DVC first deletes the stage's outputs
-        new = current(project / "data" / "feast").name
+        new = current(project / "data" / "feast")
         assert new != store
         for _ in range(50):  # each worker follows the link by itself
             if {status(svc.url)["features_store"] for _ in range(6)} == {new}:

@@ -1,11 +1,19 @@
 """Feast: apply the feature repo, build and switch online stores, push feature rows, build
 training sets, and the service's online reads.
 
-A local online store is a folder data/feast/stores/<id>/ (registry.db, online.db, and
-state.json: the time the store is up to date with, and the articles it holds);
-data/feast/current links to the one in service. The `feast` stage builds a new store aside
-and then switches the link in one rename, so a running service never reads a store that is
-being rebuilt or deleted; it follows the link by itself (OnlineFeatures).
+An online store has a name, and lives in a home that also records which store is in
+service and each store's state (the time it is up to date with, the articles it holds):
+
+- local profile (`FileHome`): a folder data/feast/stores/<name>/ (registry.db, online.db,
+  state.json); data/feast/current links to the one in service;
+- prod profile (`RedisHome`): a Feast project <db prefix>_<name>, its registry in the
+  PostgreSQL database <db prefix>_feast (Feast's SQL registry) and its rows in Redis; the
+  pointer to the one in service and the states are Redis keys too, so the service needs
+  nothing from the working tree.
+
+The `feast` stage builds a new store aside and then switches the pointer in one step, so
+a running service never reads a store that is being rebuilt or deleted; it follows the
+pointer by itself (OnlineFeatures).
 
 feast is imported inside the functions: it takes seconds to import.
 """
@@ -49,46 +57,210 @@ def _definitions(repo: Path) -> list:
     return [v for v in vars(mod).values() if isinstance(v, kinds)]
 
 
-def _config(repo: Path, store: Path):
-    """feature_store.yaml with a local registry and SQLite online store placed in `store`."""
+class FileHome:
+    """Stores as folders under `root` (the local profile; see the module's text)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def new_name(self) -> str:
+        now = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        name = f"{now}-{time.time_ns() % 10**9:09d}"
+        (self.root / "stores" / name).mkdir(parents=True)
+        return name
+
+    def where(self, name: str) -> str:
+        return str(self.root / "stores" / name)
+
+    def config(self, raw: dict, name: str) -> dict:
+        """feature_store.yaml with its registry and SQLite online store placed in the store."""
+        folder = (self.root / "stores" / name).resolve()
+        if isinstance(raw.get("registry"), str):  # a file registry
+            raw["registry"] = str(folder / "registry.db")
+        if raw.get("online_store", {}).get("type") == "sqlite":
+            raw["online_store"] = {**raw["online_store"], "path": str(folder / "online.db")}
+        return raw
+
+    def current(self) -> str | None:
+        link = self.root / CURRENT
+        return link.resolve().name if link.exists() else None
+
+    def exists(self, name: str) -> bool:
+        return (self.root / "stores" / name).is_dir()
+
+    def state(self, name: str) -> dict | None:
+        f = self.root / "stores" / name / STATE
+        return json.loads(f.read_text()) if f.exists() else None
+
+    def set_state(self, name: str, state: dict) -> None:
+        from newsrec.data.io import write_json
+
+        write_json(self.root / "stores" / name / STATE, state)
+
+    def version(self) -> tuple:
+        """Changes when another store goes in service or the one in service is updated."""
+        store = (self.root / CURRENT).resolve() if (self.root / CURRENT).exists() else None
+        st = (store / STATE).stat() if store and (store / STATE).exists() else None
+        return (store.name if store else None, st.st_mtime_ns if st else 0)
+
+    def switch(self, name: str, keep: tuple[str, ...] = ()) -> None:
+        before = self.current()
+        tmp = self.root / f".{CURRENT}.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(os.path.join("stores", name))
+        os.replace(tmp, self.root / CURRENT)
+        for old in (self.root / "stores").iterdir():
+            if old.name not in {name, before, *keep}:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def fork(self, name: str) -> str:
+        new = f"{name}.live-{time.time_ns() % 10**12:012d}"
+        shutil.copytree(self.root / "stores" / name, self.root / "stores" / new)
+        return new
+
+
+class RedisHome:
+    """Stores as Feast projects with their rows in Redis and their registry in PostgreSQL
+    (the prod profile; see the module's text). Redis keys: <prefix>:feast:current (the
+    name in service) and <prefix>:feast:state:<name>."""
+
+    def __init__(self, ends) -> None:
+        self.ends, self.prefix = ends, ends.db_prefix
+        self.keys = f"{self.prefix}:feast"
+
+    @functools.cached_property
+    def redis(self):
+        import redis
+
+        host, port = self.ends.redis_host_port
+        return redis.Redis(host=host, port=port, socket_timeout=5, socket_connect_timeout=2)
+
+    def project(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+    def new_name(self) -> str:
+        """A new store's name, its state empty (so `switch` removes it unless it goes in service)."""
+        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{time.time_ns() % 10**9:09d}"
+        self.set_state(name, {"as_of": None, "news": []})
+        return name
+
+    def where(self, name: str) -> str:
+        return f"Feast project {self.project(name)} (registry {self.ends.databases['feast']}, rows in Redis {self.ends.redis})"
+
+    def config(self, raw: dict, name: str) -> dict:
+        """The SQL registry on PostgreSQL, read once per process (a store's declarations do
+        not change once applied, so no request waits on PostgreSQL), and the Redis online store."""
+        return raw | {
+            "project": self.project(name),
+            "registry": {
+                "registry_type": "sql",
+                "path": self.ends.database("feast", "+psycopg"),
+                "cache_ttl_seconds": 0,
+                "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+            },
+            "online_store": {"type": "redis", "connection_string": self.ends.redis},
+        }
+
+    def current(self) -> str | None:
+        got = self.redis.get(f"{self.keys}:current")
+        return got.decode() if got else None
+
+    def exists(self, name: str) -> bool:
+        return bool(self.redis.exists(f"{self.keys}:state:{name}"))
+
+    def state(self, name: str) -> dict | None:
+        got = self.redis.get(f"{self.keys}:state:{name}")
+        return json.loads(got) if got else None
+
+    def set_state(self, name: str, state: dict) -> None:
+        self.redis.set(f"{self.keys}:state:{name}", json.dumps(state))
+
+    def version(self) -> tuple:
+        name = self.current()
+        got = self.redis.get(f"{self.keys}:state:{name}") if name else None
+        return (name, hash(got) if got else 0)
+
+    def _rows(self, name: str) -> Iterator[bytes]:
+        """The store's row keys (Feast's Redis keys end with the project's name)."""
+        yield from self.redis.scan_iter(b"*" + self.project(name).encode(), count=10_000)
+
+    def switch(self, name: str, keep: tuple[str, ...] = ()) -> None:
+        before = self.current()
+        self.redis.set(f"{self.keys}:current", name)
+        for key in list(self.redis.scan_iter(f"{self.keys}:state:*")):
+            old = key.decode().rsplit(":", 1)[1]
+            if old not in {name, before, *keep}:
+                self.drop(old)
+
+    def drop(self, name: str) -> None:
+        """Delete a store: its rows, its state, its project in the registry."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self._rows(name):
+            pipe.unlink(key)
+        pipe.delete(f"{self.keys}:state:{name}")
+        pipe.execute()
+        registry = _registry(self, name)
+        try:
+            registry.delete_project(self.project(name), commit=True)  # none there: nothing done
+        finally:
+            registry.read_engine.dispose()
+            registry.write_engine.dispose()
+
+    def fork(self, name: str, new: str) -> str:
+        """Copy store `name`'s rows and state to store `new` (its declarations applied)."""
+        src, dst = self.project(name).encode(), self.project(new).encode()
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self._rows(name):
+            pipe.copy(key, key[: -len(src)] + dst, replace=True)
+        pipe.execute()
+        self.set_state(new, self.state(name) or {"as_of": None, "news": []})
+        return new
+
+
+def _registry(home: RedisHome, name: str):
+    """Feast's SQL registry of store `name`, outside a FeatureStore (to delete its project)."""
+    from feast.infra.registry.sql import SqlRegistry, SqlRegistryConfig
+
+    return SqlRegistry(SqlRegistryConfig(**home.config({}, name)["registry"]), home.project(name), None)
+
+
+def home_of(root: Path) -> FileHome | RedisHome:
+    """The online stores' home of the profile in use (`root`: the local one's folder)."""
+    from newsrec.profile import endpoints, profile
+
+    return RedisHome(endpoints()) if profile() == "prod" else FileHome(root)
+
+
+def _config(repo: Path, home: FileHome | RedisHome, name: str):
+    """feature_store.yaml, with the registry and the online store of store `name` in `home`."""
     import yaml
     from feast.repo_config import RepoConfig
 
     raw = yaml.safe_load(os.path.expandvars((repo / "feature_store.yaml").read_text()))
-    if isinstance(raw.get("registry"), str):  # a file registry
-        raw["registry"] = str(store / "registry.db")
-    if raw.get("online_store", {}).get("type") == "sqlite":
-        raw["online_store"] = {**raw["online_store"], "path": str(store / "online.db")}
-    config = RepoConfig(**raw)
+    config = RepoConfig(**home.config(raw, name))
     config.repo_path = repo
     return config
 
 
-def current(home: Path) -> Path | None:
-    """The store in service (the target of home/current), or None before the first one."""
-    link = home / CURRENT
-    return link.resolve() if link.exists() else None
+def current(root: Path) -> str | None:
+    """The name of the store in service, or None before the first one."""
+    return home_of(root).current()
 
 
-def switch(home: Path, store: Path, keep: tuple[str, ...] = ()) -> None:
-    """Point home/current at `store` in one rename. Every other store goes, but the one that
+def switch(root: Path, name: str, keep: tuple[str, ...] = ()) -> None:
+    """Put store `name` in service in one step. Every other store goes, but the one that
     was in service (a service may still be reading it) and those named in `keep`."""
-    before = current(home)
-    tmp = home / f".{CURRENT}.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(os.path.relpath(store, home.resolve()))
-    os.replace(tmp, home / CURRENT)
-    for old in (home / "stores").iterdir():
-        if old.resolve() not in {store.resolve(), before} and old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+    home_of(root).switch(name, keep)
 
 
-def fork(home: Path, name: str) -> Path:
+def fork(repo: Path, root: Path, name: str) -> str:
     """A copy of store `name` beside it, to advance while `name` stays as it was built."""
-    src = home / "stores" / name
-    dst = home / "stores" / f"{name}.live-{time.time_ns() % 10**12:012d}"
-    shutil.copytree(src, dst)
-    return dst
+    home = home_of(root)
+    if isinstance(home, FileHome):
+        return home.fork(name)
+    new = home.new_name()
+    FeatureStore(repo, root, name=new).apply()  # the declarations: the registry's project
+    return home.fork(name, new)
 
 
 @contextmanager
@@ -105,19 +277,19 @@ def _known_warnings() -> Iterator[None]:
 
 
 class FeatureStore:
-    """The Feast feature store of a feature repo, on one online store folder (default: the
-    one in service; `aside=True`: a new, empty one that `switch` can put in service)."""
+    """The Feast feature store of a feature repo, on one online store of the profile's home
+    (`home`: the local one's folder; default: the store in service; `aside=True`: a new,
+    empty one that `switch` can put in service; `name`: that store)."""
 
-    def __init__(self, repo: Path, home: Path, aside: bool = False) -> None:
+    def __init__(self, repo: Path, home: Path, aside: bool = False, name: str | None = None) -> None:
         from feast import FeatureStore as Feast
 
-        self.repo, self.home = repo, home
-        now = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        self.store = (home / "stores" / f"{now}-{time.time_ns() % 10**9:09d}") if aside else home / CURRENT
-        if aside:
-            self.store.mkdir(parents=True)
-        self.store = self.store.resolve()
-        self.fs = Feast(repo_path=str(repo), config=_config(repo, self.store))
+        self.repo, self.home = repo, home_of(home)
+        name = name or (self.home.new_name() if aside else self.home.current())
+        if name is None:
+            raise FileNotFoundError(f"no online store in service ({home}): run the pipeline (make features) first")
+        self.name, self.where = name, self.home.where(name)
+        self.fs = Feast(repo_path=str(repo), config=_config(repo, self.home, name))
 
     def apply(self) -> None:
         """Register the declarations in the feature repo (what `feast apply` does)."""
@@ -147,18 +319,15 @@ class FeatureStore:
     def state(self) -> dict:
         """{"as_of": ISO time the store is complete up to, "news": [article ids it holds],
         and after an advance "since": the update before, "changed": {view: [keys pushed]}}."""
-        f = self.store / STATE
-        return json.loads(f.read_text()) if f.exists() else {"as_of": None, "news": []}
+        return self.home.state(self.name) or {"as_of": None, "news": []}
 
     def set_state(
         self, as_of: pd.Timestamp, news: list[str], since: pd.Timestamp | None = None, changed: dict | None = None
     ) -> None:
-        from newsrec.data.io import write_json
-
         state = {"as_of": as_of.isoformat(), "news": sorted(set(news))}
         if since is not None:  # the keys of this update, so a reader of `since` reads only them again
             state |= {"since": since.isoformat(), "changed": {k: sorted(set(v)) for k, v in (changed or {}).items()}}
-        write_json(self.store / STATE, state)
+        self.home.set_state(self.name, state)
 
     def historical(self, entities: pd.DataFrame, service: str = SERVICE) -> pd.DataFrame:
         """Point-in-time join of the FeatureService onto the entity rows; every row comes back."""
@@ -265,8 +434,8 @@ class Snapshot:
 
 
 class OnlineFeatures:
-    """The service's online store. A background thread follows data/feast/current and the
-    store's state: when either changes it loads the new store and its article table aside,
+    """The service's online store. A background thread follows the pointer to the store in
+    service and that store's state: when either changes it loads the new store and its article table aside,
     then swaps the snapshot in, so no request waits for a reload or sees half of one.
 
     After an advance of the store in hand (the state names the update before it and the
@@ -281,15 +450,16 @@ class OnlineFeatures:
         self.wait_ms = wait_ms
         self.reloads, self.updates, self.error = 0, 0, None
         self.read_error: str | None = None  # the last failed user read, until a read succeeds
+        self.where = home_of(home)
         self.snapshot = self._load(self._version())
         threading.Thread(target=self._follow, name="online-features", daemon=True).start()
 
     def _version(self) -> tuple:
-        store = current(self.home)
-        st = (store / STATE).stat() if store and (store / STATE).exists() else None
-        return (str(store), st.st_mtime_ns if st else 0)
+        return self.where.version()
 
     def _load(self, version: tuple, before: Snapshot | None = None) -> Snapshot:
+        if version[0] is None:  # no store in service yet: not ready, every answer a flagged fallback
+            return Snapshot(version, None, None, None, self.freshest_n)
         same = before is not None and before.version[0] == version[0] and before.rows is not None
         store = before.store if same else FeatureStore(self.repo, self.home).bound_wait(self.wait_ms)
         state = store.state()
@@ -312,7 +482,7 @@ class OnlineFeatures:
             try:
                 v = self._version()
                 if self.snapshot.table is not None and v[1] == 0:  # never swap a store in for a missing one
-                    raise FileNotFoundError(f"the online store in service is missing ({self.home / CURRENT})")
+                    raise FileNotFoundError(f"the online store in service is missing ({self.snapshot.store.where})")
                 if v != self.snapshot.version:
                     self.snapshot = self._load(v, self.snapshot)
                 self.error = None
@@ -326,8 +496,10 @@ class OnlineFeatures:
         """The user's row from `snap`, and None; or, when the store cannot be read, no row
         and why (the request is answered with the fallback ranking, flagged)."""
         try:
-            if not snap.store.store.is_dir():  # deleted under the service (an open file would still read)
-                raise FileNotFoundError(f"{snap.store.store} is missing")
+            if snap.store is None:
+                raise FileNotFoundError("no online store is in service yet")
+            if not snap.store.home.exists(snap.store.name):  # deleted under the service (an open file would still read)
+                raise FileNotFoundError(f"{snap.store.where} is missing")
             row = snap.user(user_id)
         except Exception as e:  # sqlite raises several types for a locked, missing or damaged file
             self.read_error = f"the online store cannot be read ({type(e).__name__}: {e})"

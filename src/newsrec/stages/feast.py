@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Materialized:
     """reports/feast.json"""
 
-    store: str  # the store folder now in service
+    store: str  # the name of the store now in service
     start: str
     as_of: str  # the store holds every feature row up to this time, none after
     news: int  # articles it holds
@@ -35,7 +35,7 @@ def feast(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) 
 
     say = say or progress("feast")
     store.apply()
-    say(f"applied {paths.feature_repo} (FeatureService {SERVICE}) in {store.store}")
+    say(f"applied {paths.feature_repo} (FeatureService {SERVICE}) in {store.where}")
     ts = pd.concat(
         [pd.read_parquet(paths.features / f"{v.table}.parquet", columns=["event_timestamp"]) for v in VIEWS]
     )["event_timestamp"]
@@ -45,8 +45,8 @@ def feast(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) 
     meta = pd.read_parquet(paths.features / f"{META_VIEW.table}.parquet", columns=[META_VIEW.key, "event_timestamp"])
     news = meta.loc[meta["event_timestamp"] <= as_of, META_VIEW.key]
     store.set_state(as_of, news.tolist())
-    switch(paths.online, store.store)
-    say(f"materialized {start} .. {as_of} ({news.nunique():,} articles); in service: {paths.online / 'current'}")
-    out = Materialized(store.store.name, start.isoformat(), as_of.isoformat(), int(news.nunique()))
+    switch(paths.online, store.name)
+    say(f"materialized {start} .. {as_of} ({news.nunique():,} articles); in service: {store.where}")
+    out = Materialized(store.name, start.isoformat(), as_of.isoformat(), int(news.nunique()))
     write_json(paths.feast, asdict(out))
     return out

@@ -138,6 +138,22 @@ def assess(
     return s, decision
 
 
+def publish(s: DriftSummary, retrain: bool, say: Say) -> None:
+    """The window's numbers to the Pushgateway, where one is configured (newsrec.profile.
+    pushgateway); one that does not answer is said, and the decision stands."""
+    from newsrec.profile import pushgateway
+
+    if (gateway := pushgateway()) is None:
+        return
+    from monitoring.metrics import push
+
+    try:
+        push(gateway, s, retrain)
+        say(f"metrics pushed to {gateway} (Prometheus scrapes them there)")
+    except OSError as e:
+        say(f"metrics not pushed: the Pushgateway at {gateway} does not answer ({e}); `make up` starts it")
+
+
 def drift_since(paths: Paths, window: list[str]) -> str:
     """The first day of the drift that `window` (judged drifting) continues: the earliest
     window of the unbroken run of retrain decisions, day after day, that ends with it."""
@@ -206,6 +222,7 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
     write_json(paths.decision, asdict(out))
     with open(paths.decisions, "a") as f:  # the history drift_since reads
         f.write(json.dumps(asdict(out)) + "\n")
+    publish(s, d.retrain, say)
     for r in d.reasons:
         say(r)
     say(f"decision: {'RETRAIN' if d.retrain else 'keep'}; {paths.decision}")

@@ -171,7 +171,7 @@ def _store_for(paths: Paths, start: pd.Timestamp, say: Say):
     built = read_json(paths.feast)["store"]
     store = FeatureStore(paths.feature_repo, paths.online)
     as_of = pd.Timestamp(store.state()["as_of"])
-    if current(paths.online).name != built and as_of <= start:
+    if current(paths.online) != built and as_of <= start:
         return store
     if as_of > start:
         again = [d for d in log_days(paths.predictions) if d >= f"{start:%Y-%m-%d}"]
@@ -181,7 +181,7 @@ def _store_for(paths: Paths, start: pd.Timestamp, say: Say):
         say(
             f"living from {start:%Y-%m-%d} again: the store restarts from the one `feast` built; log of {again} cleared"
         )
-    switch(paths.online, fork(paths.online, built), keep=(built,))
+    switch(paths.online, fork(paths.feature_repo, paths.online, built), keep=(built,))
     store = FeatureStore(paths.feature_repo, paths.online)
     if (built_as_of := pd.Timestamp(store.state()["as_of"])) > start:
         raise ValueError(

@@ -25,7 +25,13 @@ from newsrec.config import Params, Paths
 from newsrec.console import say
 from newsrec.profile import Endpoints, endpoints
 
-SERVERS = ("prod-s3", "prod-mlflow", "prod-prefect", "prod-prometheus")  # what `down` stops, in reverse
+SERVERS = (
+    "prod-s3",
+    "prod-mlflow",
+    "prod-prefect",
+    "prod-pushgateway",
+    "prod-prometheus",
+)  # what `down` stops, in reverse
 WAIT_S = 180
 
 
@@ -168,23 +174,33 @@ def dvc_remote(paths: Paths, ep: Endpoints) -> None:
 
 
 def ensure_prometheus() -> str:
-    """The prometheus binary, installed from Debian's packages where missing."""
-    if not shutil.which("prometheus"):
-        _apt_install("prometheus")
+    """The prometheus binary (and the Pushgateway beside it), installed from Debian's
+    packages where missing."""
+    missing = [p for p in ("prometheus", "prometheus-pushgateway") if not shutil.which(p)]
+    if missing:
+        _apt_install(*missing)
     return shutil.which("prometheus") or "prometheus"
 
 
-def prometheus_config(f: Path, target: str, interval_s: int = 5) -> Path:
+def prometheus_config(f: Path, target: str, interval_s: int = 5, pushgateway: str | None = None) -> Path:
     """A scrape config for the service's /metrics at `target` (host:port; every worker
-    shares it), written to `f`."""
+    shares it) and, with `pushgateway` (host:port), monitoring's metrics pushed there
+    (their own labels kept), written to `f`."""
     f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_text(
+    text = (
         f"global:\n  scrape_interval: {interval_s}s\n"
         "scrape_configs:\n"
         "  - job_name: newsrec\n"
         "    metrics_path: /metrics\n"
         f"    static_configs:\n      - targets: ['{target}']\n"
     )
+    if pushgateway:
+        text += (
+            "  - job_name: pushgateway\n"
+            "    honor_labels: true\n"
+            f"    static_configs:\n      - targets: ['{pushgateway}']\n"
+        )
+    f.write_text(text)
     return f
 
 
@@ -194,8 +210,11 @@ def _servers(paths: Paths, p: Params, ep: Endpoints) -> dict[str, tuple[list[str
     ml_host, ml_port = _host_port(ep.mlflow, 5000)
     pf_host, pf_port = _host_port(ep.prefect, 4200)
     pm_host, pm_port = _host_port(ep.prometheus, 9090)
+    pg_host, pg_port = _host_port(ep.pushgateway, 9091)
     prometheus = shutil.which("prometheus") or "prometheus"
-    scrape = prometheus_config(paths.root / ".run" / "prometheus.yml", f"{p.serve.host}:{p.serve.port}")
+    scrape = prometheus_config(
+        paths.root / ".run" / "prometheus.yml", f"{p.serve.host}:{p.serve.port}", pushgateway=f"{pg_host}:{pg_port}"
+    )
     return {
         "prod-s3": (
             [procs.tool("moto_server"), "-H", s3_host, "-p", str(s3_port)],
@@ -230,6 +249,15 @@ def _servers(paths: Paths, p: Params, ep: Endpoints) -> dict[str, tuple[list[str
             f"http://{pf_host}:{pf_port}/api/health",
             "Prefect server (PostgreSQL)",
         ),
+        "prod-pushgateway": (
+            [
+                shutil.which("prometheus-pushgateway") or "prometheus-pushgateway",
+                f"--web.listen-address={pg_host}:{pg_port}",
+            ],
+            {},
+            f"http://{pg_host}:{pg_port}/-/ready",
+            "Prometheus Pushgateway: monitoring's drift scores and nDCG@10",
+        ),
         "prod-prometheus": (
             [
                 prometheus,
@@ -239,7 +267,7 @@ def _servers(paths: Paths, p: Params, ep: Endpoints) -> dict[str, tuple[list[str
             ],
             {},
             f"http://{pm_host}:{pm_port}/-/ready",
-            f"Prometheus, scraping the service at {p.serve.host}:{p.serve.port}",
+            f"Prometheus, scraping the service at {p.serve.host}:{p.serve.port} and the Pushgateway",
         ),
     }
 
