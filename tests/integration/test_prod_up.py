@@ -4,7 +4,8 @@ stack is never touched. MLflow tracks through its server (the run in PostgreSQL,
 artifact in S3), the Prefect server keeps its tables in PostgreSQL, and Prometheus scrapes
 the service's address and the Pushgateway. Then the lifecycle on those servers, on a small
 world: the pipeline to the gate, the data pushed to S3, the champion served with its
-features from Redis, a live day of readers, and monitoring's numbers in Prometheus."""
+features from Redis, a live day of readers, and monitoring's numbers in Prometheus; and
+the MLflow server stopped in the middle of a training run."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import time
 import urllib.parse
 import urllib.request
 
-from scratch import SMALL_SPLIT, SMALL_TRAIN, SMALL_WORLD, Service, make_project, prom_query, sh
+import yaml
+from scratch import SMALL_SPLIT, SMALL_TRAIN, SMALL_WORLD, Service, env_for, make_project, prom_query, sh
 
+from newsrec import procs
 from newsrec.predlog import read_log
 from newsrec.procs import answers, free_port
 from newsrec.profile import endpoints
@@ -123,6 +126,31 @@ def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
                     if prom_query(ep.prometheus, q):
                         wanted.discard(q)
             assert not wanted, f"no series in Prometheus for {wanted}"
+
+            # the MLflow server stopped while a training run is under way: a clean failure, one
+            # line; nothing registered, the champion still served
+            versions = psql(ep, "select count(*) from model_versions", ep.databases["mlflow"])
+            served = json.loads(_get(f"{svc.url}/status/"))["model_version"]
+            running = "select count(*) from runs where status = 'RUNNING'"
+            before_runs = int(psql(ep, running, ep.databases["mlflow"]))
+            params = yaml.safe_load((proj / "params.yaml").read_text())
+            params["train"]["max_iter"] += 1  # new training inputs: a run that would register a version
+            (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            fast = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+            train = subprocess.Popen(
+                ["newsrec", "train"], cwd=proj, env=env_for(proj, **env, **fast), stderr=subprocess.PIPE, text=True
+            )
+            deadline = time.monotonic() + 300
+            while int(psql(ep, running, ep.databases["mlflow"])) == before_runs:
+                assert train.poll() is None and time.monotonic() < deadline, train.communicate()[1][-3000:]
+                time.sleep(0.2)
+            assert procs.stop(proj, "prod-mlflow")
+            err = train.communicate(timeout=300)[1]
+            assert train.returncode != 0 and "cannot be reached" in err and "Traceback" not in err, err[-3000:]
+            assert psql(ep, "select count(*) from model_versions", ep.databases["mlflow"]) == versions
+            assert json.loads(_get(f"{svc.url}/status/"))["model_version"] == served
+            sh(proj, "newsrec", "up", **env)  # starts what is missing: the MLflow server again
+            assert answers(f"{ep.mlflow}/health")
     finally:
         stopped = sh(proj, "newsrec", "down", check=False, **env).stderr
         subprocess.run(["redis-cli", "-p", str(port["redis"]), "shutdown", "nosave"], capture_output=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import shutil
 import threading
 import time
@@ -41,8 +42,13 @@ class Traffic:
     per_day: list[dict] = field(default_factory=list)
 
 
+RETRY_503_S = 120  # how long a reader keeps retrying a request the service sheds (503)
+
+
 def _post(url: str, results: list, jobs: list[tuple[dict, pd.DataFrame]], lock: threading.Lock) -> None:
-    """One reader thread: keep-alive requests until the jobs run out."""
+    """One reader thread: keep-alive requests until the jobs run out. A request the service
+    sheds (503: overloaded, on a busy machine) is sent again after its Retry-After, as a
+    well-behaved client does, for up to RETRY_503_S seconds; any other answer but 200 stops."""
     host, port = url.removeprefix("http://").split(":")
     c, headers = http.client.HTTPConnection(host, int(port), timeout=60), api_headers()
     while True:
@@ -50,9 +56,14 @@ def _post(url: str, results: list, jobs: list[tuple[dict, pd.DataFrame]], lock: 
             if not jobs:
                 break
             req, rows = jobs.pop()
-        c.request("POST", "/recommend", json.dumps(req), headers)
-        r = c.getresponse()
-        body = r.read()
+        give_up = time.monotonic() + RETRY_503_S
+        while True:
+            c.request("POST", "/recommend", json.dumps(req), headers)
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 503 or time.monotonic() > give_up:
+                break
+            time.sleep(min(float(r.getheader("retry-after") or 1), 1.0) * (0.5 + random.random()))
         if r.status != 200:
             raise RuntimeError(f"{url}/recommend answered {r.status}: {body[:300]!r}")
         results.append((json.loads(body), rows))
