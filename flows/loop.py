@@ -175,7 +175,10 @@ def loop(days: int | None = None, scenario: str | None = None, shock_day: int | 
     lab_stage.run(lab, "dvc", "repro", "promote", say=log.info)
     lab_stage.run(lab, "newsrec", "deploy", say=log.info)
     lab_stage.start_deployments(lab)
+    namespace = os.environ.get("NEWSREC_NAMESPACE")
     os.environ["NEWSREC_ROOT"] = str(lab.root)  # the monitor flow below judges the loop's project
+    if "NEWSREC_NAMESPACE" in lab.env:  # prod: the live days below read and advance the loop's own stores
+        os.environ["NEWSREC_NAMESPACE"] = lab.env["NEWSREC_NAMESPACE"]
     try:
         for _ in range(90):  # the deployment's trigger registered on the server
             if any("drift detected" in w for w in listeners() or []):
@@ -185,6 +188,10 @@ def loop(days: int | None = None, scenario: str | None = None, shock_day: int | 
     finally:
         lab_stage.stop(lab)
         os.environ["NEWSREC_ROOT"] = str(main.paths.root)
+        if namespace is None:
+            os.environ.pop("NEWSREC_NAMESPACE", None)
+        else:
+            os.environ["NEWSREC_NAMESPACE"] = namespace
     result = {
         "scenario": scenario,
         "shock_day": shock if scenario != "none" else None,

@@ -30,6 +30,11 @@ class Endpoints:
     prometheus: str  # NEWSREC_PROMETHEUS: the Prometheus server
     pushgateway: str  # NEWSREC_PUSHGATEWAY: where monitoring pushes its numbers for Prometheus
     db_prefix: str = "newsrec"  # NEWSREC_DB_PREFIX: the databases are <prefix>_mlflow, _prefect, _feast
+    namespace: str = ""  # NEWSREC_NAMESPACE: a project's Feast stores and Redis keys (default: db_prefix)
+
+    @property
+    def feast_namespace(self) -> str:
+        return self.namespace or self.db_prefix
 
     @property
     def databases(self) -> dict[str, str]:
@@ -68,6 +73,7 @@ def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
         prometheus=env.get("NEWSREC_PROMETHEUS", "http://127.0.0.1:9090"),
         pushgateway=env.get("NEWSREC_PUSHGATEWAY", "http://127.0.0.1:9091"),
         db_prefix=env.get("NEWSREC_DB_PREFIX", "newsrec"),
+        namespace=env.get("NEWSREC_NAMESPACE", ""),
     )
 
 

@@ -6,8 +6,9 @@ service and each store's state (the time it is up to date with, the articles it 
 
 - local profile (`FileHome`): a folder data/feast/stores/<name>/ (registry.db, online.db,
   state.json); data/feast/current links to the one in service;
-- prod profile (`RedisHome`): a Feast project <db prefix>_<name>, its registry in the
-  PostgreSQL database <db prefix>_feast (Feast's SQL registry) and its rows in Redis; the
+- prod profile (`RedisHome`): a Feast project <namespace>_<name> (NEWSREC_NAMESPACE, by
+  default the database prefix), its registry in the PostgreSQL database <db prefix>_feast
+  (Feast's SQL registry) and its rows in Redis; the
   pointer to the one in service and the states are Redis keys too, so the service needs
   nothing from the working tree.
 
@@ -125,7 +126,7 @@ class RedisHome:
     name in service) and <prefix>:feast:state:<name>."""
 
     def __init__(self, ends) -> None:
-        self.ends, self.prefix = ends, ends.db_prefix
+        self.ends, self.prefix = ends, ends.feast_namespace  # two projects on one Redis: a namespace each
         self.keys = f"{self.prefix}:feast"
 
     @functools.cached_property

@@ -21,6 +21,7 @@ from newsrec import procs
 from newsrec.config import Paths
 from newsrec.console import Say, progress
 from newsrec.data.io import write_text
+from newsrec.profile import endpoints, profile
 
 COPIED = ("src", "feature_repo")
 FILES = ("dvc.yaml", ".dvcignore", ".gitignore", "params.yaml")
@@ -58,8 +59,13 @@ def prepare(paths: Paths, prefect_url: str, say: Say | None = None) -> Lab:
         "PREFECT_API_URL": prefect_url,
         "PATH": f"{Path(procs.tool('python')).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("NEWSREC_PREDICTIONS", None)
+    if profile() == "prod":  # the servers are shared: the loop gets its own registered model and Feast stores
+        params["train"]["model_name"] += "-loop"
+        write_text(root / "params.yaml", yaml.safe_dump(params, sort_keys=False))
+        env["NEWSREC_NAMESPACE"] = f"{endpoints().feast_namespace}_loop"
+    else:  # its own files: mlruns/ in the loop's project
+        env.pop("MLFLOW_TRACKING_URI", None)
     for cmd in (
         ["git", "init", "-q"],
         [procs.tool("dvc"), "config", "--local", "cache.dir", str(paths.root / ".dvc" / "cache")],
