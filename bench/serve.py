@@ -636,6 +636,7 @@ def main() -> None:
     from newsrec.adapters.mlflow import load_model_dir
     from newsrec.bootstrap import context
     from newsrec.features.request import fill_defaults
+    from newsrec.profile import profile
     from newsrec.recommend import Ranker, RecommendRequest
 
     ctx = context()
@@ -668,6 +669,8 @@ def main() -> None:
     f = np.array(lat) * 1000
     res: dict = {
         "config": vars(a),
+        "profile": profile(),
+        "store": cache.store.where if cache.store else None,
         "floor": {
             "p50_ms": float(np.percentile(f, 50)),
             "p99_ms": float(np.percentile(f, 99)),
@@ -739,7 +742,10 @@ def main() -> None:
         print(f"peer, {workers} worker(s)", res[f"peer{workers}_1"], res[f"peer{workers}_n"], flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
     w = p.serve.workers
-    print(f"\n{a.requests} requests x 100 candidates per run, loopback, one run; ours with serve.workers={w}")
+    print(
+        f"\n{a.requests} requests x 100 candidates per run, loopback, one run, profile {res['profile']} "
+        f"(online store: {res['store']}); ours with serve.workers={w}"
+    )
     print(f"{'':>42} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     print(row("in-process floor, 1 client", res["floor"]))
     print(row(f"newsrec (BentoML+Feast, {w} workers), 1 client", res["ours_1"]))
@@ -751,11 +757,11 @@ def main() -> None:
         "p50_vs_floor": res["ours_1"]["p50_ms"] / res["floor"]["p50_ms"],
         **{f"rps_vs_peer_{k}_workers": res["ours_n"]["rps"] / res[f"peer{k}_n"]["rps"] for k in sorted({1, w})},
     }
-    print(f"\nours p50 / floor p50 (1 client): {res['ratios']['p50_vs_floor']:.2f}x (target <= 2x)")
+    print(f"\nours p50 / floor p50 (1 client): {res['ratios']['p50_vs_floor']:.2f}x (target <= 1.5x)")
     for k in sorted({1, w}):
         print(
             f"ours / mlflow models serve with {k} worker(s), throughput at {a.clients} clients: "
-            f"{res['ratios'][f'rps_vs_peer_{k}_workers']:.2f}x (target >= 1x)"
+            f"{res['ratios'][f'rps_vs_peer_{k}_workers']:.2f}x" + (" (target >= 2x)" if k == w else "")
         )
     if "memory_mb" in res:
         m = res["memory_mb"]

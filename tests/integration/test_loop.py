@@ -23,13 +23,17 @@ def test_three_live_days_a_shock_a_retrain_a_deploy(tmp_path, monkeypatch, prefe
         trainset=SMALL_SPLIT,
         train=SMALL_TRAIN,
         simulate={"days": 3, "shock_day": 1},
+        # the tiny world's days are a few hundred requests: its no-shift day measures an
+        # engagement score drift of about 0.15 and the AUC of a few hundred clicks moves by
+        # 0.1 from day to day, so alarms are set above that noise, where the shock still
+        # rings (an AUC drop of about 0.2-0.27): one retrain, not one a night
+        monitor={"score_drift_threshold": 0.25, "max_auc_drop": 0.15, "max_ndcg_drop": 0.1},
     )
     monkeypatch.setenv("NEWSREC_ROOT", str(proj))
     result = loop(days=3, scenario="interest_shock", shock_day=1)
     days = result["policies"]["drift"]
     assert [d["day"] for d in days] == [0, 1, 2] and result["shock_day"] == 1
-    # no new model before the shock (on this small world day 0 may drift, and then the gate keeps v1)
-    assert not days[0]["deployed"]
+    assert not days[0]["deployed"]  # no new model before the shock
     assert days[1]["drift"] and days[1]["retrained"] and days[1]["deployed"], days[1]["reasons"]
     assert "it triggers drift detected" in days[1]["trigger"]
     assert days[2]["model_version"] == days[1]["serving_after"] != days[1]["model_version"]  # hot-swapped in

@@ -282,9 +282,9 @@ def up(paths: Paths, p: Params) -> dict[str, str]:
         say(f"created the databases {', '.join(made)}")
     ensure_prometheus()
     servers = _servers(paths, p, ep)
-    for name, (cmd, env, health, _) in servers.items():
-        if name == "prod-s3" and not _local(ep.s3):
-            continue  # a real S3 endpoint: nothing to start
+    # a real S3 endpoint: nothing to start
+    ours = {name: s for name, s in servers.items() if name != "prod-s3" or _local(ep.s3)}
+    for name, (cmd, env, health, _) in ours.items():  # all started first: they boot side by side
         if not procs.answers(health):
             host, port = _host_port(health, 80)
             if listening(host, port):
@@ -292,6 +292,7 @@ def up(paths: Paths, p: Params) -> dict[str, str]:
                     f"{host}:{port} is taken by something else (the local profile's `make ui`? `make down` stops it)"
                 )
             procs.start(paths.root, name, cmd, {**os.environ, **env})
+    for name, (_, _, health, _) in ours.items():
         procs.wait_http(health, WAIT_S, name, procs.log_file(paths.root, name))
         if name == "prod-s3":
             _bucket(ep)
