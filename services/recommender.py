@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 from datetime import UTC, datetime
 
 import bentoml
@@ -60,10 +61,22 @@ class Recommender:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
+        from pydantic.warnings import PydanticDeprecatedSince211
+
         from newsrec.adapters.bento import ServedModel
-        from newsrec.adapters.feast import OnlineFeatures
+        from newsrec.adapters.feast import OnlineFeatures, load_feast
         from newsrec.bootstrap import context
         from newsrec.predlog import PredictionLog
+
+        # BentoML 1.4 reads `model_fields` from each request's model instance, which pydantic
+        # 2.11 deprecates. Feast, once imported, shows every DeprecationWarning "once" (its
+        # filter goes first), and "once" starts over whenever a library changes the filters,
+        # which pandas does on every request: the warning was formatted and logged on every
+        # request. Ignored here, after Feast has put its filter in: it is BentoML's to change.
+        load_feast()
+        warnings.filterwarnings(
+            "ignore", message="Accessing the 'model_fields' attribute", category=PydanticDeprecatedSince211
+        )
 
         ctx = context()
         p = ctx.params

@@ -16,7 +16,7 @@ The `feast` stage builds a new store aside and then switches the pointer in one 
 a running service never reads a store that is being rebuilt or deleted; it follows the
 pointer by itself (OnlineFeatures).
 
-feast is imported inside the functions, through `_feast()`: it takes seconds to import.
+feast is imported inside the functions, through `load_feast()`: it takes seconds to import.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ DEFINITIONS = "feature_definitions.py"
 CURRENT, STATE = "current", "state.json"
 
 
-def _feast() -> None:
+def load_feast() -> None:
     """Import Feast with typeguard's `@typechecked` as a no-op while its modules load.
 
     Feast decorates its classes with it, and the decorator recompiles every method of each
@@ -71,7 +71,7 @@ def _feast() -> None:
 
 
 def _definitions(repo: Path) -> list:
-    _feast()
+    load_feast()
     from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView, RequestSource
     from feast.data_source import DataSource
 
@@ -245,7 +245,7 @@ class RedisHome:
 
 def _registry(home: RedisHome, name: str):
     """Feast's SQL registry of store `name`, outside a FeatureStore (to delete its project)."""
-    _feast()
+    load_feast()
     from feast.infra.registry.sql import SqlRegistry, SqlRegistryConfig
 
     return SqlRegistry(SqlRegistryConfig(**home.config({}, name)["registry"]), home.project(name), None)
@@ -262,7 +262,7 @@ def _config(repo: Path, home: FileHome | RedisHome, name: str):
     """feature_store.yaml, with the registry and the online store of store `name` in `home`."""
     import yaml
 
-    _feast()
+    load_feast()
     from feast.repo_config import RepoConfig
 
     raw = yaml.safe_load(os.path.expandvars((repo / "feature_store.yaml").read_text()))
@@ -311,7 +311,7 @@ class FeatureStore:
     empty one that `switch` can put in service; `name`: that store)."""
 
     def __init__(self, repo: Path, home: Path, aside: bool = False, name: str | None = None) -> None:
-        _feast()
+        load_feast()
         from feast import FeatureStore as Feast
 
         self.repo, self.home = repo, home_of(home)
