@@ -241,7 +241,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sp = command("traffic", _traffic, "live days: the simulated readers call the service, the store moves forward")
     sp.add_argument("--days", type=int, default=1, help="how many live days (default 1)")
-    sp.add_argument("--first", type=int, default=0, help="the first live day (0: the day after the log)")
+    sp.add_argument(
+        "--first",
+        type=int,
+        default=None,
+        help="the first live day (0: the day after the log; default: the first one the pipeline has not trained on)",
+    )
     sp.add_argument("--scenario", default="none", help="interest_shock | new_cohort | none (default)")
     sp.add_argument("--shock-day", type=int, default=0, help="the live day the scenario starts")
     sp.add_argument("--clients", type=int, default=4, help="readers asking at once")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import random
 import shutil
 import threading
@@ -196,9 +197,26 @@ def _store_for(paths: Paths, start: pd.Timestamp, say: Say):
     store = FeatureStore(paths.feature_repo, paths.online)
     if (built_as_of := pd.Timestamp(store.state()["as_of"])) > start:
         raise ValueError(
-            f"the online store `feast` built is as of {built_as_of}, after {start}: run the pipeline first"
+            f"the online store `feast` built is as of {built_as_of}, after {start}: the pipeline has trained on "
+            "that day (data/collected); leave out --first to live the next day it has not"
         )
     return store
+
+
+def unlived(paths: Paths, live_start: pd.Timestamp) -> int:
+    """The first live day the pipeline has not trained on: 0, or the day after the last one
+    collected from the log (the store `feast` built is up to date with it)."""
+    from newsrec.adapters.feast import FeatureStore
+
+    built = read_json(paths.feast)["store"]
+    return days_into(
+        pd.Timestamp(FeatureStore(paths.feature_repo, paths.online, name=built).state()["as_of"]), live_start
+    )
+
+
+def days_into(as_of: pd.Timestamp, live_start: pd.Timestamp) -> int:
+    """How many live days (from `live_start`) a store up to date with `as_of` has begun."""
+    return max(0, math.ceil((as_of - live_start) / pd.Timedelta(days=1)))
 
 
 def traffic(
@@ -206,14 +224,16 @@ def traffic(
     paths: Paths,
     url: str,
     days: int = 1,
-    first: int = 0,
+    first: int | None = None,
     scenario: str = "none",
     shock_day: int = 0,
     clients: int = 4,
     say: Say | None = None,
 ) -> Traffic:
     """Live days first .. first + days - 1 (after the logged ones) through the service at
-    `url`, `scenario` switched on from live day `shock_day`."""
+    `url`, `scenario` switched on from live day `shock_day`. Without `first`: from the first
+    live day the pipeline has not trained on (a day served and collected is not lived again
+    on a model that learned from it)."""
     say = say or progress("traffic")
     if p.ingest.source != "sim":
         say(
@@ -223,6 +243,15 @@ def traffic(
         return Traffic([], 0, 0, float("nan"))
     w = p.simulate.live_world(p.world, scenario, shock_day)
     step = pd.Timedelta(hours=p.features.advance_hours)
+    if first is None:
+        first = unlived(paths, pd.Timestamp(w.start) + pd.Timedelta(days=w.days))
+        if first + days > w.live_days:
+            raise ValueError(
+                f"the pipeline has trained on live days 0..{first - 1} (data/collected) and the world has "
+                f"{w.live_days} (world.live_days): ask for fewer days, or start over with `make clean ALL=1` (it removes the logged traffic too)"
+            )
+        if first:
+            say(f"from live day {first}: the days before are served, collected and in the training data")
     start = pd.Timestamp(w.start) + pd.Timedelta(days=w.days + first)
     store = _store_for(paths, start, say)
     per_day, total = [], []
