@@ -20,6 +20,9 @@ Overload (ours, with params serve.workers and serve.max_concurrency as they are)
   serve.max_concurrency), other errors, the p99 of the 200s and its ratio to the p99 at 80%
   (target <= 3x), and whether the worker processes (children of `bentoml serve`) are the
   same before and after.
+The machine's speed is probed around each run (the in-process floor's p50 over 200 requests,
+the server idle) and printed: on a shared machine it can drift between measuring capacity and
+loading it, which changes what "80%" is.
 The load comes from `--overload-procs` client processes, each sending its share of the rate
 over keep-alive connections (asyncio, raw HTTP/1.1), at most `--overload-connections` in all
 (default 4 x workers x serve.max_concurrency, at least 256, so the client can hold more in flight
@@ -527,20 +530,29 @@ def timeline(r: dict, seconds: float) -> list[dict]:
     return out
 
 
-def overload(port: int, bodies: list[bytes], a: argparse.Namespace, server: int, limit: int, nworkers: int) -> dict:
+def overload(
+    port: int, bodies: list[bytes], a: argparse.Namespace, server: int, limit: int, nworkers: int, probe
+) -> dict:
+    """Capacity, then the 80% and 2x runs. `probe()` (the in-process floor's p50, ms, with the
+    server idle) is taken before and after each: the machine's own speed can drift between
+    measuring capacity and loading it (here by a third within minutes), and 80% of a capacity
+    measured on a faster minute is more than 80% on a slower one."""
     reqs = http_requests(port, "/recommend", bodies)
     procs = a.overload_procs
     cap = a.overload_connections or max(MIN_CONNS, 4 * limit * nworkers)
+    speed = {"before_capacity": probe()}
     cap_res = capacity(port, reqs, procs, a.capacity_seconds, server, nworkers)
     res: dict = {"capacity": cap_res, "client_procs": procs, "max_concurrency": limit, "workers": nworkers}
     print(f"  capacity (median of the steps): {cap_res['rps']:.1f} req/s", flush=True)
-    time.sleep(2)
+    speed["before_80"] = probe()
     res["at_80"] = open_load(port, reqs, 0.8 * cap_res["rps"], a.overload_seconds, procs, cap, server, nworkers)
     print("  80% of capacity", {k: v for k, v in res["at_80"].items() if k != "timeline"}, flush=True)
+    speed["after_80"] = probe()
     time.sleep(2)
     before = workers(server)
     res["at_2x"] = open_load(port, reqs, 2 * cap_res["rps"], a.overload_2x_seconds, procs, cap, server, nworkers)
-    time.sleep(2)
+    speed["after_2x"] = probe()
+    res["floor_p50_ms"] = speed
     after = workers(server)
     p99_80, p99_2x = res["at_80"]["p99_ms"], res["at_2x"]["p99_ms"]
     res["at_2x"].update(
@@ -577,6 +589,12 @@ def print_overload(o: dict) -> None:
     )
     steps = ", ".join(f"{k}: {v:.0f}" for k, v in c["steps"].items())
     print(f"capacity (closed loop, median req/s over connections {steps}): {c['rps']:.1f} req/s")
+    if sp := o.get("floor_p50_ms"):
+        print(
+            "machine speed (the in-process floor's p50, server idle): "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.2f} ms" for k, v in sp.items())
+            + f"; before the 80% run / before capacity: {sp['before_80'] / sp['before_capacity']:.2f}x"
+        )
     print(
         f"80% ({lo['rate']:.1f} req/s, {lo['seconds']:.0f} s): sent {lo['sent']:,}, errors {lo['errors']} "
         f"(target 0), p50 {lo['p50_ms']:.1f} ms, p99 {lo['p99_ms']:.1f} ms; client send lag p99 "
@@ -656,17 +674,23 @@ def main() -> None:
         for _ in range(a.requests)
     ]
     bodies = [json.dumps(r).encode() for r in reqs]
+
     # floor: the same work in-process, one request at a time (what one client sees without HTTP)
-    lat, peer_bodies = [], []
-    for r in reqs:
-        t = time.perf_counter()
-        req = RecommendRequest(**r)
-        news, unknown = cache.lookup(req.candidates)
-        _, scored = ranker.recommend(req, cache.user(req.user_id), news, unknown)
-        lat.append(time.perf_counter() - t)
-        x, _ = fill_defaults(scored, ranker.defaults)
-        peer_bodies.append(json.dumps({"dataframe_split": x.to_dict(orient="split")}).encode())
-    f = np.array(lat) * 1000
+    def floor(some: list[dict], peer: list | None = None) -> np.ndarray:
+        lat = []
+        for r in some:
+            t = time.perf_counter()
+            req = RecommendRequest(**r)
+            news, unknown = cache.lookup(req.candidates)
+            _, scored = ranker.recommend(req, cache.user(req.user_id), news, unknown)
+            lat.append(time.perf_counter() - t)
+            if peer is not None:
+                x, _ = fill_defaults(scored, ranker.defaults)
+                peer.append(json.dumps({"dataframe_split": x.to_dict(orient="split")}).encode())
+        return np.array(lat) * 1000
+
+    peer_bodies: list[bytes] = []
+    f = floor(reqs, peer_bodies)
     res: dict = {
         "config": vars(a),
         "profile": profile(),
@@ -707,7 +731,15 @@ def main() -> None:
             print("\nours, memory (MB) after N requests", res["memory_mb"], flush=True)
         if not a.no_overload:
             print("ours, overload", flush=True)
-            res["overload"] = overload(port, bodies, a, ours.pid, p.serve.max_concurrency, p.serve.workers)
+            res["overload"] = overload(
+                port,
+                bodies,
+                a,
+                ours.pid,
+                p.serve.max_concurrency,
+                p.serve.workers,
+                lambda: float(np.percentile(floor(reqs[:200]), 50)),
+            )
     finally:
         stop(ours)
     for workers in sorted({1, p.serve.workers}):  # mlflow's default, and as many workers as ours
