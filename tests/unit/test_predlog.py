@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -33,13 +34,18 @@ def test_records_land_in_date_partitions(tmp_path):
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
     log = PredictionLog(tmp_path, max_queue=2, batch=10_000, interval_s=60)
-    log._stop.set()  # the writer drains only at close: the queue fills up
-    t0 = time.monotonic()
-    accepted = sum(log.append(_rec(i)) for i in range(50))
-    assert time.monotonic() - t0 < 1.0 and accepted < 50 and log.dropped == 50 - accepted
+    # a stuck disk: the writer's first write waits until released, so it holds at most one
+    # item and the queue (2) fills up whatever the threads' timing
+    release, write = threading.Event(), log._flush
+    log._flush = lambda items: (release.wait(60), write(items))[1]
+    log._stop.set()  # the writer writes each item as it takes it (and ends once released and drained)
+    accepted = sum(log.append(_rec(i)) for i in range(50))  # put_nowait: never blocks the caller
+    assert accepted <= 3 and log.dropped == 50 - accepted
     frame = pd.DataFrame([_rec(i, "2026-11-06") for i in range(3)])  # a response's rows: each row counts
     assert not log.append(frame) and log.dropped == 53 - accepted
+    release.set()
     log.close()
+    assert log.written == accepted
     assert log.by_day["2026-11-06"]["dropped"] == 3
     # on disk beside the log, per day of request, for monitoring to read
     assert losses(tmp_path, ["2026-11-05"]) == {"dropped": 50 - accepted, "failed": 0, "quarantined": 0, "lost": 0}
