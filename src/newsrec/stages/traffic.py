@@ -206,12 +206,10 @@ def _store_for(paths: Paths, start: pd.Timestamp, say: Say):
 def unlived(paths: Paths, live_start: pd.Timestamp) -> int:
     """The first live day the pipeline has not trained on: 0, or the day after the last one
     collected from the log (the store `feast` built is up to date with it)."""
-    from newsrec.adapters.feast import FeatureStore
+    from newsrec.adapters.feast import home_of
 
-    built = read_json(paths.feast)["store"]
-    return days_into(
-        pd.Timestamp(FeatureStore(paths.feature_repo, paths.online, name=built).state()["as_of"]), live_start
-    )
+    state = home_of(paths.online).state(read_json(paths.feast)["store"]) or {}
+    return days_into(pd.Timestamp(state["as_of"]), live_start) if state.get("as_of") else 0
 
 
 def days_into(as_of: pd.Timestamp, live_start: pd.Timestamp) -> int:
@@ -248,7 +246,8 @@ def traffic(
         if first + days > w.live_days:
             raise ValueError(
                 f"the pipeline has trained on live days 0..{first - 1} (data/collected) and the world has "
-                f"{w.live_days} (world.live_days): ask for fewer days, or start over with `make clean ALL=1` (it removes the logged traffic too)"
+                f"{w.live_days} (world.live_days): ask for fewer days, or start over with `make clean ALL=1` "
+                "(it removes the logged traffic too)"
             )
         if first:
             say(f"from live day {first}: the days before are served, collected and in the training data")
