@@ -37,6 +37,16 @@ print(mlflow.get_experiment(r.experiment_id).artifact_location, run.id)
 """
 
 
+def _serving(proj, name: str, url: str) -> None:
+    """`url` answers within a minute (one probe of a few seconds can miss on a machine the
+    other test worker keeps busy); if not, the server's log says why."""
+    try:
+        procs.wait_http(url, 60, name)
+    except TimeoutError as e:
+        log = procs.log_file(proj, name)
+        raise AssertionError(f"{e}\n{log.read_text()[-3000:] if log.exists() else 'no log'}") from None
+
+
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read().decode()
@@ -65,7 +75,8 @@ def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
         out = sh(proj, "newsrec", "up", **env).stderr
         for name in ("s3", "mlflow", "prefect", "pushgateway", "prometheus"):
             assert f"http://127.0.0.1:{port[name]}" in out, out
-        assert answers(f"{ep.mlflow}/health") and answers(f"{ep.prefect}/health")
+        _serving(proj, "prod-mlflow", f"{ep.mlflow}/health")
+        _serving(proj, "prod-prefect", f"{ep.prefect}/health")
         assert (
             subprocess.run(
                 ["redis-cli", "-p", str(port["redis"]), "ping"], capture_output=True, text=True
@@ -150,7 +161,7 @@ def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
             assert psql(ep, "select count(*) from model_versions", ep.databases["mlflow"]) == versions
             assert json.loads(_get(f"{svc.url}/status/"))["model_version"] == served
             sh(proj, "newsrec", "up", **env)  # starts what is missing: the MLflow server again
-            assert answers(f"{ep.mlflow}/health")
+            _serving(proj, "prod-mlflow", f"{ep.mlflow}/health")
     finally:
         stopped = sh(proj, "newsrec", "down", check=False, **env).stderr
         subprocess.run(["redis-cli", "-p", str(port["redis"]), "shutdown", "nosave"], capture_output=True)
