@@ -159,12 +159,13 @@ test: install lint ## the README's test command (what CI runs): lint, then every
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, online reads (Redis vs SQLite), monitoring, simulated days, live days
+bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, the shedding rule on a queue model, online reads (Redis vs SQLite), monitoring, simulated days, live days
 	python bench/world.py
 	python bench/ingest_validate.py
 	python bench/trainset.py
 	dvc repro trainset && python bench/train.py
 	dvc repro promote && newsrec package --no-build && python bench/serve.py
+	python bench/shedding.py
 	python bench/online.py
 	python bench/monitor.py
 	python bench/simulate.py

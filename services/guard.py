@@ -63,6 +63,18 @@ class Deadline:
         self.drained = time.monotonic()  # the last time a request waited at most the target
         self.shed = 0
 
+    def judge(self, waited: float, now: float) -> str | None:
+        """Why a request that has waited `waited` seconds when the worker takes it up at
+        `now` (monotonic seconds) is to be shed; None to serve it. Counts the sheds."""
+        if waited <= self.target:
+            self.drained = now
+            return None
+        standing = now - self.drained > self.interval
+        if waited <= (self.target if standing else self.max_wait):
+            return None
+        self.shed += 1
+        return "the queue has stood" if standing else "over serve.max_wait_ms"
+
     def overdue(self) -> Response | None:
         """A 503 for the current request if it is to be shed (see the class's text); None
         otherwise, and outside a guarded request."""
@@ -71,14 +83,8 @@ class Deadline:
             return None
         now = time.monotonic()
         waited = now - admitted
-        if waited <= self.target:
-            self.drained = now
+        if (why := self.judge(waited, now)) is None:
             return None
-        standing = now - self.drained > self.interval
-        if waited <= (self.target if standing else self.max_wait):
-            return None
-        self.shed += 1
-        why = "the queue has stood" if standing else "over serve.max_wait_ms"
         status, _, body = _error(
             503, "overloaded", f"waited {waited * 1000:.0f} ms for the worker ({why}); retry shortly"
         )

@@ -191,7 +191,7 @@ class Serve(Strict):
     # shedding from a worker's queue (services/guard.Deadline): when no admitted request has
     # waited less than queue_target_ms for 100 ms, those waiting longer get 503; a wait over
     # max_wait_ms gets 503 at any time (milliseconds)
-    queue_target_ms: float = Field(150.0, gt=0)
+    queue_target_ms: float = Field(250.0, gt=0)
     max_wait_ms: float = Field(500.0, gt=0)
     # a request_time later than the server's clock by more than this gets 400 (hours)
     max_future_skew: float = Field(24.0, ge=0)

@@ -203,3 +203,35 @@ def test_request_time_before_the_store_or_far_ahead_of_the_clock_is_refused():
     for t, why in ((datetime(1, 1, 1), "oldest event"), (datetime(9999, 12, 31, tzinfo=UTC), "serve.max_future_skew")):
         with pytest.raises(BadRequest, match=f"request_time .*{why}"):
             check_time(t, oldest, now, 24)
+
+
+def test_the_queue_target_in_params_serves_bursts_at_80_percent_and_bounds_2x_in_the_queue_model():
+    """bench/shedding.py runs Deadline.judge on a simulated queue (Poisson arrivals over the
+    workers, lognormal service times): with params' serve section, an open loop at 80% of
+    capacity sheds nothing, and at 2x the answered p99 stays within 3x of the 80% one; a
+    target of 100 ms would shed the bursts of an 80% load."""
+    import importlib.util
+    import pathlib
+
+    from newsrec.config import load_params
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("shedding", root / "bench" / "shedding.py")
+    shedding = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shedding)
+    serve = load_params(root / "params.yaml").serve
+    model = {"capacity": 210.0, "workers": serve.workers, "cv": 0.35, "shed_ms": 3.3}
+    model["max_concurrency"] = serve.max_concurrency
+
+    def runs(load: float, target_ms: float, seconds: float) -> list[dict]:
+        return [
+            shedding.simulate(load, target_ms, serve.max_wait_ms, seconds=seconds, seed=s, **model) for s in range(5)
+        ]
+
+    at_80 = runs(0.8, serve.queue_target_ms, 60)
+    assert [r["shed"] for r in at_80] == [0] * 5
+    at_2x = runs(2.0, serve.queue_target_ms, 30)
+    assert all(r["shed"] > r["requests"] / 3 for r in at_2x)  # the overload is shed
+    p99 = {k: sum(r["p99_ms"] for r in v) / len(v) for k, v in (("80", at_80), ("2x", at_2x))}
+    assert p99["2x"] <= 3 * p99["80"], p99
+    assert sum(r["shed"] for r in runs(0.8, 100, 60)) > 0
