@@ -7,7 +7,9 @@
   `Retry-After`, instead of queueing without bound;
 - an admitted request the worker should not take up any more gets 503 too (`Deadline`,
   asked by the API first): under overload the answered requests keep a short wait, and
-  the rest are told at once to come back;
+  the rest are told at once to come back; while the worker's queue stands, a request with
+  more work ahead of it than the queue target gets that 503 at the door, before its body
+  is parsed or it takes a place in the queue;
 - every error body in the one documented shape, {"error": str, "detail": str} (BentoML
   answers some errors with a list, or a list of field errors as the detail);
 - the OpenAPI document (/docs.json) completed to match: the error statuses above, and the
@@ -53,24 +55,61 @@ def _error(status: int, error: str, detail: str, headers: list | None = None) ->
 class Deadline:
     """Which admitted requests to shed when the worker takes them up (CoDel's idea, as
     servers use it for request queues): a burst that the worker drains is served, a standing
-    queue is not. While some request has waited at most `target_ms` within the last
+    queue is not. While some request has waited at most the target within the last
     `interval_ms`, the queue drains and only a wait over `max_wait_ms` is shed; once none has
-    for that long, the queue stands, and every wait over `target_ms` is shed, so the answered
-    requests keep a short wait and the rest are told at once to come back."""
+    for that long, the queue stands, and every wait over the target is shed, so the answered
+    requests keep a short wait and the rest are told at once to come back.
 
-    def __init__(self, target_ms: float, max_wait_ms: float, interval_ms: float = 100.0) -> None:
-        self.target, self.max_wait, self.interval = target_ms / 1000, max_wait_ms / 1000, interval_ms / 1000
+    The target is `target_services` times the worker's mean service time (measured: `served`
+    is told each request's time, a moving average of the last few dozen), so the rule holds
+    a queue of so much work whatever the machine's speed: a fixed target in milliseconds
+    sheds the bursts of a slow hour and lets a fast hour's overload wait several times longer
+    than its normal load does. Without `target_services`, the target is `target_ms`, fixed
+    (and `target_ms` is the mean's first guess)."""
+
+    ALPHA = 0.05  # the moving average's weight of the newest service time
+
+    def __init__(
+        self, target_ms: float, max_wait_ms: float, interval_ms: float = 100.0, target_services: float | None = None
+    ) -> None:
+        self.max_wait, self.interval = max_wait_ms / 1000, interval_ms / 1000
+        self.per_service = target_services
+        self.service = target_ms / 1000 / target_services if target_services else 0.0  # mean, seconds
+        self.fixed = target_ms / 1000
         self.drained = time.monotonic()  # the last time a request waited at most the target
         self.shed = 0
+
+    @property
+    def target(self) -> float:
+        """The queue target now, in seconds."""
+        return self.per_service * self.service if self.per_service else self.fixed
+
+    def served(self, seconds: float) -> None:
+        """A request took the worker `seconds` (from take-up to its answer)."""
+        self.service += self.ALPHA * (seconds - self.service)
+
+    def at_door(self, ahead: int, now: float) -> str | None:
+        """Why a request that finds `ahead` requests in the worker is to be shed before it is
+        queued (its body unparsed, no place in the worker's queue taken); None to admit it.
+        Only while the queue stands, and only when the work ahead (`ahead` times the mean
+        service time) is over the target: it would be shed when taken up, later and dearer."""
+        if not self.per_service or now - self.drained <= self.interval:
+            return None
+        work = ahead * self.service
+        if work <= self.target:
+            return None
+        self.shed += 1
+        return f"{ahead} requests ahead (about {work * 1000:.0f} ms of work) and the queue has stood; retry shortly"
 
     def judge(self, waited: float, now: float) -> str | None:
         """Why a request that has waited `waited` seconds when the worker takes it up at
         `now` (monotonic seconds) is to be shed; None to serve it. Counts the sheds."""
-        if waited <= self.target:
+        target = self.target
+        if waited <= target:
             self.drained = now
             return None
         standing = now - self.drained > self.interval
-        if waited <= (self.target if standing else self.max_wait):
+        if waited <= (target if standing else self.max_wait):
             return None
         self.shed += 1
         return "the queue has stood" if standing else "over serve.max_wait_ms"
@@ -153,9 +192,16 @@ def _walk(node):
 class Guard:
     """The middleware (see the module's text). `routes`: the paths it guards."""
 
-    def __init__(self, app, routes: tuple[str, ...], max_body_bytes: int, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        app,
+        routes: tuple[str, ...],
+        max_body_bytes: int,
+        max_concurrency: int,
+        deadline: Deadline | None = None,
+    ) -> None:
         self.app, self.routes = app, tuple(routes)
-        self.max_body, self.max_concurrency = max_body_bytes, max_concurrency
+        self.max_body, self.max_concurrency, self.deadline = max_body_bytes, max_concurrency, deadline
         self.key = os.environ.get(API_KEY_ENV) or None
         self.active = 0  # one event loop per worker: a plain counter is exact
 
@@ -173,6 +219,8 @@ class Guard:
             body, refused = await self._body(receive)
         if refused is None and self.active >= self.max_concurrency:
             refused = _error(503, "overloaded", f"{self.active} requests in flight; retry shortly", [RETRY_AFTER])
+        if refused is None and self.deadline and (why := self.deadline.at_door(self.active, time.monotonic())):
+            refused = _error(503, "overloaded", why, [RETRY_AFTER])
         if refused is not None:
             return await _send(send, *refused)
         self.active += 1

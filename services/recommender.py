@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 import warnings
 from datetime import UTC, datetime
 
@@ -52,7 +53,8 @@ def _serve():
 
 
 SERVE = _serve()
-DEADLINE = Deadline(SERVE.queue_target_ms, SERVE.max_wait_ms)  # one per worker process
+# one per worker process; the first guess of a request's time: 10 ms
+DEADLINE = Deadline(10.0 * SERVE.queue_target_services, SERVE.max_wait_ms, target_services=SERVE.queue_target_services)
 
 
 @bentoml.asgi_app(status, path="/status")
@@ -129,6 +131,7 @@ class Recommender:
         late = DEADLINE.overdue()  # shed from the worker's queue (a standing one, or too long a wait): 503 now
         if late is not None:
             return late
+        took_up = time.monotonic()
         try:
             req = RecommendRequest(**fields)
             snap = self.features.snapshot  # one store for the whole request, even if a newer one arrives
@@ -146,6 +149,7 @@ class Recommender:
         if rec.model_version.isdigit():
             MODEL_VERSION.set(int(rec.model_version))
         self.log.append(scored)
+        DEADLINE.served(time.monotonic() - took_up)
         return rec
 
     @bentoml.on_shutdown
@@ -154,5 +158,9 @@ class Recommender:
 
 
 Recommender.add_asgi_middleware(
-    Guard, routes=("/recommend",), max_body_bytes=SERVE.max_body_bytes, max_concurrency=SERVE.max_concurrency
+    Guard,
+    routes=("/recommend",),
+    max_body_bytes=SERVE.max_body_bytes,
+    max_concurrency=SERVE.max_concurrency,
+    deadline=DEADLINE,
 )

@@ -188,11 +188,12 @@ class Serve(Strict):
     # requests in a worker at once; the next get 503. A worker serves /recommend one request at
     # a time (about 8 ms each), so the limit bounds an admitted request's wait (32: ~0.25 s)
     max_concurrency: int = Field(32, ge=1)
-    # shedding from a worker's queue (services/guard.Deadline): when no admitted request has
-    # waited less than queue_target_ms for 100 ms, those waiting longer get 503; a wait over
-    # max_wait_ms gets 503 at any time (milliseconds)
-    queue_target_ms: float = Field(250.0, gt=0)
-    max_wait_ms: float = Field(500.0, gt=0)
+    # shedding from a worker's queue (services/guard.Deadline): the queue target is
+    # queue_target_services times the worker's mean time per request (measured); when no
+    # admitted request has waited less than that for 100 ms, those waiting longer get 503; a
+    # wait over max_wait_ms gets 503 at any time (milliseconds)
+    queue_target_services: float = Field(25.0, gt=0)
+    max_wait_ms: float = Field(300.0, gt=0)
     # a request_time later than the server's clock by more than this gets 400 (hours)
     max_future_skew: float = Field(24.0, ge=0)
     # a read waits this long for an online store another process holds locked, then the

@@ -209,7 +209,7 @@ def test_the_queue_target_in_params_serves_bursts_at_80_percent_and_bounds_2x_in
     """bench/shedding.py runs Deadline.judge on a simulated queue (Poisson arrivals over the
     workers, lognormal service times): with params' serve section, an open loop at 80% of
     capacity sheds nothing, and at 2x the answered p99 stays within 3x of the 80% one; a
-    target of 100 ms would shed the bursts of an 80% load."""
+    target of 10 service times would shed the bursts of an 80% load."""
     import importlib.util
     import pathlib
 
@@ -223,15 +223,55 @@ def test_the_queue_target_in_params_serves_bursts_at_80_percent_and_bounds_2x_in
     model = {"capacity": 210.0, "workers": serve.workers, "cv": 0.35, "shed_ms": 3.3}
     model["max_concurrency"] = serve.max_concurrency
 
-    def runs(load: float, target_ms: float, seconds: float) -> list[dict]:
-        return [
-            shedding.simulate(load, target_ms, serve.max_wait_ms, seconds=seconds, seed=s, **model) for s in range(5)
-        ]
+    def runs(load: float, target: float, seconds: float) -> list[dict]:
+        return [shedding.simulate(load, target, serve.max_wait_ms, seconds=seconds, seed=s, **model) for s in range(5)]
 
-    at_80 = runs(0.8, serve.queue_target_ms, 60)
+    at_80 = runs(0.8, serve.queue_target_services, 60)
     assert [r["shed"] for r in at_80] == [0] * 5
-    at_2x = runs(2.0, serve.queue_target_ms, 30)
+    at_2x = runs(2.0, serve.queue_target_services, 30)
     assert all(r["shed"] > r["requests"] / 3 for r in at_2x)  # the overload is shed
     p99 = {k: sum(r["p99_ms"] for r in v) / len(v) for k, v in (("80", at_80), ("2x", at_2x))}
     assert p99["2x"] <= 3 * p99["80"], p99
-    assert sum(r["shed"] for r in runs(0.8, 100, 60)) > 0
+    assert sum(r["shed"] for r in runs(0.8, 10, 60)) > 0
+
+
+def test_the_queue_target_follows_the_workers_time_per_request():
+    """With target_services the target is so many of the worker's mean service times: it
+    shrinks as requests get faster, so the same wait is shed on a fast worker and served on
+    a slow one."""
+    from services.guard import Deadline
+
+    d = Deadline(100, 1_000, target_services=10)  # first guess: 10 ms a request, a 100 ms target
+    assert d.target == pytest.approx(0.1)
+    for _ in range(200):
+        d.served(0.002)
+    assert d.target == pytest.approx(0.02, rel=0.01)
+    d.drained = 0.0  # no wait under the target for a long time: a standing queue
+    assert d.judge(0.05, now=10.0) == "the queue has stood"
+    for _ in range(200):
+        d.served(0.02)
+    d.drained = 0.0
+    assert d.judge(0.05, now=10.0) is None  # 0.05 s is under 10 requests of 20 ms
+    assert Deadline(100, 1_000).target == pytest.approx(0.1)  # without target_services: fixed
+
+
+def test_while_the_queue_stands_a_request_with_too_much_work_ahead_is_refused_at_the_door(monkeypatch):
+    """Deadline.at_door: only while the queue stands, and only past the target's worth of work
+    ahead; through the Guard, the refused request never reaches the API."""
+    import time
+
+    from services.guard import Deadline
+
+    d = Deadline(100, 1_000, target_services=10)  # 10 ms a request: a 100 ms target
+    d.drained = 0.0
+    assert d.at_door(5, now=10.0) is None  # 50 ms of work ahead: admitted
+    assert "20 requests ahead" in d.at_door(20, now=10.0)
+    assert d.at_door(20, now=0.05) is None  # the queue drained 50 ms ago: not standing
+    assert Deadline(100, 1_000).at_door(1_000, now=1e9) is None  # a fixed target: never at the door
+
+    d.drained, d.service = time.monotonic() - 60, 0.001  # a standing queue of 1 ms requests
+    c = client(monkeypatch, max_concurrency=64, deadline=d)
+    assert c.post("/recommend", json={"a": 1}).status_code == 200  # none ahead: admitted
+    c.app.active = 11  # eleven in the worker: 11 ms of work, over the 10 ms target
+    r = c.post("/recommend", json={"a": 1})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1" and "queue has stood" in error_of(r)["detail"]
