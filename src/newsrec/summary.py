@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from newsrec.bootstrap import context
 from newsrec.config import Paths
 from newsrec.data.schema import TABLES
+from newsrec.profile import endpoints, profile
 
 
 def validate(paths: Paths) -> list[str]:
@@ -46,10 +47,23 @@ def training(paths: Paths) -> list[str]:
         f"  metrics    {files['metrics']}",
         f"  plot       {paths.plots / 'metrics.png'}",
         f"  model card {paths.model_card}",
-        f"  MLflow     {paths.mlflow} (tracking DB mlflow.db; browse with "
-        f"`mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`)",
+        _mlflow_line(paths),
     ]
     return out
+
+
+def _mlflow_line(paths: Paths) -> str:
+    """Where the runs are: the local files, or the prod profile's tracking server."""
+    if profile() == "prod":
+        ep = endpoints()
+        return (
+            f"  MLflow     {ep.mlflow} (tracking server: runs in PostgreSQL {ep.databases['mlflow']}, "
+            f"artifacts in s3://{ep.bucket}/mlflow; `make ui PROFILE=prod` opens it)"
+        )
+    return (
+        f"  MLflow     {paths.mlflow} (tracking DB mlflow.db; browse with "
+        f"`mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db`)"
+    )
 
 
 def serving(paths: Paths) -> list[str]:
@@ -175,8 +189,12 @@ def demo(paths: Paths) -> list[str]:
     out += training(paths)
     out += serving(paths)
     out += [
-        "versions       dvc.lock (hashes of every stage's inputs and outputs); "
-        "`dvc push` copies data to the remote in .dvc/config"
+        "versions       dvc.lock (hashes of every stage's inputs and outputs); `dvc push` copies data to the "
+        + (
+            "remote s3 (the bucket `make up` set in .dvc/config.local)"
+            if profile() == "prod"
+            else "remote in .dvc/config"
+        )
     ]
     return out + outcome(paths)
 
