@@ -20,3 +20,17 @@ def test_prod_addresses_come_from_the_environment_with_defaults():
     ep = endpoints({"NEWSREC_PG_URL": "postgresql://u:pw@db.internal:6543/", "NEWSREC_REDIS": "cache:7000"})
     assert ep.database("prefect", "+asyncpg") == "postgresql+asyncpg://u:pw@db.internal:6543/newsrec_prefect"
     assert ep.redis_host_port == ("cache", 7000)
+
+
+def test_the_demo_summary_names_where_the_runs_are_on_each_profile(monkeypatch, tmp_path):
+    from newsrec.config import Paths
+    from newsrec.summary import _mlflow_line
+
+    paths = Paths(tmp_path)
+    monkeypatch.delenv("NEWSREC_PROFILE", raising=False)
+    assert "sqlite:///mlruns/mlflow.db" in _mlflow_line(paths)
+    monkeypatch.setenv("NEWSREC_PROFILE", "prod")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    monkeypatch.setenv("NEWSREC_DB_PREFIX", "team")
+    line = _mlflow_line(paths)
+    assert "http://mlflow.internal:5000" in line and "team_mlflow" in line and "sqlite" not in line
