@@ -397,7 +397,7 @@ def capacity(port: int, reqs: list[bytes], procs: int, seconds: float, server: i
     return {"rps": float(np.median(list(steps.values()))), "best_rps": best, "steps": steps, "others_cores": others}
 
 
-DRIFT_WARN = 0.10  # the machine slower by more than this around the 80% run than at capacity: said
+DRIFT_WARN = 0.10  # the machine slower or faster by more than this around the 80% run than at capacity: said
 SUSTAIN_STEPS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)  # open-loop rates, x the closed-loop capacity
 SUSTAIN_HALVINGS = 2  # then the step between the last rate sustained and the first not, twice
 
@@ -658,11 +658,17 @@ def print_overload(o: dict) -> None:
             + ", ".join(f"{k.replace('_', ' ')} {v:.2f} ms" for k, v in sp.items())
             + f"; before the 80% run / before capacity: {sp['before_80'] / sp['before_capacity']:.2f}x"
         )
-        drift = max(sp["before_80"], sp["after_80"]) / sp["before_capacity"]
-        if drift > 1 + DRIFT_WARN:
+        slower = max(sp["before_80"], sp["after_80"]) / sp["before_capacity"]
+        faster = sp["before_capacity"] / min(sp["before_80"], sp["after_80"])
+        if slower > 1 + DRIFT_WARN:
             print(
-                f"  the machine was {drift:.2f}x slower around the 80% run than when capacity was measured: "
+                f"  the machine was {slower:.2f}x slower around the 80% run than when capacity was measured: "
                 "that run was above 80% of what the server could do then, and its errors say so"
+            )
+        if faster > 1 + DRIFT_WARN:
+            print(
+                f"  the machine was {faster:.2f}x faster around the 80% run than when capacity was measured: "
+                "that run was below 80% of what the server could do then, so its p99 is low and the 2x ratio high"
             )
     print(
         f"80% ({lo['rate']:.1f} req/s, {lo['seconds']:.0f} s): sent {lo['sent']:,}, errors {lo['errors']} "
