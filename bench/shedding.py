@@ -71,7 +71,7 @@ def simulate(
     service = rng.lognormal(np.log(mean_s) - sigma**2 / 2, sigma, n)
     shed, refused, latency = 0, 0, []
     for w in range(workers):
-        d = Deadline(1000 * mean_s * target_services, max_wait_ms, interval_ms, target_services)
+        d = Deadline.in_services(target_services, max_wait_ms, 1000 * mean_s, interval_ms)
         d.drained = 0.0  # the model's clock starts at 0
         free = 0.0  # when the worker is next free
         inside: collections.deque = collections.deque()  # when each admitted request leaves

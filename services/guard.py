@@ -79,6 +79,14 @@ class Deadline:
         self.drained = time.monotonic()  # the last time a request waited at most the target
         self.shed = 0
 
+    @classmethod
+    def in_services(
+        cls, target_services: float, max_wait_ms: float, first_service_ms: float = 10.0, interval_ms: float = 100.0
+    ) -> Deadline:
+        """A target of `target_services` mean service times, the mean first guessed at
+        `first_service_ms` until requests are served."""
+        return cls(first_service_ms * target_services, max_wait_ms, interval_ms, target_services)
+
     @property
     def target(self) -> float:
         """The queue target now, in seconds."""

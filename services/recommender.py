@@ -53,8 +53,7 @@ def _serve():
 
 
 SERVE = _serve()
-# one per worker process; the first guess of a request's time: 10 ms
-DEADLINE = Deadline(10.0 * SERVE.queue_target_services, SERVE.max_wait_ms, target_services=SERVE.queue_target_services)
+DEADLINE = Deadline.in_services(SERVE.queue_target_services, SERVE.max_wait_ms)  # one per worker process
 
 
 @bentoml.asgi_app(status, path="/status")
