@@ -34,3 +34,54 @@ def test_the_demo_summary_names_where_the_runs_are_on_each_profile(monkeypatch, 
     monkeypatch.setenv("NEWSREC_DB_PREFIX", "team")
     line = _mlflow_line(paths)
     assert "http://mlflow.internal:5000" in line and "team_mlflow" in line and "sqlite" not in line
+
+
+def _accepts_then_closes():
+    """A TCP server that accepts every connection and closes it at once (a Redis gone
+    mid-handshake), and counts the connections."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    count = [0]
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            count[0] += 1
+            c.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv, count
+
+
+def test_the_redis_clients_do_not_back_off_when_redis_is_gone():
+    """While Redis is down, a request falls back and /readyz answers at once: the service's
+    own client tries twice (one retry, for a connection a restart dropped), Feast's once; the
+    library's default (3 retries with backoff) held each request for seconds."""
+    import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    from newsrec.adapters.feast import RedisHome
+
+    srv, count = _accepts_then_closes()
+    try:
+        port = srv.getsockname()[1]
+        home = RedisHome(endpoints({"NEWSREC_REDIS": f"127.0.0.1:{port}"}))
+        with pytest.raises(redis.ConnectionError):
+            home.exists("any")
+        assert count[0] == 2
+        nodes, kwargs = RedisOnlineStore._parse_connection_string(home.feast_redis)
+        assert nodes == [{"host": "127.0.0.1", "port": str(port)}]
+        assert kwargs["retry"] is None and kwargs["socket_connect_timeout"] == 2
+        count[0] = 0
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(host="127.0.0.1", port=port, **kwargs).exists("any")  # as Feast builds it
+        assert count[0] == 1
+    finally:
+        srv.close()

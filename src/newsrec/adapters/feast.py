@@ -145,6 +145,9 @@ class FileHome:
         return new
 
 
+REDIS_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 2}  # seconds
+
+
 class RedisHome:
     """Stores as Feast projects with their rows in Redis and their registry in PostgreSQL
     (the prod profile; see the module's text). Redis keys: <prefix>:feast:current (the
@@ -157,9 +160,20 @@ class RedisHome:
     @functools.cached_property
     def redis(self):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         host, port = self.ends.redis_host_port
-        return redis.Redis(host=host, port=port, socket_timeout=5, socket_connect_timeout=2)
+        # One immediate retry (a connection dropped by a restart reconnects), no backoff: the
+        # client's default (3 retries, backoff up to 8 s) held each request ~7 s before its
+        # fallback answer while Redis was down, and /readyz longer than a probe waits.
+        return redis.Redis(host=host, port=port, retry=Retry(NoBackoff(), 1), **REDIS_TIMEOUTS)
+
+    @property
+    def feast_redis(self) -> str:
+        """Feast's connection string: the same timeouts, and no retry with backoff (`retry=null`;
+        a connection a restart dropped is replaced when the pool hands it out)."""
+        return ",".join([self.ends.redis, "retry=null", *(f"{k}={v}" for k, v in REDIS_TIMEOUTS.items())])
 
     def project(self, name: str) -> str:
         return f"{self.prefix}_{name}"
@@ -184,7 +198,7 @@ class RedisHome:
                 "cache_ttl_seconds": 0,
                 "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
             },
-            "online_store": {"type": "redis", "connection_string": self.ends.redis},
+            "online_store": {"type": "redis", "connection_string": self.feast_redis},
         }
 
     def current(self) -> str | None:
