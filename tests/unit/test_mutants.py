@@ -350,6 +350,31 @@ def test_trailing_sums_accumulate_in_float64():
     assert out.tolist() == [100_000_001.0]  # float32 would give 1e8
 
 
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("window_h", [None, 0, 5, 48])
+def test_trailing_sums_match_a_brute_force_sum_in_both_packings(monkeypatch, packed, window_h):
+    """Keys and microseconds packed directly, or the times ranked first (a span too long to
+    pack): both give the brute-force sums, of one value column and of two at once."""
+    import newsrec.features.windows as w
+
+    monkeypatch.setattr(w, "PACK_LIMIT", 2**62 if packed else 1)
+    rng = np.random.default_rng(3)
+    n, nq = 400, 150
+    keys, q_keys = rng.integers(0, 7, n), rng.integers(0, 8, nq)  # key 7: a query with no events
+    t0 = np.datetime64("2026-01-01T00", "us")
+    times = t0 + rng.integers(0, 96, n) * np.timedelta64(1, "h")  # whole hours: ties with the queries
+    q_times = t0 + rng.integers(-2, 100, nq) * np.timedelta64(1, "h")
+    values = np.column_stack([rng.random(n), rng.integers(0, 2, n)])
+    win = None if window_h is None else np.timedelta64(window_h, "h")
+    got2 = w.trailing_sums(keys, times, values, q_keys, q_times, win)
+    got1 = w.trailing_sums(keys, times, values[:, 0], q_keys, q_times, win)
+    for j in range(nq):
+        lo = np.datetime64("1000-01-01T00", "us") if win is None else q_times[j] - win
+        m = (keys == q_keys[j]) & (times < q_times[j]) & (times >= lo)
+        want = values[m].sum(axis=0)
+        assert got2[j] == pytest.approx(want) and got1[j] == pytest.approx(want[0])
+
+
 # ----------------------------------------------------------------------------- features/content
 
 

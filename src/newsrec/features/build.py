@@ -96,10 +96,10 @@ def user_rows(
             "history_len": lens.astype(np.int64),
         }
     )
+    counted = np.column_stack([np.ones(len(every)), clicks])  # impressions and clicks, summed together
     for name, win in (("1d", DAY), ("7d", 7 * DAY)):
-        ev, qs = (users.codes, t_all), (users.codes[q], t_all[q], win)
-        out[f"user_imps_{name}"] = trailing_sums(*ev, np.ones(len(every)), *qs).astype(np.int64)
-        out[f"user_clicks_{name}"] = trailing_sums(*ev, clicks, *qs).astype(np.int64)
+        sums = trailing_sums(users.codes, t_all, counted, users.codes[q], t_all[q], win).astype(np.int64)
+        out[f"user_imps_{name}"], out[f"user_clicks_{name}"] = sums[:, 0], sums[:, 1]
     out["user_aff"] = pd.Series(list(aff.astype(np.float32)), index=out.index, dtype=object)
     out["user_emb"] = pd.Series(list(profile.astype(np.float32)), index=out.index, dtype=object)
     return out
@@ -125,21 +125,23 @@ def news_stats_rows(
     first = _naive(seen["first_seen"])
     q_keys = np.concatenate([np.arange(len(ids)), k_imp[k_imp >= 0], k_fb[k_fb >= 0]])
     q_t = np.concatenate([first, snap(t_imp[k_imp >= 0]) + step, snap(t_fb[k_fb >= 0]) + step])
-    q = pd.DataFrame({"k": q_keys, "t": q_t}).drop_duplicates().sort_values(["k", "t"])
     if window is not None:
-        q = q[(q["t"] > window[0]) & (q["t"] <= window[1])]
+        inside = (q_t > window[0]) & (q_t <= window[1])
+        q_keys, q_t = q_keys[inside], q_t[inside]
+    q = pd.DataFrame({"k": q_keys, "t": q_t}).drop_duplicates().sort_values(["k", "t"])
     qk, qt = q["k"].to_numpy(), q["t"].to_numpy("datetime64[us]")
     clicked = imps["clicked"].fillna(0).to_numpy(dtype=np.float64)
     m = k_imp >= 0
     mine = m & np.isin(k_imp, qk)  # an article's sums need only its own events
     out = pd.DataFrame({"news_id": ids.to_numpy()[qk], "event_timestamp": _ts(qt)})
+    counted = np.column_stack([np.ones(mine.sum()), clicked[mine]])  # impressions and clicks, summed together
     for name, win in (("", None), ("_1d", DAY)):
-        ones = np.ones(mine.sum())
-        out[f"news_imps{name}"] = trailing_sums(k_imp[mine], t_imp[mine], ones, qk, qt, win).astype(np.int64)
-        out[f"news_clicks{name}"] = trailing_sums(k_imp[mine], t_imp[mine], clicked[mine], qk, qt, win).astype(np.int64)
+        sums = trailing_sums(k_imp[mine], t_imp[mine], counted, qk, qt, win).astype(np.int64)
+        out[f"news_imps{name}"], out[f"news_clicks{name}"] = sums[:, 0], sums[:, 1]
     # global priors as of each row: every article's events strictly before it
-    g_imps = trailing_sums(np.zeros(m.sum(), int), t_imp[m], np.ones(m.sum()), np.zeros(len(qt), int), qt, None)
-    g_clicks = trailing_sums(np.zeros(m.sum(), int), t_imp[m], clicked[m], np.zeros(len(qt), int), qt, None)
+    zero = np.zeros(len(qt), int)
+    g = trailing_sums(np.zeros(m.sum(), int), t_imp[m], np.column_stack([np.ones(m.sum()), clicked[m]]), zero, qt, None)
+    g_imps, g_clicks = g[:, 0], g[:, 1]
     c_ctr = np.where(g_imps > 0, g_clicks / np.maximum(g_imps, 1), 0.05)
     v, mi = out["news_imps"].to_numpy(), p.ctr_prior_impressions
     out["news_ctr"] = (out["news_clicks"].to_numpy() + mi * c_ctr) / (v + mi)
@@ -147,11 +149,12 @@ def news_stats_rows(
         f = k_fb >= 0
         r = feedback["rating"].to_numpy(dtype=np.float64)[f]
         own = np.isin(k_fb[f], qk)
-        n_r = trailing_sums(k_fb[f][own], t_fb[f][own], np.ones(own.sum()), qk, qt, None)
-        s_r = trailing_sums(k_fb[f][own], t_fb[f][own], r[own], qk, qt, None)
-        zero = np.zeros(len(qt), int)
-        g_n = trailing_sums(np.zeros(f.sum(), int), t_fb[f], np.ones(f.sum()), zero, qt, None)
-        g_s = trailing_sums(np.zeros(f.sum(), int), t_fb[f], r, zero, qt, None)
+        n_r, s_r = trailing_sums(
+            k_fb[f][own], t_fb[f][own], np.column_stack([np.ones(own.sum()), r[own]]), qk, qt, None
+        ).T
+        g_n, g_s = trailing_sums(
+            np.zeros(f.sum(), int), t_fb[f], np.column_stack([np.ones(f.sum()), r]), zero, qt, None
+        ).T
         c_r = np.where(g_n > 0, g_s / np.maximum(g_n, 1), 3.0)
         wr = weighted_rating(np.where(n_r > 0, s_r / np.maximum(n_r, 1), 0.0), n_r, p.rating_prior_votes, c_r)
         out["news_quality"] = (wr - 1.0) / 4.0  # 1..5 stars -> [0, 1]
