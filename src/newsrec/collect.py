@@ -92,27 +92,23 @@ def collect(
             "split": SPLIT,
         }
     )
+    readers = req["user_id"].unique()  # a history needs only its own reader's clicks
     li = logged["impressions"]
+    li = li[li["clicked"].fillna(0).astype(bool).to_numpy()]
+    li = li[li["user_id"].isin(readers).to_numpy()]
+    now = imps[imps["clicked"].astype(bool).to_numpy()]
     clicks = pd.concat(
         [
-            pd.DataFrame(
-                {"user_id": li["user_id"], "time": li["time"], "order": li["position"], "news_id": li["news_id"]}
-            )[li["clicked"].fillna(0).astype(bool).to_numpy()],
-            pd.DataFrame(
-                {
-                    "user_id": imps["user_id"],
-                    "time": imps["time"],
-                    "order": imps["position"],
-                    "news_id": imps["news_id"],
-                }
-            )[imps["clicked"].astype(bool).to_numpy()],
+            pd.DataFrame({"user_id": x["user_id"], "time": x["time"], "order": x["position"], "news_id": x["news_id"]})
+            for x in (li, now)
         ],
         ignore_index=True,
     )
+    lh = logged["histories"]
     counts = imps.groupby("impression_id").agg(n_candidates=("news_id", "size"), n_clicks=("clicked", "sum"))
     hist = req.assign(
         raw_impression_id=req["impression_id"],
-        history=histories_before(req, logged["histories"], clicks, history_max),
+        history=histories_before(req, lh[lh["user_id"].isin(readers).to_numpy()], clicks, history_max),
         n_candidates=counts.loc[req["impression_id"], "n_candidates"].to_numpy(np.int32),
         n_clicks=counts.loc[req["impression_id"], "n_clicks"].to_numpy(np.int32),
         split=SPLIT,
