@@ -207,6 +207,37 @@ def test_model_loading_trusts_only_the_types_the_project_names(project, tmp_path
         load_model_dir(bad)
 
 
+def test_the_reference_frame_is_made_once_per_version_and_training_set(project):
+    """Monitoring judges every live day against the same reference: the model version is
+    loaded and the validation sample scored once per process, again when the training set
+    file changes; each caller gets its own copy."""
+    import os
+
+    import pandas as pd
+
+    from newsrec.bootstrap import context
+    from newsrec.stages.monitor import reference_frame
+
+    ctx = context(root=project)
+    loads, real = [], ctx.registry.load_model
+
+    def counted(version):  # the real load, counted
+        loads.append(version)
+        return real(version)
+
+    ctx.registry.load_model = counted
+    champion = ctx.registry.champion()
+    first = reference_frame(ctx.paths, ctx.params, ctx.registry, champion)
+    first["score"] = 0.0  # a caller's change stays in its copy
+    again = reference_frame(ctx.paths, ctx.params, ctx.registry, champion)
+    assert loads == [champion] and again["score"].nunique() > 1
+    st = ctx.paths.trainset.stat()
+    os.utime(ctx.paths.trainset, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    rebuilt = reference_frame(ctx.paths, ctx.params, ctx.registry, champion)
+    assert loads == [champion, champion]
+    pd.testing.assert_frame_equal(rebuilt, again)
+
+
 def test_pandas_point_in_time_join_equals_feast(project):
     """The in-process join the simulated days use gives Feast's training set, row for row."""
     assert_join_equals_feast(project)

@@ -45,9 +45,24 @@ class Monitoring:
     log_losses: dict[str, int] = field(default_factory=dict)
 
 
+_REFERENCES: dict = {}  # this process's last reference frame, by everything it is made of
+
+
 def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
     """A sample of the validation split, scored by the model version that served the window:
-    the held-out day just before serving, so its performance is out of sample."""
+    the held-out day just before serving, so its performance is out of sample. Made once per
+    process for the same training set file, registered version (never changed once
+    registered) and params: the live loop judges every day with it."""
+    st = paths.trainset.stat()
+    key = (str(paths.trainset), st.st_mtime_ns, st.st_size, registry.uri, registry.name, version)
+    key += (p.monitor.reference_rows, p.monitor.seed, p.ranking.engagement_weight, p.ranking.quality_weight)
+    if key not in _REFERENCES:
+        _REFERENCES.clear()
+        _REFERENCES[key] = _reference_frame(paths, p, registry, version)
+    return _REFERENCES[key].copy()
+
+
+def _reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
     frame = pd.read_parquet(paths.trainset)
     ref = sample(frame[frame["split"] == "valid"], p.monitor.reference_rows, p.monitor.seed)
     model, meta = registry.load_model(version)
