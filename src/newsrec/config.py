@@ -136,6 +136,17 @@ class Features(Strict):
     seed: int = 7
 
 
+class Engine(Strict):
+    """Where the batch stages run: `pandas` in one process, or `dask`, their parts (a day of
+    feature rows each) on a Dask cluster: a LocalCluster of `workers` processes, or the
+    scheduler at $NEWSREC_DASK_SCHEDULER. The same rows either way."""
+
+    kind: Literal["pandas", "dask"] = "pandas"
+    workers: int = Field(0, ge=0)  # LocalCluster worker processes; 0: one per core
+    memory_limit: str = "auto"  # per LocalCluster worker (Dask's syntax: "4GiB"; auto: the machine's share)
+    connect_seconds: float = Field(20.0, gt=0)  # how long the scheduler at $NEWSREC_DASK_SCHEDULER is waited for
+
+
 class Trainset(Strict):
     """The `trainset` stage: the time-based split of the labeled rows, in whole days."""
 
@@ -301,6 +312,7 @@ class Params(Strict):
     validate_: Validate = Field(Validate(), alias="validate")
     collect: Collect = Collect()
     features: Features = Features()
+    engine: Engine = Engine()
     trainset: Trainset = Trainset()
     train: Train = Train()
     ranking: Ranking = Ranking()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "newsrec"
-TOOLS = {"mlflow", "prefect", "feast", "bentoml", "evidently", "great_expectations", "dvc"}
+TOOLS = {"mlflow", "prefect", "feast", "bentoml", "evidently", "great_expectations", "dvc", "dask", "distributed"}
 
 
 def _imports(path: Path) -> set[str]:

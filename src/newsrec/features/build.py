@@ -27,6 +27,18 @@ from newsrec.ranking import weighted_rating
 DAY = np.timedelta64(24, "h")
 
 
+@dataclass(frozen=True)
+class Carry:
+    """The sums of the events before a partition's events (newsrec.features.partitioned):
+    per article (indexed by news_id; columns CARRIED) and over every article (`total`)."""
+
+    articles: pd.DataFrame
+    total: np.ndarray
+
+
+CARRIED = ("imps", "clicks", "ratings", "stars")  # impressions, clicks, ratings, the stars they gave
+
+
 @dataclass
 class FeatureTables:
     users: pd.DataFrame
@@ -36,17 +48,26 @@ class FeatureTables:
     undescribed: int = 0  # articles in the impression log that the news table does not describe
 
 
-def with_undescribed(news: pd.DataFrame, imps: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def with_undescribed(
+    news: pd.DataFrame, imps: pd.DataFrame, extra: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, int]:
     """`news` and a row for every other article the impressions show: no metadata (so the
-    defaults), first_seen its first impression; and how many such rows were added."""
-    other = imps.loc[~imps["news_id"].isin(news["news_id"]), ["news_id", "time"]]
-    if not len(other):
+    defaults), first_seen its first impression; and how many such rows were added. `extra`:
+    those rows made already (`undescribed_rows` over every impression, where `imps` is a part)."""
+    extra = undescribed_rows(news, imps) if extra is None else extra
+    if not len(extra):
         return news, 0
+    return pd.concat([news, extra], ignore_index=True), len(extra)
+
+
+def undescribed_rows(news: pd.DataFrame, imps: pd.DataFrame) -> pd.DataFrame:
+    """A news row for every article the impressions show that `news` does not describe."""
+    other = imps.loc[~imps["news_id"].isin(news["news_id"]), ["news_id", "time"]]
     first = other.groupby("news_id", sort=True)["time"].min()
     extra = pd.DataFrame({c: pd.Series([None] * len(first), dtype=object) for c in news.columns})
     extra["news_id"] = first.index.to_numpy()
     extra["first_seen"] = _ts(first.to_numpy()).array
-    return pd.concat([news, extra.astype({"first_seen": news["first_seen"].dtype})], ignore_index=True), len(first)
+    return extra.astype({"first_seen": news["first_seen"].dtype})
 
 
 def _ts(x) -> pd.Series:
@@ -112,9 +133,11 @@ def news_stats_rows(
     source: str,
     p: FeatureParams,
     window: tuple[np.datetime64, np.datetime64] | None = None,
+    carry: Carry | None = None,
 ) -> pd.DataFrame:
     """News engagement and quality at first_seen and after each snapshot with events (with
-    `window` (lo, hi]: only the rows in it, from the same events)."""
+    `window` (lo, hi]: only the rows in it, from the same events; with `carry`, the sums of
+    the events before those given are added)."""
     step = np.timedelta64(p.snapshot_hours, "h")
     seen = news.dropna(subset=["first_seen"])
     ids = pd.Index(seen["news_id"])
@@ -134,14 +157,18 @@ def news_stats_rows(
     m = k_imp >= 0
     mine = m & np.isin(k_imp, qk)  # an article's sums need only its own events
     out = pd.DataFrame({"news_id": ids.to_numpy()[qk], "event_timestamp": _ts(qt)})
+    before = np.zeros((len(qk), len(CARRIED))) if carry is None else _carried(carry, ids.to_numpy()[qk])
+    total = np.zeros(len(CARRIED)) if carry is None else carry.total
     counted = np.column_stack([np.ones(mine.sum()), clicked[mine]])  # impressions and clicks, summed together
     for name, win in (("", None), ("_1d", DAY)):
-        sums = trailing_sums(k_imp[mine], t_imp[mine], counted, qk, qt, win).astype(np.int64)
-        out[f"news_imps{name}"], out[f"news_clicks{name}"] = sums[:, 0], sums[:, 1]
+        sums = trailing_sums(k_imp[mine], t_imp[mine], counted, qk, qt, win)
+        if win is None:  # the whole past: the events before the ones given too
+            sums = sums + before[:, :2]
+        out[f"news_imps{name}"], out[f"news_clicks{name}"] = sums[:, 0].astype(np.int64), sums[:, 1].astype(np.int64)
     # global priors as of each row: every article's events strictly before it
     zero = np.zeros(len(qt), int)
     g = trailing_sums(np.zeros(m.sum(), int), t_imp[m], np.column_stack([np.ones(m.sum()), clicked[m]]), zero, qt, None)
-    g_imps, g_clicks = g[:, 0], g[:, 1]
+    g_imps, g_clicks = g[:, 0] + total[0], g[:, 1] + total[1]
     c_ctr = np.where(g_imps > 0, g_clicks / np.maximum(g_imps, 1), 0.05)
     v, mi = out["news_imps"].to_numpy(), p.ctr_prior_impressions
     out["news_ctr"] = (out["news_clicks"].to_numpy() + mi * c_ctr) / (v + mi)
@@ -155,6 +182,7 @@ def news_stats_rows(
         g_n, g_s = trailing_sums(
             np.zeros(f.sum(), int), t_fb[f], np.column_stack([np.ones(f.sum()), r]), zero, qt, None
         ).T
+        n_r, s_r, g_n, g_s = n_r + before[:, 2], s_r + before[:, 3], g_n + total[2], g_s + total[3]
         c_r = np.where(g_n > 0, g_s / np.maximum(g_n, 1), 3.0)
         wr = weighted_rating(np.where(n_r > 0, s_r / np.maximum(n_r, 1), 0.0), n_r, p.rating_prior_votes, c_r)
         out["news_quality"] = (wr - 1.0) / 4.0  # 1..5 stars -> [0, 1]
@@ -163,6 +191,11 @@ def news_stats_rows(
             out["news_clicks"] / np.maximum(v, 1), v, p.quality_prior_impressions, c_ctr
         )
     return out
+
+
+def _carried(carry: Carry, news_ids: np.ndarray) -> np.ndarray:
+    """The carried sums of each row's article (zeros for an article with none)."""
+    return carry.articles.reindex(news_ids)[list(CARRIED)].fillna(0.0).to_numpy(np.float64)
 
 
 def build_features(
@@ -174,14 +207,18 @@ def build_features(
     p: FeatureParams,
     content_fit: pd.Series | None = None,
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    carry: Carry | None = None,
+    undescribed: pd.DataFrame | None = None,
 ) -> FeatureTables:
     """All feature tables from the canonical ones; categories fix the affinity layout;
     the title vectors are fitted on `content_fit` (the logged titles) where given. With
     `window` (lo, hi]: only the rows whose timestamp falls in it (what moving the online
-    store forward needs), from the same events, so the same values."""
+    store forward needs), from the same events, so the same values. A part of the events
+    (newsrec.features.partitioned) comes with the `carry` of those before it and the
+    `undescribed` rows made from every impression."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
     described = news
-    news, undescribed = with_undescribed(news, imps)
+    news, n_undescribed = with_undescribed(news, imps, undescribed)
     cat_of = {c: i for i, c in enumerate(categories)}
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     fit_on = None if content_fit is None else content_fit.fillna("").tolist()
@@ -204,7 +241,7 @@ def build_features(
         }
     )
     meta["news_emb"] = pd.Series(list(emb[seen]), index=meta.index, dtype=object)
-    stats = news_stats_rows(imps, feedback, news, source, p, win)
+    stats = news_stats_rows(imps, feedback, news, source, p, win, carry)
     for df in (users, meta, stats):
         df["event_timestamp"] = _ts(df["event_timestamp"])
-    return FeatureTables(users, meta, stats, source, undescribed)
+    return FeatureTables(users, meta, stats, source, n_undescribed)

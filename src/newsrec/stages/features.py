@@ -11,6 +11,7 @@ from newsrec.contracts import known_categories
 from newsrec.data.canonical import read_table
 from newsrec.data.io import atomic_dir
 from newsrec.features.build import FeatureTables, build_features
+from newsrec.features.partitioned import build_partitioned
 from newsrec.features.spec import VIEWS
 from newsrec.stages.collect import tables
 
@@ -25,9 +26,22 @@ def features(p: Params, paths: Paths, say: Say | None = None) -> FeatureTables:
     say = say or progress("features")
     t = tables(paths)  # ingested and collected rows alike
     logged_titles = read_table(paths.table("news"))["title"]  # the content model is fitted on the logged news only
-    ft = build_features(
-        t["news"], t["impressions"], t["histories"], t["feedback"], feature_categories(p), p.features, logged_titles
+    args = (
+        t["news"],
+        t["impressions"],
+        t["histories"],
+        t["feedback"],
+        feature_categories(p),
+        p.features,
+        logged_titles,
     )
+    if p.engine.kind == "dask":  # a day of rows per task on the cluster: the same rows
+        from newsrec.adapters.dask import client, runner
+
+        with client(p.engine, say) as c:
+            ft = build_partitioned(*args, run=runner(c, say, "days of feature rows"))
+    else:
+        ft = build_features(*args)
     with atomic_dir(paths.features) as tmp:
         for v in VIEWS:
             getattr(ft, v.table).to_parquet(tmp / f"{v.table}.parquet", index=False)

@@ -1,0 +1,62 @@
+"""The `features` stage on a real Dask LocalCluster (engine.kind: dask) writes the same
+tables as in one process, and a scheduler that cannot be reached is one line at the door."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from scratch import make_project, sh
+
+from newsrec.procs import free_port
+
+TABLES = ("users", "news_meta", "news_stats")
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    proj = make_project(
+        tmp_path_factory.mktemp("engine") / "proj",
+        world={"n_users": 300, "n_articles": 300, "impressions_per_day": 200, "days": 9, "backlog_days": 1},
+    )
+    for stage in ("world", "ingest", "validate"):
+        sh(proj, "newsrec", stage)
+    return proj
+
+
+def _engine(proj, **kw) -> None:
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["engine"].update(kw)
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _tables(proj) -> dict[str, pd.DataFrame]:
+    return {t: pd.read_parquet(proj / "data" / "features" / f"{t}.parquet") for t in TABLES}
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    return df.apply(lambda c: c.map(tuple) if c.dtype == object and len(c) and hasattr(c.iloc[0], "__len__") else c)
+
+
+def test_features_on_a_dask_local_cluster_are_the_single_process_rows(ingested):
+    _engine(ingested, kind="pandas")
+    sh(ingested, "newsrec", "features")
+    alone = _tables(ingested)
+    _engine(ingested, kind="dask", workers=2)
+    res = sh(ingested, "newsrec", "features")
+    assert "Dask LocalCluster: 2 worker processes" in res.stderr + res.stdout
+    assert "days of feature rows built" in res.stderr + res.stdout
+    parts = _tables(ingested)
+    assert len(alone["users"]) > 1000 and alone["users"]["event_timestamp"].dt.normalize().nunique() >= 9
+    for t in TABLES:
+        pd.testing.assert_frame_equal(_plain(parts[t]), _plain(alone[t]))
+
+
+def test_a_dask_scheduler_that_cannot_be_reached_is_one_line(ingested):
+    _engine(ingested, kind="dask", connect_seconds=2)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    res = sh(ingested, "newsrec", "features", check=False, NEWSREC_DASK_SCHEDULER=address)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert lines[-1].startswith("newsrec features: error: the Dask scheduler at " + address), res.stderr[-2000:]
+    assert "cannot be reached" in lines[-1] and "Traceback" not in res.stderr
