@@ -1,5 +1,6 @@
-"""The `features` stage on a real Dask LocalCluster (engine.kind: dask) writes the same
-tables as in one process, and a scheduler that cannot be reached is one line at the door."""
+"""The `features` and `trainset` stages on a real Dask LocalCluster (engine.kind: dask) write
+the same tables as in one process and as Feast, and a scheduler that cannot be reached is
+one line at the door."""
 
 from __future__ import annotations
 
@@ -60,3 +61,27 @@ def test_a_dask_scheduler_that_cannot_be_reached_is_one_line(ingested):
     lines = [x for x in res.stderr.splitlines() if x.strip()]
     assert lines[-1].startswith("newsrec features: error: the Dask scheduler at " + address), res.stderr[-2000:]
     assert "cannot be reached" in lines[-1] and "Traceback" not in res.stderr
+
+
+def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(ingested):
+    """The point-in-time join a day per task (engine.kind: dask) against Feast's
+    get_historical_features (the pipeline's contract) on the same feature tables."""
+    import numpy as np
+
+    from newsrec.features.spec import MODEL_FEATURES
+
+    _engine(ingested, kind="pandas")
+    for stage in ("features", "feast", "trainset"):
+        sh(ingested, "newsrec", stage)
+    feast = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
+    _engine(ingested, kind="dask", workers=2)
+    res = sh(ingested, "newsrec", "trainset")
+    assert "days of entity rows built" in res.stderr + res.stdout
+    ours = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
+    assert len(ours) == len(feast) > 10_000
+    for c in ("impression_id", "news_id", "request_time", "clicked", "split"):
+        assert (ours[c].to_numpy() == feast[c].to_numpy()).all(), c
+    for c in MODEL_FEATURES:
+        a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
+        assert np.isnan(b).sum() < len(b) / 2, c  # mostly joined: the comparison is not of missing values
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from newsrec.features.join import as_of, entity_rows
+from newsrec.features.join import as_of, as_of_partitioned, entity_rows
 from newsrec.features.spec import REQUEST_FEATURES, VIEWS, view
 
 T0 = pd.Timestamp("1970-01-02", tz="UTC")  # day 1 after the epoch: 86400 s
@@ -112,3 +114,68 @@ def test_as_of_takes_the_latest_row_at_or_before_within_each_ttl_in_input_order(
     np.testing.assert_array_equal(out["category_affinity"][:2], [1.0, 0.0])
     np.testing.assert_array_equal(out["content_similarity"][:2], [1.0, 0.0])
     assert out[["category_affinity", "content_similarity"]].iloc[2:].isna().all().all()
+
+
+def _random_tables(rng: np.random.Generator, days: int) -> dict[str, pd.DataFrame]:
+    """Feature rows on whole hours over `days` (ties: one key, one time, several rows)."""
+    hours = lambda n: pd.to_datetime([_t(h) for h in rng.integers(-48, days * 24, n)], utc=True)  # noqa: E731
+    vec = lambda n: [rng.random(2).astype(np.float32) for _ in range(n)]  # noqa: E731
+    n_u, n_s, n_m = 300, 300, 12
+    users = pd.DataFrame({"user_id": rng.choice(["U1", "U2", "U3"], n_u), "event_timestamp": hours(n_u)})
+    for c in ("history_len", "user_imps_1d", "user_clicks_1d", "user_imps_7d", "user_clicks_7d"):
+        users[c] = rng.integers(0, 50, n_u)
+    users["user_aff"], users["user_emb"] = vec(n_u), vec(n_u)
+    meta = pd.DataFrame({"news_id": [f"N{i}" for i in range(n_m)], "event_timestamp": hours(n_m)})
+    meta["category_idx"], meta["first_seen_ts"] = rng.integers(0, 2, n_m), rng.random(n_m) * 1e5
+    meta["news_emb"] = vec(n_m)
+    stats = pd.DataFrame({"news_id": rng.choice(meta["news_id"], n_s), "event_timestamp": hours(n_s)})
+    for c in ("news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d"):
+        stats[c] = rng.integers(0, 100, n_s)
+    stats["news_ctr"], stats["news_quality"] = rng.random(n_s), rng.random(n_s)
+    return {"users": users, "news_meta": meta, "news_stats": stats}
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), days=st.integers(1, 12))
+def test_the_join_a_day_at_a_time_is_the_whole_join(seed, days):
+    """What the Dask engine runs (a day of entity rows per task, each with its views' TTL of
+    feature rows before it): the same rows and values as one join, in the input order."""
+    rng = np.random.default_rng(seed)
+    tables = _random_tables(rng, days)
+    n = 400
+    times = pd.to_datetime([_t(h) for h in rng.integers(0, days * 24, n)], utc=True)  # on the hour: TTL edges
+    ent = pd.DataFrame(
+        {
+            "impression_id": np.arange(n),
+            "user_id": rng.choice(["U1", "U2", "U3", "U9"], n),
+            "news_id": rng.choice([f"N{i}" for i in range(14)], n),
+            "event_timestamp": times,
+            "request_time": [t.timestamp() for t in times],
+        }
+    )
+    whole, parts = as_of(ent, tables), as_of_partitioned(ent, tables)
+    vectors = lambda x: tuple(x) if isinstance(x, np.ndarray) else x  # noqa: E731
+    plain = lambda df: df.apply(lambda c: c.map(vectors) if c.dtype == object else c)  # noqa: E731
+    pd.testing.assert_frame_equal(plain(parts), plain(whole))
+    assert whole["history_len"].notna().mean() > 0.3  # the comparison is of joined rows, not of missing ones
+
+
+def test_the_join_a_day_at_a_time_keeps_a_row_exactly_one_ttl_old():
+    """An entity row at midnight whose only feature rows are exactly their TTL older (7 days
+    for a user, 2 for an article's stats): joined, in the whole join and a day at a time."""
+    tables = _tables()
+    midnight = _t(8 * 24)  # a day boundary: the first entity row of its part
+    tables["users"] = tables["users"].iloc[[0]].assign(event_timestamp=midnight - pd.Timedelta(days=7))
+    tables["news_stats"] = tables["news_stats"].iloc[[1]].assign(event_timestamp=midnight - pd.Timedelta(days=2))
+    ent = pd.DataFrame(
+        {
+            "impression_id": [1, 2],
+            "user_id": ["U1", "U1"],
+            "news_id": ["N1", "N1"],
+            "event_timestamp": pd.to_datetime([midnight, midnight + pd.Timedelta(hours=1)], utc=True),
+            "request_time": [midnight.timestamp(), midnight.timestamp() + 3600],
+        }
+    )
+    for out in (as_of(ent, tables), as_of_partitioned(ent, tables)):
+        np.testing.assert_array_equal(out["history_len"], [1, np.nan])  # one hour later it expired
+        np.testing.assert_array_equal(out["news_imps"], [10, np.nan])

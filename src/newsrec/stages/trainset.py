@@ -10,8 +10,8 @@ import pandas as pd
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data.io import atomic_dir
-from newsrec.features.join import entity_rows
-from newsrec.features.spec import MODEL_FEATURES, SERVICE
+from newsrec.features.join import as_of_partitioned, entity_rows
+from newsrec.features.spec import MODEL_FEATURES, SERVICE, VIEWS
 from newsrec.model import check_split, split_rows
 from newsrec.stages.collect import tables
 
@@ -27,8 +27,16 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
     """Write data/trainset/trainset.parquet; return the rows per split."""
     say = say or progress("trainset")
     entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
-    say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
-    frame = store.historical(entities)
+    if p.engine.kind == "dask":  # the same point-in-time join, a day of entity rows per task on the cluster
+        from newsrec.adapters.dask import client, runner
+
+        say(f"{len(entities):,} labeled candidate rows -> the point-in-time join of {SERVICE}, a day per task")
+        feats = {v.table: pd.read_parquet(paths.features / f"{v.table}.parquet") for v in VIEWS}
+        with client(p.engine, say) as c:
+            frame = as_of_partitioned(entities, feats, run=runner(c, say, "days of entity rows"))
+    else:
+        say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
+        frame = store.historical(entities)
     times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
     frame["split"] = split_rows(times, frame["impression_id"], p.trainset)
     check_split(frame["split"], frame["clicked"], p.trainset)
