@@ -99,3 +99,19 @@ def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifi
 def predict(model, x: pd.DataFrame | np.ndarray) -> np.ndarray:
     """Click probabilities for filled model inputs (a frame, or a matrix of MODEL_FEATURES)."""
     return model.predict_proba(x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())[:, 1]
+
+
+def predict_in_parts(model, x: pd.DataFrame, keys: pd.Series, run) -> np.ndarray:
+    """`predict` a part of the rows at a time (one per value of `keys`, e.g. a day) with
+    `run(fn, parts)` (a Dask cluster: newsrec.adapters.dask), the probabilities in the rows'
+    order: the same values, each row scored alone."""
+    if run is None:
+        return predict(model, x)
+    m = x[MODEL_FEATURES].to_numpy()
+    codes, _ = pd.factorize(keys, sort=True)
+    rows = [np.flatnonzero(codes == k) for k in range(codes.max(initial=-1) + 1)]
+    scored = run(lambda part: predict(model, part), [m[r] for r in rows])
+    out = np.empty(len(m))
+    for r, s in zip(rows, scored):
+        out[r] = s
+    return out

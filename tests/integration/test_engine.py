@@ -19,6 +19,7 @@ def ingested(tmp_path_factory):
     proj = make_project(
         tmp_path_factory.mktemp("engine") / "proj",
         world={"n_users": 300, "n_articles": 300, "impressions_per_day": 200, "days": 9, "backlog_days": 1},
+        train={"max_iter": 100},
     )
     for stage in ("world", "ingest", "validate"):
         sh(proj, "newsrec", stage)
@@ -76,7 +77,7 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
     feast = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
     _engine(ingested, kind="dask", workers=2)
     res = sh(ingested, "newsrec", "trainset")
-    assert "days of entity rows built" in res.stderr + res.stdout
+    assert "days of entity rows joined" in res.stderr + res.stdout
     ours = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
     assert len(ours) == len(feast) > 10_000
     for c in ("impression_id", "news_id", "request_time", "clicked", "split"):
@@ -85,3 +86,19 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
         a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
         assert np.isnan(b).sum() < len(b) / 2, c  # mostly joined: the comparison is not of missing values
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
+
+
+def test_the_test_days_scored_on_a_dask_local_cluster_give_the_same_metrics(ingested):
+    """`evaluate` scores the test days a day per task (engine.kind: dask): every metric of
+    every ranker, and realised engagement and quality, as in one process."""
+    import json
+
+    _engine(ingested, kind="pandas")
+    for stage in ("features", "feast", "trainset", "train", "evaluate"):
+        sh(ingested, "newsrec", stage)
+    alone = [json.loads((ingested / "reports" / f).read_text()) for f in ("metrics.json", "evaluate.json")]
+    _engine(ingested, kind="dask", workers=2)
+    res = sh(ingested, "newsrec", "evaluate")
+    assert "test days scored" in res.stderr + res.stdout
+    parts = [json.loads((ingested / "reports" / f).read_text()) for f in ("metrics.json", "evaluate.json")]
+    assert parts == alone and alone[0]["model"]["ndcg@10"] > alone[0]["random"]["ndcg@10"]

@@ -56,7 +56,7 @@ def client(e: Engine, say: Say) -> Iterator:
         yield c
 
 
-def runner(c, say: Say, what: str = "parts") -> Callable[[Callable, Iterable], list]:
+def runner(c, say: Say, what: str = "parts done") -> Callable[[Callable, Iterable], list]:
     """`run(fn, items)`: fn over the items on the cluster, the results in the items' order,
     a line of progress every tenth done."""
     from distributed import as_completed
@@ -70,7 +70,7 @@ def runner(c, say: Say, what: str = "parts") -> Callable[[Callable, Iterable], l
         for done, (f, result) in enumerate(as_completed(futures, with_results=True), start=1):
             out[index[f.key]] = result
             if done % step == 0 or done == len(items):
-                say(f"{done}/{len(items)} {what} built")
+                say(f"{done}/{len(items)} {what}")
         return out
 
     return run

@@ -4,6 +4,8 @@ of each ranking (reports/metrics.json, reports/evaluate.json, reports/plots/).""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ from newsrec.console import Say, progress
 from newsrec.data.io import read_json, write_json
 from newsrec.features.request import fill_defaults
 from newsrec.metrics import ranking_metrics
-from newsrec.model import predict
+from newsrec.model import predict_in_parts
 from newsrec.ranking import blend, popularity, realised
 
 if TYPE_CHECKING:
@@ -52,6 +54,18 @@ def scorers(test: pd.DataFrame, model_scores: np.ndarray, p: Params) -> dict[str
     return out
 
 
+@contextmanager
+def _parts(p: Params, say: Say) -> Iterator:
+    """None (score in this process), or on engine.kind dask a `run` on the cluster."""
+    if p.engine.kind != "dask":
+        yield None
+        return
+    from newsrec.adapters.dask import client, runner
+
+    with client(p.engine, say) as c:
+        yield runner(c, say, "test days scored")
+
+
 def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None) -> Evaluation:
     """Score the test days with the registered challenger (reports/train.json) and judge it."""
     say = say or progress("evaluate")
@@ -59,18 +73,23 @@ def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None
     model, meta = registry.load_model(trained["version"])
     frame = pd.read_parquet(paths.trainset)
     test = frame[frame["split"] == "test"].reset_index(drop=True)
+    day = pd.to_datetime(test["request_time"], unit="s", utc=True).dt.floor("D")  # a part per test day
     x, _ = fill_defaults(test, meta["defaults"])
-    scores = scorers(test, predict(model, x), p)
+    ver = registry.champion()
+    with _parts(p, say) as run:
+        challenger = predict_in_parts(model, x, day, run)
+        if ver is not None:
+            cm, cmeta = registry.load_model(ver)
+            cx, _ = fill_defaults(test, cmeta["defaults"])
+            by_champion = predict_in_parts(cm, cx, day, run)
+    scores = scorers(test, challenger, p)
     g, y = test["impression_id"], test["clicked"]
     metrics = {name: ranking_metrics(g, y, s) for name, s in scores.items()}
     for name, m in metrics.items():
         say(f"{name:<11} " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
     champion = None
-    ver = registry.champion()
     if ver is not None:
-        cm, cmeta = registry.load_model(ver)
-        cx, _ = fill_defaults(test, cmeta["defaults"])
-        champion = {"version": ver, "metrics": ranking_metrics(g, y, predict(cm, cx))}
+        champion = {"version": ver, "metrics": ranking_metrics(g, y, by_champion)}
         say(f"champion v{ver}  " + "  ".join(f"{k} {v:.4f}" for k, v in champion["metrics"].items()))
     real = realised_by_ranking(test, scores, x["news_quality"].to_numpy(), p)
     for name, v in real.items():

@@ -39,7 +39,7 @@ def features(p: Params, paths: Paths, say: Say | None = None) -> FeatureTables:
         from newsrec.adapters.dask import client, runner
 
         with client(p.engine, say) as c:
-            ft = build_partitioned(*args, run=runner(c, say, "days of feature rows"))
+            ft = build_partitioned(*args, run=runner(c, say, "days of feature rows built"))
     else:
         ft = build_features(*args)
     with atomic_dir(paths.features) as tmp:

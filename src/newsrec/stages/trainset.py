@@ -33,7 +33,7 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
         say(f"{len(entities):,} labeled candidate rows -> the point-in-time join of {SERVICE}, a day per task")
         feats = {v.table: pd.read_parquet(paths.features / f"{v.table}.parquet") for v in VIEWS}
         with client(p.engine, say) as c:
-            frame = as_of_partitioned(entities, feats, run=runner(c, say, "days of entity rows"))
+            frame = as_of_partitioned(entities, feats, run=runner(c, say, "days of entity rows joined"))
     else:
         say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
         frame = store.historical(entities)
