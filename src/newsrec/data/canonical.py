@@ -167,4 +167,9 @@ _NULLABLE = {
 
 def read_table(path: Path) -> pd.DataFrame:
     """A canonical table as pandas, integer columns as nullable Int* (no float NaN casts)."""
-    return pq.read_table(path).to_pandas(types_mapper=_NULLABLE.get)
+    return to_pandas(pq.read_table(path))
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas as `read_table` does (a row group, a slice)."""
+    return table.to_pandas(types_mapper=_NULLABLE.get)

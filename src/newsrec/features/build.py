@@ -63,7 +63,12 @@ def with_undescribed(
 def undescribed_rows(news: pd.DataFrame, imps: pd.DataFrame) -> pd.DataFrame:
     """A news row for every article the impressions show that `news` does not describe."""
     other = imps.loc[~imps["news_id"].isin(news["news_id"]), ["news_id", "time"]]
-    first = other.groupby("news_id", sort=True)["time"].min()
+    return undescribed_of(news, other.groupby("news_id", sort=True)["time"].min())
+
+
+def undescribed_of(news: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
+    """`undescribed_rows` from each article's first impression (`first`, by news_id)."""
+    first = first[~first.index.isin(news["news_id"])].sort_index()
     extra = pd.DataFrame({c: pd.Series([None] * len(first), dtype=object) for c in news.columns})
     extra["news_id"] = first.index.to_numpy()
     extra["first_seen"] = _ts(first.to_numpy()).array

@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from newsrec.config import Features as FeatureParams
-from newsrec.features.build import CARRIED, Carry, FeatureTables, build_features, undescribed_rows
+from newsrec.data import schema
+from newsrec.data.slices import Table
+from newsrec.features.build import CARRIED, Carry, FeatureTables, build_features, undescribed_of, undescribed_rows
 
 DAY = pd.Timedelta(days=1)
 LOOKBACK = pd.Timedelta(days=7)  # the longest activity window of user_rows
@@ -56,7 +58,12 @@ def windows(
     lasts += [_utc(imps["time"]) + step, _utc(feedback["time"]) + step]
     lo = min((s.min() for s in firsts if len(s)), default=None)
     hi = max((s.max() for s in lasts if len(s)), default=None)
-    if lo is None:
+    return days(lo, hi)
+
+
+def days(lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The whole UTC days (lo, hi] from the one holding `lo` to the one holding `hi`."""
+    if lo is None or hi is None:
         return []
     lo = lo.ceil("D") - DAY  # a row at midnight belongs to the day before: windows are (lo, hi]
     out = []
@@ -73,24 +80,32 @@ def _naive_us(s: pd.Series) -> np.ndarray:
 def carries(news: pd.DataFrame, imps: pd.DataFrame, feedback: pd.DataFrame, cuts: list[pd.Timestamp]) -> list[Carry]:
     """For each cut: the sums (CARRIED) of the events strictly before it, per article and in
     all, over the events `news_stats_rows` counts (those of articles with a first_seen)."""
-    ids = pd.Index(news.dropna(subset=["first_seen"])["news_id"])
+    return carries_of([imps], [feedback], pd.Index(news.dropna(subset=["first_seen"])["news_id"]), cuts)
+
+
+def carries_of(
+    imps: Iterable[pd.DataFrame], feedback: Iterable[pd.DataFrame], ids: pd.Index, cuts: list[pd.Timestamp]
+) -> list[Carry]:
+    """`carries` over the events a batch at a time (news_id, time, clicked; news_id, time,
+    rating), for the articles `ids`."""
     c = np.array([np.datetime64(t.tz_convert(None), "us") for t in cuts], dtype="datetime64[us]")
     n_w, n_a = len(cuts), len(ids)
     sums = np.zeros((n_w + 1, n_a, len(CARRIED)))
-    k = ids.get_indexer(imps["news_id"])
-    clicked = imps["clicked"].fillna(0).to_numpy(np.float64)
-    kf = ids.get_indexer(feedback["news_id"])
-    rating = feedback["rating"].to_numpy(np.float64) if "rating" in feedback else np.zeros(len(feedback))
-    for keys, times, cols in (
-        (k, _naive_us(imps["time"]), {0: np.ones(len(imps)), 1: clicked}),
-        (kf, _naive_us(feedback["time"]), {2: np.ones(len(feedback)), 3: rating}),
-    ):
+
+    def add(keys: np.ndarray, times: np.ndarray, cols: dict[int, np.ndarray]) -> None:
         ok = keys >= 0
         # an event counts for the cuts after it: from the first window whose cut is later
         first = np.searchsorted(c, times[ok], side="right")
         at = first * n_a + keys[ok]
         for j, v in cols.items():
             sums[:, :, j] += np.bincount(at, weights=v[ok], minlength=(n_w + 1) * n_a).reshape(n_w + 1, n_a)
+
+    for b in imps:
+        clicked = b["clicked"].fillna(0).to_numpy(np.float64)
+        add(ids.get_indexer(b["news_id"]), _naive_us(b["time"]), {0: np.ones(len(b)), 1: clicked})
+    for b in feedback:
+        rating = b["rating"].to_numpy(np.float64) if "rating" in b else np.zeros(len(b))
+        add(ids.get_indexer(b["news_id"]), _naive_us(b["time"]), {2: np.ones(len(b)), 3: rating})
     before = np.cumsum(sums, axis=0)[:n_w]
     return [
         Carry(pd.DataFrame(before[w], index=ids.to_numpy(), columns=list(CARRIED)), before[w].sum(axis=0))
@@ -197,3 +212,75 @@ def combine(
         "news_stats", lambda df: np.lexsort((df["event_timestamp"].to_numpy(), order.get_indexer(df["news_id"])))
     )
     return FeatureTables(users, meta, stats, source, undescribed)
+
+
+@dataclass(frozen=True)
+class Slices:
+    """A part to be read where it is built: its window, where its events start, its carry."""
+
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    cut: pd.Timestamp
+    carry: Carry
+
+    def read(self, tables: dict[str, Table]) -> Part:
+        lo, hi = self.window
+        return Part(
+            self.window,
+            tables["impressions"].slice(self.cut, hi),
+            tables["histories"].slice(lo - LOOKBACK, hi, hi_closed=True),
+            tables["feedback"].slice(self.cut, hi),
+            self.carry,
+        )
+
+
+def build_from_tables(
+    tables: dict[str, Table],
+    categories: list[str],
+    p: FeatureParams,
+    content_fit: pd.Series | None = None,
+    run: Callable[[Callable, Iterable], list] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> FeatureTables:
+    """`build_partitioned` of the canonical tables (ingested and collected, as
+    newsrec.collect.union makes them one) without reading any whole but the news: two passes
+    over the events a row group at a time (each article's first impression and the span of
+    the events; then the carries), and each part reads its own slices where it is built."""
+    step = pd.Timedelta(hours=p.snapshot_hours)
+    firsts, lows, highs = [], [], []  # as `windows` takes them: rows' times, an event's next snapshot
+    for b in tables["impressions"].batches(["news_id", "time"]):
+        firsts.append(b.groupby("news_id", sort=False)["time"].min())
+        highs.append(b["time"].max() + step)
+    first = pd.concat(firsts).groupby(level=0).min() if firsts else pd.Series(dtype=schema.PD_TS)
+    for b in tables["histories"].batches(["time"]):
+        lows.append(b["time"].min())
+        highs.append(b["time"].max())
+    n_feedback = 0
+    for b in tables["feedback"].batches(["time"]):
+        n_feedback += len(b)
+        highs.append(b["time"].max() + step)
+    news = tables["news"].read()
+    if len(tables["news"].files) > 1:  # union: each article once, first_seen its first impression
+        news = news.drop_duplicates("news_id").reset_index(drop=True)
+        news["first_seen"] = news["news_id"].map(first).astype(schema.PD_TS)
+    seen = news["first_seen"].dropna()
+    lows += [seen.min()] if len(seen) else []
+    highs += [seen.max()] if len(seen) else []
+    lo = min((t for t in lows if pd.notna(t)), default=None)
+    hi = max((t for t in highs if pd.notna(t)), default=None)
+    wins = days(lo, hi)
+    if p.quality_source == "auto":
+        p = p.model_copy(update={"quality_source": "ratings" if n_feedback else "ctr"})
+    undescribed = undescribed_of(news, first)
+    every = pd.concat([news, undescribed], ignore_index=True) if len(undescribed) else news
+    cuts = [w - DAY - step for w, _ in wins]
+    say(f"{tables['impressions'].rows():,} impressions, {len(wins)} days: summing what each day carries")
+    carried = carries_of(
+        tables["impressions"].batches(["news_id", "time", "clicked"]),
+        tables["feedback"].batches(["news_id", "time", "rating"]),
+        pd.Index(every.dropna(subset=["first_seen"])["news_id"]),
+        cuts,
+    )
+    todo = [Slices(w, cut, carry) for w, cut, carry in zip(wins, cuts, carried)]
+    one = lambda s: build_part(s.read(tables), news, categories, p, content_fit, undescribed)  # noqa: E731
+    built = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, todo)
+    return combine(built, every, p.quality_source, len(undescribed))

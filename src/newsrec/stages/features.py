@@ -8,10 +8,11 @@ import json
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.contracts import known_categories
+from newsrec.data import schema, slices
 from newsrec.data.canonical import read_table
 from newsrec.data.io import atomic_dir
 from newsrec.features.build import FeatureTables, build_features
-from newsrec.features.partitioned import build_partitioned
+from newsrec.features.partitioned import build_from_tables
 from newsrec.features.spec import VIEWS
 from newsrec.stages.collect import tables
 
@@ -24,24 +25,18 @@ def feature_categories(p: Params) -> list[str]:
 def features(p: Params, paths: Paths, say: Say | None = None) -> FeatureTables:
     """Build the tables the Feast views read, and the category layout, atomically."""
     say = say or progress("features")
-    t = tables(paths)  # ingested and collected rows alike
     logged_titles = read_table(paths.table("news"))["title"]  # the content model is fitted on the logged news only
-    args = (
-        t["news"],
-        t["impressions"],
-        t["histories"],
-        t["feedback"],
-        feature_categories(p),
-        p.features,
-        logged_titles,
-    )
-    if p.engine.kind == "dask":  # a day of rows per task on the cluster: the same rows
+    cats = feature_categories(p)
+    if p.engine.kind == "dask":  # a day of rows per task on the cluster, each reading its own slices: the same rows
         from newsrec.adapters.dask import client, runner
 
+        files = slices.tables(paths.canonical, paths.collected, tuple(schema.TABLES))
         with client(p.engine, say) as c:
-            ft = build_partitioned(*args, run=runner(c, say, "days of feature rows built"))
+            run = runner(c, say, "days of feature rows built")
+            ft = build_from_tables(files, cats, p.features, logged_titles, run, say)
     else:
-        ft = build_features(*args)
+        t = tables(paths)  # ingested and collected rows alike
+        ft = build_features(t["news"], t["impressions"], t["histories"], t["feedback"], cats, p.features, logged_titles)
     with atomic_dir(paths.features) as tmp:
         for v in VIEWS:
             getattr(ft, v.table).to_parquet(tmp / f"{v.table}.parquet", index=False)
