@@ -159,7 +159,7 @@ test: install lint ## the README's test command (what CI runs): lint, then every
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, the shedding rule on a queue model, online reads (Redis vs SQLite), monitoring, simulated days, live days
+bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, the shedding rule on a queue model, online reads (Redis vs SQLite), monitoring, simulated days, live days, scale-out on Dask
 	python bench/world.py
 	python bench/ingest_validate.py
 	python bench/trainset.py
@@ -170,6 +170,7 @@ bench: install ## benchmarks (ratios in one run): world, ingest+validate, traini
 	python bench/monitor.py
 	python bench/simulate.py
 	python bench/loop.py
+	python bench/scale.py
 
 clean: ## remove generated data and reports; keeps .venv, the DVC cache, logged traffic (data/predictions*, data/outcomes) and your MIND copy (data/raw/mind): ALL=1 removes those too
 	@if [ -n "$(ALL)" ]; then rm -rf data reports; echo "removed data/ and reports/"; else \

@@ -198,6 +198,12 @@ def news_stats_rows(
     return out
 
 
+def title_vectors(news: pd.DataFrame, p: FeatureParams, content_fit: pd.Series | None) -> np.ndarray:
+    """The title vector of every row of `news` (with its undescribed rows), fitted on `content_fit`."""
+    fit_on = None if content_fit is None else content_fit.fillna("").tolist()
+    return title_embeddings(news["title"].fillna("").tolist(), p.text_dims, p.seed, fit_on)
+
+
 def _carried(carry: Carry, news_ids: np.ndarray) -> np.ndarray:
     """The carried sums of each row's article (zeros for an article with none)."""
     return carry.articles.reindex(news_ids)[list(CARRIED)].fillna(0.0).to_numpy(np.float64)
@@ -214,20 +220,21 @@ def build_features(
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     carry: Carry | None = None,
     undescribed: pd.DataFrame | None = None,
+    emb: np.ndarray | None = None,
 ) -> FeatureTables:
     """All feature tables from the canonical ones; categories fix the affinity layout;
     the title vectors are fitted on `content_fit` (the logged titles) where given. With
     `window` (lo, hi]: only the rows whose timestamp falls in it (what moving the online
     store forward needs), from the same events, so the same values. A part of the events
-    (newsrec.features.partitioned) comes with the `carry` of those before it and the
-    `undescribed` rows made from every impression."""
+    (newsrec.features.partitioned) comes with the `carry` of those before it, the
+    `undescribed` rows made from every impression and the title vectors made once (`emb`,
+    `title_vectors`: a process of its own, with other BLAS threads, could differ in the last bit)."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
     described = news
     news, n_undescribed = with_undescribed(news, imps, undescribed)
     cat_of = {c: i for i, c in enumerate(categories)}
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
-    fit_on = None if content_fit is None else content_fit.fillna("").tolist()
-    emb = title_embeddings(news["title"].fillna("").tolist(), p.text_dims, p.seed, fit_on)
+    emb = title_vectors(news, p, content_fit) if emb is None else emb
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
     t_hist = _naive(hist["time"])
     keep = None if win is None else (t_hist > win[0]) & (t_hist <= win[1])

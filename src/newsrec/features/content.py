@@ -7,6 +7,7 @@ import functools
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from threadpoolctl import threadpool_limits
 
 
 def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] | None = None) -> np.ndarray:
@@ -16,15 +17,17 @@ def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] 
     (the logged news), so that articles published later get vectors without moving anyone
     else's; otherwise on `titles` themselves. In one process a fit is made once, and a title
     is embedded once per fit (moving the online store forward asks every hour, with the
-    articles published since added).
+    articles published since added). On one BLAS thread: the vectors are then the same to
+    the last bit whatever the machine's cores or the process (a Dask worker runs one thread).
     """
     if not titles:
         return np.zeros((0, dims), np.float32)
     base = tuple(fit_on) if fit_on is not None and len(fit_on) else tuple(titles)
-    vec, svd, known = _fit(base, dims, seed)
-    new = list(dict.fromkeys(t for t in titles if t not in known))
+    with threadpool_limits(1):
+        vec, svd, known = _fit(base, dims, seed)
+        new = list(dict.fromkeys(t for t in titles if t not in known))
+        z = svd.transform(vec.transform(new)) if new else None
     if new:
-        z = svd.transform(vec.transform(new))
         z = unit(np.pad(z, ((0, 0), (0, dims - z.shape[1])))).astype(np.float32)
         known.update(zip(new, z))
     return np.stack([known[t] for t in titles])

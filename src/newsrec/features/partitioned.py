@@ -23,7 +23,15 @@ import pandas as pd
 from newsrec.config import Features as FeatureParams
 from newsrec.data import schema
 from newsrec.data.slices import Table
-from newsrec.features.build import CARRIED, Carry, FeatureTables, build_features, undescribed_of, undescribed_rows
+from newsrec.features.build import (
+    CARRIED,
+    Carry,
+    FeatureTables,
+    build_features,
+    title_vectors,
+    undescribed_of,
+    undescribed_rows,
+)
 
 DAY = pd.Timedelta(days=1)
 LOOKBACK = pd.Timedelta(days=7)  # the longest activity window of user_rows
@@ -150,6 +158,7 @@ def build_part(
     p: FeatureParams,
     content_fit: pd.Series | None,
     undescribed: pd.DataFrame,
+    emb: np.ndarray,
 ) -> tuple[FeatureTables, np.ndarray]:
     """One part's feature rows, and the row numbers (in the whole histories table) of its users' rows."""
     ft = build_features(
@@ -163,6 +172,7 @@ def build_part(
         window=part.window,
         carry=part.carry,
         undescribed=undescribed,
+        emb=emb,
     )
     t = _utc(part.histories["time"])
     inside = ((t > part.window[0]) & (t <= part.window[1])).to_numpy()
@@ -186,10 +196,12 @@ def build_partitioned(
     if p.quality_source == "auto":
         p = p.model_copy(update={"quality_source": "ratings" if len(feedback) else "ctr"})
     undescribed = undescribed_rows(news, imps)
+    every = pd.concat([news, undescribed], ignore_index=True)
+    emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
     todo = parts(news, imps, hist, feedback, p, undescribed)
-    one = lambda part: build_part(part, news, categories, p, content_fit, undescribed)  # noqa: E731
+    one = lambda part: build_part(part, news, categories, p, content_fit, undescribed, emb)  # noqa: E731
     built = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, todo)
-    return combine(built, pd.concat([news, undescribed], ignore_index=True), p.quality_source, len(undescribed))
+    return combine(built, every, p.quality_source, len(undescribed))
 
 
 def combine(
@@ -281,6 +293,7 @@ def build_from_tables(
         cuts,
     )
     todo = [Slices(w, cut, carry) for w, cut, carry in zip(wins, cuts, carried)]
-    one = lambda s: build_part(s.read(tables), news, categories, p, content_fit, undescribed)  # noqa: E731
+    emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
+    one = lambda s: build_part(s.read(tables), news, categories, p, content_fit, undescribed, emb)  # noqa: E731
     built = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, todo)
     return combine(built, every, p.quality_source, len(undescribed))
