@@ -7,8 +7,9 @@ scaled in proportion (impressions a day, users, articles), its `world` and `inge
   process (os.wait4) and of each Dask worker (its own getrusage), and whether the tables are
   the same;
 - the training set's point-in-time join: the whole join in one process (`as_of`, pandas
-  merge_asof: the floor) and a day at a time on the cluster; seconds, peak RSS, rows in and
-  out.
+  merge_asof: the floor; the tables read first, not timed) and a day at a time on the
+  cluster, each task reading its own slices as the `trainset` stage's do (timed from the
+  files); seconds, peak RSS, rows in and out.
 Every command runs under `prlimit --as` (--mem-cap), so that no run can take the machine
 down; a run that hits the cap is reported as such. Ratios are of the same run.
 
@@ -94,7 +95,7 @@ def join_child(root: Path, scheduler: str | None) -> None:
     """In a child process: the training set's join, whole or a day at a time on the cluster."""
     import pandas as pd
 
-    from newsrec.features.join import as_of, as_of_partitioned, entity_rows
+    from newsrec.features.join import as_of, as_of_from_files, entity_rows
     from newsrec.features.spec import VIEWS
     from newsrec.stages.collect import tables
 
@@ -105,13 +106,16 @@ def join_child(root: Path, scheduler: str | None) -> None:
     ent = entity_rows(tables(ctx.paths, ["impressions"])["impressions"], ctx.params.features.advance_hours)
     feats = {v.table: pd.read_parquet(ctx.paths.features / f"{v.table}.parquet") for v in VIEWS}
     t0 = time.perf_counter()
-    if scheduler:
+    if scheduler:  # as the trainset stage runs it: each day's task reads its own slices
         from distributed import Client
 
         from newsrec.adapters.dask import runner
+        from newsrec.data import schema, slices
 
+        imps = slices.tables(ctx.paths.canonical, ctx.paths.collected, tuple(schema.TABLES))["impressions"]
         with Client(scheduler) as c:
-            out = as_of_partitioned(ent, feats, run=runner(c, lambda _: None))
+            run = runner(c, lambda _: None)
+            out = as_of_from_files(imps, ctx.paths.features, ctx.params.features.advance_hours, run)
     else:
         out = as_of(ent, feats)
     print(json.dumps({"join_seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": len(out)}))

@@ -179,3 +179,46 @@ def test_the_join_a_day_at_a_time_keeps_a_row_exactly_one_ttl_old():
     for out in (as_of(ent, tables), as_of_partitioned(ent, tables)):
         np.testing.assert_array_equal(out["history_len"], [1, np.nan])  # one hour later it expired
         np.testing.assert_array_equal(out["news_imps"], [10, np.nan])
+
+
+def test_the_join_from_files_a_day_per_task_is_the_whole_join(tmp_path):
+    """What the Dask engine's `trainset` tasks do: read their day of impressions (ingested,
+    then collected) and their views' TTL of feature rows from the files; the whole join of
+    the entity rows, in the impressions' order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from newsrec.data.slices import Table
+    from newsrec.features.join import as_of_from_files
+
+    rng = np.random.default_rng(11)
+    days = 6
+    tables = _random_tables(rng, days)
+    feats = tmp_path / "features"
+    feats.mkdir()
+    for name, df in tables.items():
+        pq.write_table(
+            pa.Table.from_pandas(df.sort_values("event_timestamp"), preserve_index=False), feats / f"{name}.parquet", 50
+        )
+    n = 500
+    minutes = np.sort(rng.integers(0, days * 24 * 60, n))
+    imps = pd.DataFrame(
+        {
+            "impression_id": np.arange(n),
+            "user_id": rng.choice(["U1", "U2", "U3", "U9"], n),
+            "time": pd.to_datetime([_t(m / 60) for m in minutes], utc=True).astype("datetime64[us, UTC]"),
+            "news_id": rng.choice([f"N{i}" for i in range(14)], n),
+            "clicked": pd.array(rng.choice([0, 1, None], n, p=[0.6, 0.3, 0.1]), dtype="Int8"),
+        }
+    )
+    files = []
+    for i, part in enumerate((imps.iloc[:350], imps.iloc[350:])):  # ingested, then collected
+        files.append(tmp_path / f"impressions-{i}.parquet")
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), files[-1], 40)
+    for hours in (1, 5):
+        whole = as_of(entity_rows(imps, hours), {k: pd.read_parquet(feats / f"{k}.parquet") for k in tables})
+        parts = as_of_from_files(Table(tuple(files)), feats, hours)
+        vectors = lambda x: tuple(x) if isinstance(x, np.ndarray) else x  # noqa: E731
+        plain = lambda df: df.apply(lambda c: c.map(vectors) if c.dtype == object else c)  # noqa: E731
+        pd.testing.assert_frame_equal(plain(parts), plain(whole))
+        assert len(whole) == imps["clicked"].notna().sum()

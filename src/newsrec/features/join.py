@@ -5,9 +5,12 @@ Feast path stays the pipeline's; a test holds the two to the same rows and value
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
+from newsrec.data.slices import Table
 from newsrec.features.request import request_features
 from newsrec.features.spec import VIEWS
 
@@ -80,3 +83,46 @@ def as_of_partitioned(
     rows = pd.Series(range(len(entities)))
     order = pd.concat([rows[(day == lo).to_numpy()] for lo in starts], ignore_index=True)
     return out.iloc[order.argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+
+def as_of_from_files(
+    impressions: Table,
+    features: Path,
+    advance_hours: int,
+    run: Callable[[Callable, Iterable], list] | None = None,
+) -> pd.DataFrame:
+    """`as_of(entity_rows(impressions), the feature tables in `features`)` with each day's
+    task reading its own slices: the impressions joined as of a time in its day (up to one
+    update after it, since the times are floored), the feature rows of its views' TTL
+    before it. The rows in the order of the impressions table."""
+    days: set[pd.Timestamp] = set()
+    for b in impressions.batches(["time", "clicked"]):
+        t = b.loc[b["clicked"].notna(), "time"].dt.floor(f"{advance_hours}h")
+        days |= set(t.dt.floor("D").unique())
+    one = lambda lo: _day_of_files(impressions, features, advance_hours, lo)  # noqa: E731
+    done = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, sorted(days))
+    if not done:
+        raise ValueError(f"{', '.join(map(str, impressions.files))}: no labeled impressions, so no training set")
+    out = pd.concat(done)
+    return out.sort_index(kind="stable").reset_index(drop=True)
+
+
+def _day_of_files(impressions: Table, features: Path, advance_hours: int, lo: pd.Timestamp) -> pd.DataFrame:
+    """One day's entity rows (those whose features are joined as of a time in it), joined,
+    indexed by their row number in the impressions table."""
+    hi = lo + pd.Timedelta(days=1)
+    imps = impressions.slice(lo, hi + pd.Timedelta(hours=advance_hours))  # joined as of the update before: floored
+    imps = imps[imps["clicked"].notna()]
+    ent = entity_rows(imps, advance_hours)
+    mine = ((ent["event_timestamp"] >= lo) & (ent["event_timestamp"] < hi)).to_numpy()
+    ent = ent[mine]
+    tables = {}
+    for v in VIEWS:
+        since = (lo - pd.Timedelta(v.ttl)).to_pydatetime()
+        got = pq.read_table(
+            features / f"{v.table}.parquet",
+            filters=[("event_timestamp", ">=", since), ("event_timestamp", "<", hi.to_pydatetime())],
+        )
+        tables[v.table] = got.to_pandas()
+    out = as_of(ent.reset_index(drop=True), tables)
+    return out.set_axis(imps.index.to_numpy()[mine])

@@ -9,9 +9,10 @@ import pandas as pd
 
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
+from newsrec.data import schema, slices
 from newsrec.data.io import atomic_dir
-from newsrec.features.join import as_of_partitioned, entity_rows
-from newsrec.features.spec import MODEL_FEATURES, SERVICE, VIEWS
+from newsrec.features.join import as_of_from_files, entity_rows
+from newsrec.features.spec import MODEL_FEATURES, SERVICE
 from newsrec.model import check_split, split_rows
 from newsrec.stages.collect import tables
 
@@ -26,15 +27,16 @@ KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time"
 def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> dict[str, int]:
     """Write data/trainset/trainset.parquet; return the rows per split."""
     say = say or progress("trainset")
-    entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
-    if p.engine.kind == "dask":  # the same point-in-time join, a day of entity rows per task on the cluster
+    if p.engine.kind == "dask":  # the same point-in-time join, a day per task, each reading its own slices
         from newsrec.adapters.dask import client, runner
 
-        say(f"{len(entities):,} labeled candidate rows -> the point-in-time join of {SERVICE}, a day per task")
-        feats = {v.table: pd.read_parquet(paths.features / f"{v.table}.parquet") for v in VIEWS}
+        imps = slices.tables(paths.canonical, paths.collected, tuple(schema.TABLES))["impressions"]
+        say(f"{imps.rows():,} candidate rows -> the point-in-time join of {SERVICE}, a day per task")
         with client(p.engine, say) as c:
-            frame = as_of_partitioned(entities, feats, run=runner(c, say, "days of entity rows joined"))
+            run = runner(c, say, "days of entity rows joined")
+            frame = as_of_from_files(imps, paths.features, p.features.advance_hours, run)
     else:
+        entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
         say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
         frame = store.historical(entities)
     times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
