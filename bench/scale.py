@@ -10,10 +10,13 @@ scaled in proportion (impressions a day, users, articles), its `world` and `inge
   merge_asof: the floor; the tables read first, not timed) and a day at a time on the
   cluster, each task reading its own slices as the `trainset` stage's do (timed from the
   files); seconds, peak RSS, rows in and out.
+- training: a fit on the train days with every row and with train.negative_rate below 1
+  (negative downsampling, its log-odds corrected): fit seconds, peak RSS, and on the test
+  days AUC, nDCG@10, log loss and the mean probability over the click rate (calibration).
 Every command runs under `prlimit --as` (--mem-cap), so that no run can take the machine
 down; a run that hits the cap is reported as such. Ratios are of the same run.
 
-Usage: python bench/scale.py [--rows 1000000 [10000000 ...]] [--workers 2] [--mem-cap 16G]
+Usage: python bench/scale.py [--rows 1000000 [10000000 ...]] [--workers 2] [--mem-cap 16G] [--rates 1 0.25]
 """
 
 from __future__ import annotations
@@ -121,7 +124,52 @@ def join_child(root: Path, scheduler: str | None) -> None:
     print(json.dumps({"join_seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": len(out)}))
 
 
-def measure(rows: float, workers: int, cap: str, keep: bool) -> dict:
+def fit_child(root: Path, rate: float) -> None:
+    """In a child process: the training set (the in-process join), a fit with
+    train.negative_rate = rate on the train days, its test-day metrics and calibration."""
+    import numpy as np
+    import pandas as pd
+
+    from newsrec.bootstrap import context
+    from newsrec.features.join import as_of, entity_rows
+    from newsrec.features.request import fill_defaults, fit_defaults
+    from newsrec.features.spec import VIEWS
+    from newsrec.metrics import ranking_metrics
+    from newsrec.model import fit, predict, split_rows
+    from newsrec.stages.collect import tables
+
+    ctx = context(root=root)
+    p = ctx.params
+    ent = entity_rows(tables(ctx.paths, ["impressions"])["impressions"], p.features.advance_hours)
+    frame = as_of(ent, {v.table: pd.read_parquet(ctx.paths.features / f"{v.table}.parquet") for v in VIEWS})
+    split = split_rows(pd.to_datetime(frame["request_time"], unit="s", utc=True), frame["impression_id"], p.trainset)
+    tr, te = frame[(split == "train").to_numpy()], frame[(split == "test").to_numpy()]
+    cats = len(json.loads((ctx.paths.features / "categories.json").read_text()))
+    defaults = fit_defaults(tr, cats)
+    (xt, _), (xe, _) = fill_defaults(tr, defaults), fill_defaults(te, defaults)
+    t0 = time.perf_counter()
+    model = fit(xt, tr["clicked"], p.train.model_copy(update={"negative_rate": rate}))
+    seconds = time.perf_counter() - t0
+    pe, y = predict(model, xe), te["clicked"].to_numpy()
+    eps = 1e-12
+    logloss = float(-np.mean(y * np.log(pe + eps) + (1 - y) * np.log(1 - pe + eps)))
+    m = ranking_metrics(te["impression_id"], te["clicked"], pe)
+    print(
+        json.dumps(
+            {
+                "rate": rate,
+                "train_rows": len(tr),
+                "fit_seconds": seconds,
+                "auc": m["auc"],
+                "ndcg@10": m["ndcg@10"],
+                "logloss": logloss,
+                "mean_p_over_ctr": float(pe.mean() / y.mean()),
+            }
+        )
+    )
+
+
+def measure(rows: float, workers: int, cap: str, keep: bool, rates: list[float]) -> dict:
     from distributed import Client, LocalCluster
 
     tmp = Path(tempfile.mkdtemp(prefix="newsrec-scale-"))
@@ -153,6 +201,12 @@ def measure(rows: float, workers: int, cap: str, keep: bool) -> dict:
                     [sys.executable, __file__, "--join", str(proj), "--scheduler", lc.scheduler_address], proj, cap
                 )
                 res["join_dask"]["worker_peak_rss_mb"] = worker_peaks(c)
+        res["fits"] = []
+        for rate in rates:
+            got = run([sys.executable, __file__, "--fit", str(proj), "--rate", str(rate)], proj, cap)
+            if not got["exit"]:
+                got |= json.loads(got["out"].strip().splitlines()[-1])
+            res["fits"].append(got)
         for k in ("join_pandas", "join_dask"):
             if not res[k]["exit"]:
                 lines = res[k]["out"].strip().splitlines()
@@ -171,16 +225,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--mem-cap", default="16G")
     ap.add_argument("--keep", action="store_true", help="keep the scratch projects")
+    ap.add_argument(
+        "--rates", type=float, nargs="+", default=[1.0, 0.25], help="train.negative_rate values to fit and compare"
+    )
     ap.add_argument("--join", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--fit", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--scheduler", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.join:
         join_child(a.join, a.scheduler)
         return 0
+    if a.fit:
+        fit_child(a.fit, a.rate)
+        return 0
     results = []
     for rows in a.rows:
         print(f"size {rows:,.0f} rows: a world, ingest, then each engine", flush=True)
-        results.append(measure(rows, a.workers, a.mem_cap, a.keep))
+        results.append(measure(rows, a.workers, a.mem_cap, a.keep, a.rates))
         report(results[-1], a.workers)
     print(f"\nresults: {save_result('scale', results)}")
     return 0
@@ -207,6 +269,18 @@ def report(r: dict, workers: int) -> None:
             f"Dask {jd['join_seconds']:.1f} s ({jd['join_seconds'] / jp['join_seconds']:.2f}x); rows in "
             f"{jd['rows_in']:,}, out {jd['rows_out']:,}"
         )
+    fits = [f for f in r.get("fits", []) if not f["exit"]]
+    if fits:
+        print(f"  training at scale (train.negative_rate; {fits[0]['train_rows']:,} train rows), test days:")
+        print(f"  {'rate':>6} {'fit s':>7} {'peak MB':>8} {'auc':>7} {'ndcg@10':>8} {'logloss':>8} {'mean p/ctr':>10}")
+        for f in fits:
+            print(
+                f"  {f['rate']:>6.2f} {f['fit_seconds']:>7.1f} {f['peak_rss_mb']:>8,.0f} {f['auc']:>7.4f} "
+                f"{f['ndcg@10']:>8.4f} {f['logloss']:>8.4f} {f['mean_p_over_ctr']:>10.3f}"
+            )
+    for f in r.get("fits", []):
+        if f["exit"]:
+            print(f"  the fit at rate {f.get('rate')} failed (exit {f['exit']}): {f['tail']}")
     for k in ("features_pandas", "features_dask", "join_pandas", "join_dask"):
         if r[k]["exit"]:
             print(f"  {k} failed (exit {r[k]['exit']}; a memory cap?): {r[k]['tail']}")

@@ -168,6 +168,9 @@ class Train(Strict):
     max_leaf_nodes: int = Field(31, ge=2)
     min_samples_leaf: int = Field(40, ge=1)
     l2_regularization: float = Field(1.0, ge=0)
+    # negative downsampling for more rows than fit in memory: every click and this share of
+    # the rest, weighted back (1/rate), so the probabilities stay calibrated; 1: every row
+    negative_rate: float = Field(1.0, gt=0, le=1)
     experiment: str = "newsrec"
     model_name: str = "newsrec-ranker"
 

@@ -82,6 +82,8 @@ def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifi
     if x[MODEL_FEATURES].isna().any().any():
         bad = x[MODEL_FEATURES].columns[x[MODEL_FEATURES].isna().any()].tolist()
         raise TrainingDataError(f"missing values left in {bad}: fill them with features.fill_defaults")
+    y_all = y.to_numpy().astype(int)
+    rows = downsample(y_all, p.negative_rate, p.seed)
     model = HistGradientBoostingClassifier(
         learning_rate=p.learning_rate,
         max_iter=p.max_iter,
@@ -93,7 +95,22 @@ def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifi
         n_iter_no_change=20,
         random_state=p.seed,
     )
-    return model.fit(x[MODEL_FEATURES].to_numpy(), y.to_numpy().astype(int))
+    m = x[MODEL_FEATURES].to_numpy()
+    if len(rows) == len(y_all):
+        return model.fit(m, y_all)
+    model.fit(m[rows], y_all[rows])
+    # the calibration correction: the sample's odds of a click are 1/rate times the data's,
+    # so every log-odds the model gives moves by log(rate) (its baseline: one constant)
+    model._baseline_prediction = model._baseline_prediction + np.log(p.negative_rate)
+    return model
+
+
+def downsample(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
+    """Negative downsampling: the rows of every positive and of each negative with
+    probability `rate` (seeded); rate 1: every row."""
+    if rate >= 1:
+        return np.arange(len(y))
+    return np.flatnonzero((y == 1) | (np.random.default_rng(seed).random(len(y)) < rate))
 
 
 def predict(model, x: pd.DataFrame | np.ndarray) -> np.ndarray:
