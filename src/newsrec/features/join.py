@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from newsrec.data.slices import Table
+from newsrec.features.partitioned import serial
 from newsrec.features.request import request_features
 from newsrec.features.spec import VIEWS
 
@@ -76,7 +77,7 @@ def as_of_partitioned(
             sliced[v.table] = feats[v.table][((ts >= lo - pd.Timedelta(v.ttl)) & (ts < hi)).to_numpy()]
         parts.append((entities[mine], sliced))
     one = lambda part: as_of(*part)  # noqa: E731
-    done = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, parts)
+    done = (run or serial)(one, parts)
     if not done:
         return as_of(entities, tables)
     out = pd.concat(done, ignore_index=True)
@@ -100,7 +101,7 @@ def as_of_from_files(
         t = b.loc[b["clicked"].notna(), "time"].dt.floor(f"{advance_hours}h")
         days |= set(t.dt.floor("D").unique())
     one = lambda lo: _day_of_files(impressions, features, advance_hours, lo)  # noqa: E731
-    done = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, sorted(days))
+    done = (run or serial)(one, sorted(days))
     if not done:
         raise ValueError(f"{', '.join(map(str, impressions.files))}: no labeled impressions, so no training set")
     out = pd.concat(done)

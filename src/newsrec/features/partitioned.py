@@ -37,6 +37,11 @@ DAY = pd.Timedelta(days=1)
 LOOKBACK = pd.Timedelta(days=7)  # the longest activity window of user_rows
 
 
+def serial(fn: Callable, parts: Iterable) -> list:
+    """The default `run(fn, parts)`: one part after another, in this process."""
+    return [fn(x) for x in parts]
+
+
 @dataclass(frozen=True)
 class Part:
     """One part's inputs (the tables `build_features` takes, cut to what its rows need)."""
@@ -200,7 +205,7 @@ def build_partitioned(
     emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
     todo = parts(news, imps, hist, feedback, p, undescribed)
     one = lambda part: build_part(part, news, categories, p, content_fit, undescribed, emb)  # noqa: E731
-    built = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, todo)
+    built = (run or serial)(one, todo)
     return combine(built, every, p.quality_source, len(undescribed))
 
 
@@ -295,5 +300,5 @@ def build_from_tables(
     todo = [Slices(w, cut, carry) for w, cut, carry in zip(wins, cuts, carried)]
     emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
     one = lambda s: build_part(s.read(tables), news, categories, p, content_fit, undescribed, emb)  # noqa: E731
-    built = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, todo)
+    built = (run or serial)(one, todo)
     return combine(built, every, p.quality_source, len(undescribed))
