@@ -79,11 +79,22 @@ def stop(root: Path, name: str, timeout: float = 30) -> bool:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n different TCP ports on 127.0.0.1 that nothing listens on now: all held open until
+    every one is chosen (one at a time, the system can hand the same port out twice)."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def answers(url: str) -> bool:

@@ -103,14 +103,14 @@ def test_monitoring_numbers_reach_prometheus_through_the_pushgateway_for_every_d
     import subprocess
     import time
 
-    from newsrec.procs import free_port
+    from newsrec.procs import free_ports
     from newsrec.stages.monitor import assess, publish
     from newsrec.stages.up import ensure_prometheus, listening, prometheus_config
 
     rng = np.random.default_rng(0)
     s, d = assess(frame(rng, 6_000), frame(rng, 4_000, shift=1.0), ["2026-11-10"], P, tmp_path / "w", tmp_path / "ws")
     prom_bin = ensure_prometheus()
-    gw, prom = free_port(), free_port()
+    gw, prom = free_ports(2)
     config = prometheus_config(tmp_path / "prometheus.yml", "127.0.0.1:1", interval_s=1, pushgateway=f"127.0.0.1:{gw}")
     procs = [
         subprocess.Popen(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from scratch import make_project, sh
 
-from newsrec.procs import free_port
+from newsrec.procs import free_port, free_ports
 from newsrec.profile import endpoints
 
 TRACK = """
@@ -72,7 +72,8 @@ def test_mlflow_and_prefect_serve_again_after_postgresql_restarts(tmp_path):
     opts = f"-p {pg} -k {data} -c listen_addresses=127.0.0.1"
     _as_postgres(pg_ctl, "-D", str(data / "db"), "-o", opts, "-l", str(data / "log"), "-w", "start")
     proj = make_project(tmp_path / "proj")
-    port = {k: free_port() for k in ("s3", "mlflow", "prefect", "pushgateway", "prometheus", "redis")}
+    names = ("s3", "mlflow", "prefect", "pushgateway", "prometheus", "redis")
+    port = dict(zip(names, free_ports(len(names))))  # six different ports
     env = {
         "NEWSREC_PROFILE": "prod",
         "NEWSREC_PG_URL": f"postgresql://postgres@127.0.0.1:{pg}",

@@ -22,7 +22,7 @@ from scratch import SMALL_SPLIT, SMALL_TRAIN, SMALL_WORLD, Service, env_for, mak
 
 from newsrec import procs
 from newsrec.predlog import read_log
-from newsrec.procs import answers, free_port
+from newsrec.procs import answers, free_ports
 from newsrec.profile import endpoints
 from newsrec.stages.up import psql
 
@@ -54,7 +54,8 @@ def _get(url: str) -> str:
 
 def test_up_starts_the_prod_servers_and_down_stops_them(tmp_path):
     proj = make_project(tmp_path / "proj", world=SMALL_WORLD, trainset=SMALL_SPLIT, train=SMALL_TRAIN)
-    port = {k: free_port() for k in ("s3", "mlflow", "prefect", "pushgateway", "prometheus", "redis")}
+    names = ("s3", "mlflow", "prefect", "pushgateway", "prometheus", "redis")
+    port = dict(zip(names, free_ports(len(names))))  # six different ports
     env = {
         "NEWSREC_PROFILE": "prod",
         "NEWSREC_DB_PREFIX": f"newsrec_test_{os.getpid()}",
