@@ -23,11 +23,11 @@ def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] 
     if not titles:
         return np.zeros((0, dims), np.float32)
     base = tuple(fit_on) if fit_on is not None and len(fit_on) else tuple(titles)
-    with threadpool_limits(1):
-        vec, svd, known = _fit(base, dims, seed)
-        new = list(dict.fromkeys(t for t in titles if t not in known))
-        z = svd.transform(vec.transform(new)) if new else None
-    if new:
+    vec, svd, known = _fit(base, dims, seed)
+    new = list(dict.fromkeys(t for t in titles if t not in known))
+    if new:  # only then: an hour's advance usually brings no new title
+        with threadpool_limits(1):
+            z = svd.transform(vec.transform(new))
         z = unit(np.pad(z, ((0, 0), (0, dims - z.shape[1])))).astype(np.float32)
         known.update(zip(new, z))
     return np.stack([known[t] for t in titles])
@@ -35,11 +35,13 @@ def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] 
 
 @functools.lru_cache(maxsize=4)
 def _fit(base: tuple[str, ...], dims: int, seed: int) -> tuple[TfidfVectorizer, TruncatedSVD, dict]:
-    """The TF-IDF and SVD fitted on `base`, and a memo of the vectors embedded with them."""
+    """The TF-IDF and SVD fitted on `base` (on one BLAS thread), and a memo of the vectors
+    embedded with them."""
     vec = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(base)
     fitted = vec.transform(base)
     k = max(1, min(dims, fitted.shape[1] - 1, fitted.shape[0] - 1))
-    return vec, TruncatedSVD(n_components=k, random_state=seed).fit(fitted), {}
+    with threadpool_limits(1):
+        return vec, TruncatedSVD(n_components=k, random_state=seed).fit(fitted), {}
 
 
 def unit(z: np.ndarray) -> np.ndarray:
