@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
@@ -98,7 +99,7 @@ def join_child(root: Path, scheduler: str | None) -> None:
     """In a child process: the training set's join, whole or a day at a time on the cluster."""
     import pandas as pd
 
-    from newsrec.features.join import as_of, as_of_from_files, entity_rows
+    from newsrec.features.join import as_of, as_of_to_files, entity_rows, labeled_days
     from newsrec.features.spec import VIEWS
     from newsrec.stages.collect import tables
 
@@ -109,19 +110,25 @@ def join_child(root: Path, scheduler: str | None) -> None:
     ent = entity_rows(tables(ctx.paths, ["impressions"])["impressions"], ctx.params.features.advance_hours)
     feats = {v.table: pd.read_parquet(ctx.paths.features / f"{v.table}.parquet") for v in VIEWS}
     t0 = time.perf_counter()
-    if scheduler:  # as the trainset stage runs it: each day's task reads its own slices
+    if scheduler:  # as the trainset stage runs it: each day's task reads its own slices, writes its rows
         from distributed import Client
 
         from newsrec.adapters.dask import runner
         from newsrec.data import schema, slices
 
         imps = slices.tables(ctx.paths.canonical, ctx.paths.collected, tuple(schema.TABLES))["impressions"]
+        out = Path(tempfile.mkdtemp(dir=root))
+        days, _ = labeled_days(imps, ctx.params.features.advance_hours)
         with Client(scheduler) as c:
             run = runner(c, lambda _: None)
-            out = as_of_from_files(imps, ctx.paths.features, ctx.params.features.advance_hours, run)
+            done = as_of_to_files(
+                imps, ctx.paths.features, ctx.params.features.advance_hours, out, lambda f: (f, len(f)), days, run
+            )
+        rows_out = sum(done)
+        shutil.rmtree(out)
     else:
-        out = as_of(ent, feats)
-    print(json.dumps({"join_seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": len(out)}))
+        rows_out = len(as_of(ent, feats))
+    print(json.dumps({"join_seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": rows_out}))
 
 
 def fit_child(root: Path, rate: float) -> None:
@@ -169,51 +176,113 @@ def fit_child(root: Path, rate: float) -> None:
     )
 
 
-def measure(rows: float, workers: int, cap: str, keep: bool, rates: list[float]) -> dict:
+def set_params(proj: Path, kind: str, rate: float) -> None:
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["engine"]["kind"] = kind
+    params["train"]["negative_rate"] = rate
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+PIPELINE = ("feast", "trainset", "train", "evaluate")
+
+
+def pipeline(proj: Path, cap: str, client=None, **env: str) -> dict:
+    """The stages after `features`, as `make` runs them: seconds and peak RSS of each, the
+    workers' peaks after it, and the test days' nDCG@10 of the model and of the oracle."""
+    out: dict = {}
+    for stage in PIPELINE:
+        out[stage] = run(["newsrec", stage], proj, cap, **env)
+        if client is not None:
+            out[stage]["worker_peak_rss_mb"] = worker_peaks(client)
+        if out[stage]["exit"]:
+            return out
+    m = json.loads((proj / "reports/metrics.json").read_text())
+    out["ndcg@10"] = {k: m[k]["ndcg@10"] for k in ("model", "popularity", "oracle") if k in m}
+    out["test_rows"] = json.loads((proj / "reports/evaluate.json").read_text())["rows"]
+    return out
+
+
+def too_big(prev: list[dict], key: str, rows: float, cap: str) -> str:
+    """Why `key` is skipped at `rows`: its peak at a smaller size of this run, scaled to
+    `rows`, is above the cap; '' to run it."""
+    for r in reversed(prev):
+        got = r.get(key)
+        if got and not got.get("exit") and "peak_rss_mb" in got:
+            scaled = got["peak_rss_mb"] * rows / r["candidate_rows"]
+            if scaled * 2**20 > bytes_of(cap):
+                return f"its peak at {r['candidate_rows']:,} rows scales to {scaled / 1024:.1f} GB, above {cap}"
+            return ""
+    return ""
+
+
+def measure(rows: float, a: argparse.Namespace, prev: list[dict]) -> dict:
     from distributed import Client, LocalCluster
 
+    cap, workers = a.mem_cap, a.workers
     tmp = Path(tempfile.mkdtemp(prefix="newsrec-scale-"))
     try:
         proj = project(tmp / "proj", rows, workers)
-        res: dict = {"rows_asked": rows, "world": world_for(rows)}
+        res: dict = {"rows_asked": rows, "world": world_for(rows), "skipped": {}}
         for stage in ("world", "ingest"):
             res[stage] = run(["newsrec", stage], proj, cap)
+            print(f"  {stage}: {res[stage]['seconds']:.0f} s, {res[stage]['peak_rss_mb']:,.0f} MB", flush=True)
             if res[stage]["exit"]:
                 return res
         import pyarrow.parquet as pq
 
         res["candidate_rows"] = pq.ParquetFile(proj / "data/canonical/impressions.parquet").metadata.num_rows
         print(f"  {res['candidate_rows']:,} candidate rows", flush=True)
-        res["features_pandas"] = run(["newsrec", "features"], proj, cap)
-        shutil.copytree(proj / "data/features", tmp / "alone")
-        res["join_pandas"] = run([sys.executable, __file__, "--join", str(proj)], proj, cap)
-        with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as lc:
+        rows = res["candidate_rows"]
+        for key, cmd in (
+            ("features_pandas", ["newsrec", "features"]),
+            ("join_pandas", [sys.executable, __file__, "--join", str(proj)]),
+        ):
+            if why := too_big(prev, key, rows, cap):
+                res["skipped"][key] = why
+                continue
+            res[key] = run(cmd, proj, cap)
+            if key == "features_pandas" and not res[key]["exit"]:
+                shutil.copytree(proj / "data/features", tmp / "alone")
+        if rows <= a.pandas_pipeline_rows and "features_pandas" in res:
+            set_params(proj, "pandas", a.pipeline_rate)
+            res["pipeline_pandas"] = pipeline(proj, cap)
+        else:
+            res["skipped"]["pipeline_pandas"] = (
+                f"Feast's DuckDB join above --pandas-pipeline-rows {a.pandas_pipeline_rows:,.0f}"
+            )
+        with LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        ) as lc:
             with Client(lc) as c:
-                params = yaml.safe_load((proj / "params.yaml").read_text())
-                params["engine"]["kind"] = "dask"
-                (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-                res["features_dask"] = run(
-                    ["newsrec", "features"], proj, cap, NEWSREC_DASK_SCHEDULER=lc.scheduler_address
-                )
+                set_params(proj, "dask", a.pipeline_rate)
+                env = {"NEWSREC_DASK_SCHEDULER": lc.scheduler_address}
+                res["features_dask"] = run(["newsrec", "features"], proj, cap, **env)
                 res["features_dask"]["worker_peak_rss_mb"] = worker_peaks(c)
-                res["features_same"] = tables_equal(tmp / "alone", proj / "data/features")
+                if (tmp / "alone").exists():
+                    res["features_same"] = tables_equal(tmp / "alone", proj / "data/features")
                 res["join_dask"] = run(
                     [sys.executable, __file__, "--join", str(proj), "--scheduler", lc.scheduler_address], proj, cap
                 )
                 res["join_dask"]["worker_peak_rss_mb"] = worker_peaks(c)
+                if not res["features_dask"]["exit"]:
+                    res["pipeline_dask"] = pipeline(proj, cap, c, **env)
         res["fits"] = []
-        for rate in rates:
+        for rate in a.rates if rows <= a.fit_rows else []:
             got = run([sys.executable, __file__, "--fit", str(proj), "--rate", str(rate)], proj, cap)
             if not got["exit"]:
                 got |= json.loads(got["out"].strip().splitlines()[-1])
             res["fits"].append(got)
         for k in ("join_pandas", "join_dask"):
-            if not res[k]["exit"]:
+            if k in res and not res[k]["exit"]:
                 lines = res[k]["out"].strip().splitlines()
                 res[k] |= json.loads(lines[-1]) if lines else {}
         return res
     finally:
-        if keep:
+        if a.keep:
             print(f"  kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -228,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rates", type=float, nargs="+", default=[1.0, 0.25], help="train.negative_rate values to fit and compare"
     )
+    ap.add_argument("--pipeline-rate", type=float, default=0.25, help="train.negative_rate of the pipelines' train")
+    ap.add_argument("--pandas-pipeline-rows", type=float, default=2e6, help="Feast's training set up to this size")
+    ap.add_argument("--fit-rows", type=float, default=1e7, help="the fits at --rates up to this size")
     ap.add_argument("--join", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--fit", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
@@ -242,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for rows in a.rows:
         print(f"size {rows:,.0f} rows: a world, ingest, then each engine", flush=True)
-        results.append(measure(rows, a.workers, a.mem_cap, a.keep, a.rates))
+        results.append(measure(rows, a, results))
         report(results[-1], a.workers)
+        save_result("scale", results)
+    growth(results)
     print(f"\nresults: {save_result('scale', results)}")
     return 0
 
@@ -253,20 +327,49 @@ def report(r: dict, workers: int) -> None:
         bad = next(k for k in ("world", "ingest") if r[k]["exit"])
         print(f"  {bad} failed (exit {r[bad]['exit']}; a memory cap?): {r[bad]['tail']}")
         return
-    fp, fd, jp, jd = r["features_pandas"], r["features_dask"], r["join_pandas"], r["join_dask"]
+    fp, fd = r.get("features_pandas"), r["features_dask"]
     print(f"  {r['candidate_rows']:,} candidate rows; Dask: a LocalCluster of {workers} workers")
-    print(f"  {'':>24} {'seconds':>9} {'peak RSS MB':>12} {'workers MB':>16}")
-    print(f"  {'features, one process':>24} {fp['seconds']:>9.1f} {fp['peak_rss_mb']:>12,.0f}")
-    w = "/".join(f"{x:,.0f}" for x in fd["worker_peak_rss_mb"])
-    print(f"  {'features, Dask':>24} {fd['seconds']:>9.1f} {fd['peak_rss_mb']:>12,.0f} {w:>16}")
-    print(
-        f"  features: Dask / one process {fd['seconds'] / fp['seconds']:.2f}x the time; "
-        f"the same tables: {'yes' if r['features_same'] else 'NO'}"
-    )
-    if "join_seconds" in jp and "join_seconds" in jd:
+    print(f"  {'':>26} {'seconds':>9} {'peak RSS MB':>12} {'workers MB':>16}")
+
+    def line(name: str, x: dict | None) -> None:
+        if x is None:
+            return
+        w = "/".join(f"{v:,.0f}" for v in x.get("worker_peak_rss_mb", []))
+        state = f" FAILED (exit {x['exit']})" if x["exit"] else ""
+        print(f"  {name:>26} {x['seconds']:>9.1f} {x['peak_rss_mb']:>12,.0f} {w:>16}{state}")
+
+    line("world", r["world"])
+    line("ingest", r["ingest"])
+    line("features, one process", fp)
+    line("features, Dask", fd)
+    for kind in ("pandas", "dask"):
+        for stage in PIPELINE:
+            line(f"{stage}, {'one process' if kind == 'pandas' else 'Dask'}", r.get(f"pipeline_{kind}", {}).get(stage))
+    for k, why in r.get("skipped", {}).items():
+        print(f"  {k} skipped: {why}")
+    if fp and not fp["exit"] and not fd["exit"]:
         print(
-            f"  join: the whole in one process (merge_asof, the floor) {jp['join_seconds']:.1f} s, a day at a time on "
-            f"Dask {jd['join_seconds']:.1f} s ({jd['join_seconds'] / jp['join_seconds']:.2f}x); rows in "
+            f"  features: Dask / one process {fd['seconds'] / fp['seconds']:.2f}x the time; "
+            f"the same tables: {'yes' if r.get('features_same') else 'NO'}"
+        )
+    for kind in ("pandas", "dask"):
+        pl = r.get(f"pipeline_{kind}")
+        if pl and "ndcg@10" in pl:
+            total = sum(pl[s]["seconds"] for s in PIPELINE) + r[f"features_{kind}"]["seconds"]
+            nd = ", ".join(f"{k} {v:.4f}" for k, v in pl["ndcg@10"].items())
+            print(
+                f"  {kind}: features + {' + '.join(PIPELINE)} {total:.0f} s; test days ({pl['test_rows']:,} rows) nDCG@10: {nd}"
+            )
+    jp, jd = r.get("join_pandas", {}), r.get("join_dask", {})
+    if "join_seconds" in jd:
+        floor = (
+            f"the whole in one process (merge_asof, the floor) {jp['join_seconds']:.1f} s, "
+            if "join_seconds" in jp
+            else ""
+        )
+        ratio = f" ({jd['join_seconds'] / jp['join_seconds']:.2f}x)" if "join_seconds" in jp else ""
+        print(
+            f"  join: {floor}a day per task on Dask, written {jd['join_seconds']:.1f} s{ratio}; rows in "
             f"{jd['rows_in']:,}, out {jd['rows_out']:,}"
         )
     fits = [f for f in r.get("fits", []) if not f["exit"]]
@@ -282,8 +385,25 @@ def report(r: dict, workers: int) -> None:
         if f["exit"]:
             print(f"  the fit at rate {f.get('rate')} failed (exit {f['exit']}): {f['tail']}")
     for k in ("features_pandas", "features_dask", "join_pandas", "join_dask"):
-        if r[k]["exit"]:
+        if k in r and r[k]["exit"]:
             print(f"  {k} failed (exit {r[k]['exit']}; a memory cap?): {r[k]['tail']}")
+    for kind in ("pandas", "dask"):
+        for stage, x in r.get(f"pipeline_{kind}", {}).items():
+            if isinstance(x, dict) and x.get("exit"):
+                print(f"  {stage} ({kind}) failed (exit {x['exit']}): {x['tail']}")
+
+
+def growth(results: list[dict]) -> None:
+    """The Dask path's time and worker peak from each size to the next."""
+    done = [r for r in results if "ndcg@10" in r.get("pipeline_dask", {})]
+    for a, b in zip(done, done[1:]):
+        t = [r["features_dask"]["seconds"] + sum(r["pipeline_dask"][s]["seconds"] for s in PIPELINE) for r in (a, b)]
+        peak = max(b["pipeline_dask"]["evaluate"]["worker_peak_rss_mb"] + b["features_dask"]["worker_peak_rss_mb"])
+        print(
+            f"{a['candidate_rows']:,} -> {b['candidate_rows']:,} rows ({b['candidate_rows'] / a['candidate_rows']:.1f}x): "
+            f"Dask features..evaluate {t[0]:.0f} s -> {t[1]:.0f} s ({t[1] / t[0]:.2f}x); the largest worker peak "
+            f"{peak / 1024:.1f} GB"
+        )
 
 
 if __name__ == "__main__":

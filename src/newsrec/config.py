@@ -59,9 +59,15 @@ class Scenarios(Strict):
     new_category: NewCategory = NewCategory()
 
 
+# world.preset: sizes that replace the world's own (MIND-large: 1M users, about 160k articles,
+# about 2.2M logged impressions; with 10-30 candidates each, about 45M candidate rows)
+WORLD_PRESETS = {"large": {"n_users": 1_000_000, "n_articles": 160_000, "impressions_per_day": 430_000}}
+
+
 class World(Strict):
     """The simulated news world (the `world` stage)."""
 
+    preset: Literal["default", "large"] = "default"  # large: WORLD_PRESETS' sizes replace the three below
     seed: int = 7
     start: datetime = datetime(2026, 11, 2, tzinfo=UTC)
     days: int = Field(7, ge=1)  # logged days: what `ingest` reads
@@ -85,6 +91,13 @@ class World(Strict):
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
         return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, v: object) -> object:
+        if isinstance(v, dict) and v.get("preset") in WORLD_PRESETS:
+            return v | WORLD_PRESETS[v["preset"]]
+        return v
 
     @model_validator(mode="after")
     def _sizes(self) -> World:

@@ -39,12 +39,15 @@ def dvc_hashes(root: Path, paths: list[str]) -> dict[str, str]:
 
 
 def training_key(data: Path, params: dict, *code: Path) -> str:
-    """What makes a training unique: its data file, its parameters and the model code. Two
+    """What makes a training unique: its data (a file or a folder), its parameters and the model code. Two
     trainings with the same key give the same model (training is deterministic; tested)."""
     h = hashlib.sha256()
-    with open(data, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for part in sorted(data.rglob("*")) if data.is_dir() else [data]:  # a file, or a folder of parts
+        if part.is_file():
+            h.update(str(part.relative_to(data)).encode() if part != data else b"")
+            with open(part, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     for c in code:
         h.update(Path(c).read_bytes())

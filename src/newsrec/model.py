@@ -3,6 +3,8 @@ time-based split and explicit errors where the data cannot support training."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -14,13 +16,17 @@ from newsrec.features.spec import MODEL_FEATURES
 SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
+Span = tuple[pd.Timestamp, pd.Timestamp]  # the first and last time of all the rows
+
+
 class TrainingDataError(ValueError):
     """The training set cannot train or evaluate a model (an empty split, no clicks...)."""
 
 
-def split_by_day(times: pd.Series, p: Trainset) -> pd.Series:
-    """'train', 'valid', 'test' or 'unused' for each row, by whole days since the first day."""
-    day = (times - times.min().floor("D")).dt.days
+def split_by_day(times: pd.Series, p: Trainset, span: Span | None = None) -> pd.Series:
+    """'train', 'valid', 'test' or 'unused' for each row, by whole days since the first day
+    (of `span`, the times of all the rows when these are a part of them)."""
+    day = (times - (span[0] if span else times.min()).floor("D")).dt.days
     edges = np.cumsum([p.train_days, p.valid_days, p.test_days])
     labels = np.select([day < edges[0], day < edges[1], day < edges[2]], ["train", "valid", "test"], "unused")
     return pd.Series(labels, index=times.index)
@@ -33,12 +39,14 @@ def held_out(impression_ids) -> np.ndarray:
     return (ids * np.uint64(2654435761)) % np.uint64(2**32) / 2**32
 
 
-def split_recent(times: pd.Series, impression_ids, p: Trainset) -> pd.Series:
+def split_recent(times: pd.Series, impression_ids, p: Trainset, span: Span | None = None) -> pd.Series:
     """A retrain's split: the last `window_days` days with labels; of the last day's
     impressions, `holdout` is held out, half for 'valid' (the monitoring reference) and half
     for 'test' (the gate); the rest of the window is 'train', anything older 'unused'."""
-    day = (times - times.min().floor("D")).dt.days.to_numpy()
-    last, u = day.max(initial=0), held_out(impression_ids)
+    first = (span[0] if span else times.min()).floor("D")
+    day = (times - first).dt.days.to_numpy()
+    last = (span[1] - first).days if span else day.max(initial=0)
+    u = held_out(impression_ids)
     held = day == last
     labels = np.select(
         [held & (u < p.holdout / 2), held & (u < p.holdout), day > last - p.window_days],
@@ -48,13 +56,25 @@ def split_recent(times: pd.Series, impression_ids, p: Trainset) -> pd.Series:
     return pd.Series(labels, index=times.index)
 
 
-def split_rows(times: pd.Series, impression_ids, p: Trainset) -> pd.Series:
-    """The split the params ask for: by day from the first day, or the recent window."""
-    return split_recent(times, impression_ids, p) if p.window_days else split_by_day(times, p)
+def split_rows(times: pd.Series, impression_ids, p: Trainset, span: Span | None = None) -> pd.Series:
+    """The split the params ask for: by day from the first day, or the recent window. For a
+    part of the rows, `span` is the first and last time of all of them."""
+    return split_recent(times, impression_ids, p, span) if p.window_days else split_by_day(times, p, span)
+
+
+def split_counts(split: pd.Series, y: pd.Series) -> dict[str, tuple[int, int]]:
+    """Rows and clicks per split (what `check_split` judges; parts' counts add up)."""
+    g = pd.DataFrame({"split": split.to_numpy(), "y": y.to_numpy().astype(int)}).groupby("split")["y"]
+    return {str(k): (int(n), int(c)) for k, n, c in zip(g.size().index, g.size(), g.sum())}
 
 
 def check_split(split: pd.Series, y: pd.Series, p: Trainset) -> None:
     """Raise TrainingDataError naming the split that is empty or has a single class."""
+    check_counts(split_counts(split, y), p)
+
+
+def check_counts(counts: dict[str, tuple[int, int]], p: Trainset) -> None:
+    """`check_split` on the rows and clicks per split."""
     if p.window_days:
         asks = {
             "train": f"the last {p.window_days} day(s) in params trainset.window_days, but the held-out share",
@@ -64,26 +84,52 @@ def check_split(split: pd.Series, y: pd.Series, p: Trainset) -> None:
     else:
         asks = {n: f"{getattr(p, f'{n}_days')} day(s) in params trainset.{n}_days" for n in ("train", "valid", "test")}
     for name, what in asks.items():
-        ys = y[split == name]
-        if ys.empty:
+        n, clicks = counts.get(name, (0, 0))
+        if n == 0:
             raise TrainingDataError(
                 f"the {name} split ({what}) has no labeled rows: the data covers fewer days or impressions "
                 f"than the split asks for"
             )
-        if ys.nunique() < 2:
+        if clicks in (0, n):
             raise TrainingDataError(
-                f"the {name} split has only {'clicks' if ys.iloc[0] else 'non-clicks'} "
-                f"({len(ys):,} rows): a click model needs both"
+                f"the {name} split has only {'clicks' if clicks else 'non-clicks'} "
+                f"({n:,} rows): a click model needs both"
             )
 
 
-def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifier:
-    """Fit the click model on the filled model inputs (no NaN may remain)."""
+def read_split(
+    path: Path, split: str, columns: list[str] | None = None, rate: float = 1.0, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows of one split of a training set (a parquet file, or a folder of day parts), a
+    batch at a time, so that only the rows kept are ever held: with rate < 1, negatively
+    downsampled as they are read (`downsample`: every click, a seeded share `rate` of the
+    rest). Also which rows are a uniform sample of the split (all of them at rate 1), for
+    statistics such as the fill values."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    data = ds.dataset(path, format="parquet")
+    scan = data.scanner(columns=columns, filter=ds.field("split") == split, use_threads=False)
+    kept, uniform = [], []
+    for i, b in enumerate(scan.to_batches()):
+        u = np.random.default_rng([seed, i]).random(b.num_rows)
+        y = b.column("clicked").to_numpy(zero_copy_only=False)
+        rows = np.arange(b.num_rows) if rate >= 1 else np.flatnonzero((y == 1) | (u < rate))
+        kept.append(b.take(pa.array(rows)))
+        uniform.append(u[rows] < rate if rate < 1 else np.ones(len(rows), dtype=bool))
+    table = pa.Table.from_batches(kept, schema=scan.projected_schema)
+    return table.to_pandas(), np.concatenate(uniform) if uniform else np.zeros(0, dtype=bool)
+
+
+def fit(x: pd.DataFrame, y: pd.Series, p: Train, sampled: bool = False) -> HistGradientBoostingClassifier:
+    """Fit the click model on the filled model inputs (no NaN may remain). `sampled`: the
+    rows were downsampled at p.negative_rate already (`read_split`), so only the calibration
+    correction is left to make."""
     if x[MODEL_FEATURES].isna().any().any():
         bad = x[MODEL_FEATURES].columns[x[MODEL_FEATURES].isna().any()].tolist()
         raise TrainingDataError(f"missing values left in {bad}: fill them with features.fill_defaults")
     y_all = y.to_numpy().astype(int)
-    rows = downsample(y_all, p.negative_rate, p.seed)
+    rows = np.arange(len(y_all)) if sampled else downsample(y_all, p.negative_rate, p.seed)
     model = HistGradientBoostingClassifier(
         learning_rate=p.learning_rate,
         max_iter=p.max_iter,
@@ -96,9 +142,9 @@ def fit(x: pd.DataFrame, y: pd.Series, p: Train) -> HistGradientBoostingClassifi
         random_state=p.seed,
     )
     m = x[MODEL_FEATURES].to_numpy()
-    if len(rows) == len(y_all):
+    if p.negative_rate >= 1:
         return model.fit(m, y_all)
-    model.fit(m[rows], y_all[rows])
+    model.fit(m[rows] if len(rows) < len(m) else m, y_all[rows])
     # the calibration correction: the sample's odds of a click are 1/rate times the data's,
     # so every log-odds the model gives moves by log(rate) (its baseline: one constant)
     model._baseline_prediction = model._baseline_prediction + np.log(p.negative_rate)

@@ -78,7 +78,9 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
     _engine(ingested, kind="dask", workers=2)
     res = sh(ingested, "newsrec", "trainset")
     assert "days of entity rows joined" in res.stderr + res.stdout
-    ours = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
+    folder = ingested / "data" / "trainset" / "trainset.parquet"
+    assert folder.is_dir() and len(list(folder.glob("day-*.parquet"))) >= 9  # written by the day tasks
+    ours = pd.read_parquet(folder)
     assert len(ours) == len(feast) > 10_000
     for c in ("impression_id", "news_id", "request_time", "clicked", "split"):
         assert (ours[c].to_numpy() == feast[c].to_numpy()).all(), c
@@ -102,3 +104,22 @@ def test_the_test_days_scored_on_a_dask_local_cluster_give_the_same_metrics(inge
     assert "test days scored" in res.stderr + res.stdout
     parts = [json.loads((ingested / "reports" / f).read_text()) for f in ("metrics.json", "evaluate.json")]
     assert parts == alone and alone[0]["model"]["ndcg@10"] > alone[0]["random"]["ndcg@10"]
+
+
+def test_training_downsampled_as_read_and_evaluation_run_on_the_day_parts(ingested):
+    """`train` reads the folder of day parts with train.negative_rate < 1 (every click, a
+    share of the rest, as read) and `evaluate` scores its test days on the cluster."""
+    import json
+
+    _engine(ingested, kind="dask", workers=2)
+    params = yaml.safe_load((ingested / "params.yaml").read_text())
+    params["train"]["negative_rate"] = 0.5
+    (ingested / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for stage in ("features", "feast", "trainset"):
+        sh(ingested, "newsrec", stage)
+    assert (ingested / "data" / "trainset" / "trainset.parquet").is_dir()
+    res = sh(ingested, "newsrec", "train")
+    assert "(every click, 50% of the rest: train.negative_rate)" in res.stderr + res.stdout
+    sh(ingested, "newsrec", "evaluate")
+    metrics = json.loads((ingested / "reports" / "metrics.json").read_text())
+    assert metrics["model"]["ndcg@10"] > metrics["random"]["ndcg@10"]

@@ -101,3 +101,29 @@ def test_negative_downsampling_keeps_every_click_and_stays_calibrated():
     assert abs(p_all.mean() / ctr - 1) < 0.05 and abs(p_down.mean() / ctr - 1) < 0.05
     assert roc_auc_score(y, p_down) > roc_auc_score(y, p_all) - 0.01
     assert type(down) is HistGradientBoostingClassifier  # nothing new for the model's loader to trust
+
+
+def test_a_split_read_downsampled_keeps_every_click_and_a_share_of_the_rest(tmp_path):
+    """read_split: the split's rows only, every click, about `rate` of the non-clicks, the
+    same rows each time, and a uniform-sample mask of about `rate` of all the rows."""
+    from newsrec.model import read_split
+
+    rng = np.random.default_rng(1)
+    n = 40_000
+    frame = pd.DataFrame(
+        {"split": rng.choice(["train", "test"], n), "clicked": (rng.random(n) < 0.1).astype(int), "x": rng.random(n)}
+    )
+    (tmp_path / "parts").mkdir()
+    frame.iloc[: n // 2].to_parquet(tmp_path / "parts" / "day-1.parquet", index=False)
+    frame.iloc[n // 2 :].to_parquet(tmp_path / "parts" / "day-2.parquet", index=False)
+    whole, uniform = read_split(tmp_path / "parts", "train")
+    train = frame[frame["split"] == "train"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole, train)
+    assert uniform.all()
+    got, uniform = read_split(tmp_path / "parts", "train", rate=0.25, seed=3)
+    assert (got["split"] == "train").all() and got["clicked"].sum() == train["clicked"].sum()
+    share = (got["clicked"] == 0).sum() / (train["clicked"] == 0).sum()
+    assert 0.23 < share < 0.27 and 0.23 < uniform.sum() / len(train) < 0.27
+    assert got["clicked"][uniform].mean() == pytest.approx(train["clicked"].mean(), abs=0.02)  # uniform: unbiased
+    again, _ = read_split(tmp_path / "parts", "train", rate=0.25, seed=3)
+    pd.testing.assert_frame_equal(got, again)

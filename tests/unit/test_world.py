@@ -111,3 +111,46 @@ def test_new_cohort_and_new_category_appear_on_their_day(tmp_path):
     assert cohort.any() and (imps.loc[cohort, "day"] >= 2).all()
     new_cat = imps["category"] == "elections"
     assert new_cat.any() and (imps.loc[new_cat, "day"] >= 2).all()
+
+
+def test_early_histories_follow_interest_and_popularity_without_repeats(world_params):
+    """The backlog clicks are drawn with weight interest(category) x exp(popularity), without
+    repeats: a user's clicks lean to the categories they care for and to popular articles."""
+    from newsrec.data.simulator import _initial_histories
+
+    world = NewsWorld(world_params.model_copy(update={"n_users": 3000}))
+    a = world.articles
+    index = {n: i for i, n in enumerate(a.news_id)}
+    hist = _initial_histories(world, np.random.default_rng(0))
+    old = np.flatnonzero(a.published < world.start)
+    clicked, interest, n_clicks = [], [], []
+    for u, h in enumerate(hist):
+        ids = [index[x] for x in h]
+        assert len(ids) == len(set(ids)) <= world_params.history_max
+        assert all(a.published[i] < world.start for i in ids)
+        assert ids == sorted(ids)  # in publication order
+        clicked += ids
+        interest += list(world.users.interest[u][a.category[ids]])
+        n_clicks.append(len(ids))
+    # interest in a clicked article's category: well above what a random reader-article pair has
+    assert np.mean(interest) > 1.5 * world.users.interest[:, a.category[old]].mean()
+    assert a.popularity[clicked].mean() > a.popularity[old].mean() + 0.5
+    share_cold = np.mean(np.array(n_clicks) == 0)
+    assert world_params.cold_user_fraction <= share_cold < world_params.cold_user_fraction + 0.1
+
+
+def test_a_day_written_in_blocks_is_the_same_day(world_params):
+    from newsrec.data.simulator import _behaviors_lines, days
+
+    world = NewsWorld(world_params)
+    log = next(days(world))
+    whole = _behaviors_lines(world, log).to_pylist()
+    assert [x for b in log.blocks(7) for x in _behaviors_lines(world, b).to_pylist()] == whole
+
+
+def test_the_large_preset_sets_mind_large_sizes():
+    from newsrec.config import WORLD_PRESETS, World
+
+    w = World.model_validate({"preset": "large", "n_users": 10})
+    assert {k: getattr(w, k) for k in WORLD_PRESETS["large"]} == WORLD_PRESETS["large"]
+    assert World.model_validate({"n_users": 10}).n_users == 10

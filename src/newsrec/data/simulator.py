@@ -32,6 +32,21 @@ class DayLog:
     clicked: np.ndarray
     history: list[str]
 
+    def blocks(self, size: int = 100_000) -> Iterator[DayLog]:
+        """The day's impressions `size` at a time (bounded arrays when the day is large)."""
+        for lo in range(0, len(self.user), size):
+            hi = min(lo + size, len(self.user))
+            a, b = self.offsets[lo], self.offsets[hi]
+            yield DayLog(
+                self.impression_id[lo:hi],
+                self.user[lo:hi],
+                self.time[lo:hi],
+                self.offsets[lo : hi + 1] - a,
+                self.article[a:b],
+                self.clicked[a:b],
+                self.history[lo:hi],
+            )
+
 
 @dataclass(frozen=True)
 class SimSummary:
@@ -42,22 +57,44 @@ class SimSummary:
 
 
 def _initial_histories(world: NewsWorld, rng: np.random.Generator) -> list[deque]:
-    """Clicks before the log starts, drawn by interest and popularity from the backlog."""
-    p, a = world.p, world.articles
-    h = [deque(maxlen=p.history_max) for _ in range(len(world.users.user_id))]
+    """Clicks before the log starts, drawn by interest and popularity from the backlog.
+
+    A user's clicks are drawn without repeats with weight interest(category) x popularity:
+    a category by the user's interest in it times its total weight, then an article within
+    it by weight, with replacement, keeping first occurrences (the same distribution as
+    drawing one by one without replacement), for a block of users at a time.
+    """
+    p, a, users = world.p, world.articles, world.users
+    h = [deque(maxlen=p.history_max) for _ in range(len(users.user_id))]
     old = np.flatnonzero(a.published < world.start)
     if len(old) == 0 or p.history_max == 0:
         return h
-    pop = np.exp(a.popularity[old])
-    for u in range(len(h)):
-        if world.users.joins_day[u] > 0 or rng.random() < p.cold_user_fraction:
-            continue
-        n = min(rng.poisson(p.history_mean * min(world.users.activity[u], 3.0)), len(old), p.history_max)
-        if n == 0:
-            continue
-        w = world.users.interest[u][a.category[old]] * pop
-        pick = rng.choice(old, size=n, replace=False, p=w / w.sum())
-        h[u].extend(a.news_id[np.sort(pick)])
+    old = old[np.argsort(a.category[old], kind="stable")]  # grouped by category
+    k = len(world.categories)
+    cum = np.cumsum(np.exp(a.popularity[old]))
+    ends = np.searchsorted(a.category[old], np.arange(k), side="right")
+    before = np.concatenate([[0.0], cum])[np.concatenate([[0], ends[:-1]])]  # weight before each category
+    total = cum[ends - 1] * (ends > 0) - before  # each category's weight (0 if it has no article)
+    warm = (users.joins_day == 0) & (rng.random(len(h)) >= p.cold_user_fraction)
+    n = np.minimum(rng.poisson(p.history_mean * np.minimum(users.activity, 3.0)), min(len(old), p.history_max))
+    who = np.flatnonzero(warm & (n > 0))
+    draws = 3 * int(n.max(initial=1))
+    for lo in range(0, len(who), 20_000):
+        u = who[lo : lo + 20_000]
+        w = users.interest[u] * total
+        cw = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
+        cw[:, -1] = 1.0
+        r = rng.random((len(u), draws))
+        cat = np.minimum((r[:, :, None] >= cw[:, None, :]).sum(axis=2), k - 1)
+        x = before[cat] + rng.random(cat.shape) * total[cat]
+        pick = np.minimum(np.searchsorted(cum, x, side="right"), len(old) - 1)
+        order = np.argsort(pick, axis=1, kind="stable")
+        srt = np.take_along_axis(pick, order, axis=1)
+        dup = np.zeros(pick.shape, dtype=bool)
+        np.put_along_axis(dup, order[:, 1:], srt[:, 1:] == srt[:, :-1], axis=1)
+        keep = ~dup & (np.cumsum(~dup, axis=1) <= n[u, None])
+        for row, (uu, m) in enumerate(zip(u, keep)):
+            h[uu].extend(a.news_id[np.sort(old[pick[row, m]])])
     return h
 
 
@@ -198,7 +235,8 @@ def simulate(p: WorldParams, out: Path, progress: Callable[[int, int], None] | N
         with open(tmp / "behaviors.tsv", "w") as fb, open(tmp / "feedback.tsv", "w") as ff:
             ff.write("impression_id\tuser_id\tnews_id\ttime\trating\n")
             for day, log in zip(range(p.days), days(world)):
-                _write(fb, _behaviors_lines(world, log))
+                for block in log.blocks():
+                    _write(fb, _behaviors_lines(world, block))
                 lines, nr = _feedback_lines(world, log, world.day_rng(10_000 + day), world.day_start(p.days))
                 _write(ff, lines)
                 totals += [len(log.user), len(log.article), int(log.clicked.sum()), nr]

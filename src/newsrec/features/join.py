@@ -96,16 +96,50 @@ def as_of_from_files(
     task reading its own slices: the impressions joined as of a time in its day (up to one
     update after it, since the times are floored), the feature rows of its views' TTL
     before it. The rows in the order of the impressions table."""
-    days: set[pd.Timestamp] = set()
-    for b in impressions.batches(["time", "clicked"]):
-        t = b.loc[b["clicked"].notna(), "time"].dt.floor(f"{advance_hours}h")
-        days |= set(t.dt.floor("D").unique())
+    days, _ = labeled_days(impressions, advance_hours)
     one = lambda lo: _day_of_files(impressions, features, advance_hours, lo)  # noqa: E731
-    done = (run or serial)(one, sorted(days))
-    if not done:
-        raise ValueError(f"{', '.join(map(str, impressions.files))}: no labeled impressions, so no training set")
+    done = (run or serial)(one, days)
     out = pd.concat(done)
     return out.sort_index(kind="stable").reset_index(drop=True)
+
+
+def labeled_days(
+    impressions: Table, advance_hours: int
+) -> tuple[list[pd.Timestamp], tuple[pd.Timestamp, pd.Timestamp]]:
+    """The days the labeled impressions' features are joined as of, and the first and last
+    time of those impressions, from one pass over the table a row group at a time."""
+    days: set[pd.Timestamp] = set()
+    lo = hi = None
+    for b in impressions.batches(["time", "clicked"]):
+        t = b.loc[b["clicked"].notna(), "time"]
+        if len(t):
+            days |= set(t.dt.floor(f"{advance_hours}h").dt.floor("D").unique())
+            lo, hi = min(t.min(), lo or t.min()), max(t.max(), hi or t.max())
+    if not days:
+        raise ValueError(f"{', '.join(map(str, impressions.files))}: no labeled impressions, so no training set")
+    return sorted(days), (lo, hi)
+
+
+def as_of_to_files(
+    impressions: Table,
+    features: Path,
+    advance_hours: int,
+    out: Path,
+    finish: Callable[[pd.DataFrame], tuple[pd.DataFrame, dict]],
+    days: list[pd.Timestamp],
+    run: Callable[[Callable, Iterable], list] | None = None,
+) -> list[dict]:
+    """`as_of_from_files` with each day's rows written where they are joined, so that no
+    process ever holds the whole: `finish(rows)` gives the rows to write and a summary, the
+    rows go to out/day-<date>.parquet (in day order by name), and the summaries come back
+    in day order."""
+
+    def one(lo: pd.Timestamp) -> dict:
+        rows, summary = finish(_day_of_files(impressions, features, advance_hours, lo).sort_index(kind="stable"))
+        rows.to_parquet(out / f"day-{lo:%Y-%m-%d}.parquet", index=False)
+        return summary
+
+    return (run or serial)(one, days)
 
 
 def _day_of_files(impressions: Table, features: Path, advance_hours: int, lo: pd.Timestamp) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from newsrec.console import Say, progress
 from newsrec.data.io import read_json, write_json
 from newsrec.features.request import fill_defaults
 from newsrec.metrics import ranking_metrics
-from newsrec.model import predict_in_parts
+from newsrec.model import predict_in_parts, read_split
 from newsrec.ranking import blend, popularity, realised
 
 if TYPE_CHECKING:
@@ -71,8 +71,7 @@ def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None
     say = say or progress("evaluate")
     trained = read_json(paths.train)
     model, meta = registry.load_model(trained["version"])
-    frame = pd.read_parquet(paths.trainset)
-    test = frame[frame["split"] == "test"].reset_index(drop=True)
+    test, _ = read_split(paths.trainset, "test")
     day = pd.to_datetime(test["request_time"], unit="s", utc=True).dt.floor("D")  # a part per test day
     x, _ = fill_defaults(test, meta["defaults"])
     ver = registry.champion()

@@ -21,6 +21,7 @@ from newsrec.data.io import read_json, write_json
 from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.features.spec import MODEL_FEATURES
 from newsrec.gates import DriftDecision, drift_decision
+from newsrec.model import read_split
 from newsrec.predlog import CorruptLogError, log_days, losses, quarantine_of, read_log
 from newsrec.recommend import score_candidates
 
@@ -63,8 +64,7 @@ def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -
 
 
 def _reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
-    frame = pd.read_parquet(paths.trainset)
-    ref = sample(frame[frame["split"] == "valid"], p.monitor.reference_rows, p.monitor.seed)
+    ref = sample(read_split(paths.trainset, "valid")[0], p.monitor.reference_rows, p.monitor.seed)
     model, meta = registry.load_model(version)
     groups = ref["impression_id"].to_numpy()
     engagement, quality, score = score_candidates(

@@ -17,7 +17,7 @@ from newsrec.console import Say, progress
 from newsrec.data.io import write_json
 from newsrec.features.request import fill_defaults, fit_defaults
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
-from newsrec.model import SKOPS_TRUSTED, fit, predict
+from newsrec.model import SKOPS_TRUSTED, fit, predict, read_split
 
 if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
@@ -42,7 +42,6 @@ def train(
     """Fit, log and register; an identical earlier training (same data, params and model
     code) is reused unless `force`."""
     say = say or progress("train")
-    frame = pd.read_parquet(paths.trainset)
     categories = json.loads((paths.features / "categories.json").read_text())
     key = lineage.training_key(paths.trainset, p.train.model_dump(), Path(fit.__code__.co_filename))
     done = None if force else registry.find_version("training_key", key)
@@ -55,11 +54,14 @@ def train(
             f"(training_key {key[:12]}): challenger points at it; no duplicate registered"
         )
         return out
-    tr, va = frame[frame["split"] == "train"], frame[frame["split"] == "valid"]
-    defaults = fit_defaults(tr, len(categories))
+    rate = p.train.negative_rate
+    tr, uniform = read_split(paths.trainset, "train", rate=rate, seed=p.train.seed)  # downsampled as read
+    va, _ = read_split(paths.trainset, "valid")
+    defaults = fit_defaults(tr[uniform], len(categories))  # medians of a uniform sample of the train rows
     (xt, filled), (xv, _) = fill_defaults(tr, defaults), fill_defaults(va, defaults)
-    say(f"fitting on {len(tr):,} rows, validating on {len(va):,}")
-    model = fit(xt, tr["clicked"], p.train)
+    kept = f" (every click, {rate:.0%} of the rest: train.negative_rate)" if rate < 1 else ""
+    say(f"fitting on {len(tr):,} rows{kept}, validating on {len(va):,}")
+    model = fit(xt, tr["clicked"], p.train, sampled=True)
     pv = predict(model, xv)
     valid = validation_metrics(va["impression_id"], va["clicked"], pv)
     say("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in valid.items()))

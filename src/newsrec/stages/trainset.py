@@ -11,9 +11,9 @@ from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data import schema, slices
 from newsrec.data.io import atomic_dir
-from newsrec.features.join import as_of_from_files, entity_rows
+from newsrec.features.join import as_of_to_files, entity_rows, labeled_days
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
-from newsrec.model import check_split, split_rows
+from newsrec.model import Span, check_counts, check_split, split_counts, split_rows
 from newsrec.stages.collect import tables
 
 if TYPE_CHECKING:
@@ -27,18 +27,11 @@ KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time"
 def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = None) -> dict[str, int]:
     """Write data/trainset/trainset.parquet; return the rows per split."""
     say = say or progress("trainset")
-    if p.engine.kind == "dask":  # the same point-in-time join, a day per task, each reading its own slices
-        from newsrec.adapters.dask import client, runner
-
-        imps = slices.tables(paths.canonical, paths.collected, tuple(schema.TABLES))["impressions"]
-        say(f"{imps.rows():,} candidate rows -> the point-in-time join of {SERVICE}, a day per task")
-        with client(p.engine, say) as c:
-            run = runner(c, say, "days of entity rows joined")
-            frame = as_of_from_files(imps, paths.features, p.features.advance_hours, run)
-    else:
-        entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
-        say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
-        frame = store.historical(entities)
+    if p.engine.kind == "dask":  # the same point-in-time join, a day per task, each reading its slices and
+        return _trainset_on_dask(p, paths, say)  # writing its rows: nothing is gathered here
+    entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
+    say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
+    frame = store.historical(entities)
     times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
     frame["split"] = split_rows(times, frame["impression_id"], p.trainset)
     check_split(frame["split"], frame["clicked"], p.trainset)
@@ -46,8 +39,47 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
     with atomic_dir(paths.trainset.parent) as tmp:
         frame.to_parquet(tmp / paths.trainset.name, index=False)
     counts = {str(k): int(v) for k, v in frame["split"].value_counts().items()}
-    say(
-        f"{len(frame):,} rows {counts}; missing values per feature: "
-        f"{ {c: int(n) for c, n in frame[MODEL_FEATURES].isna().sum().items() if n} }"
-    )
+    _said(say, len(frame), counts, frame[MODEL_FEATURES].isna().sum().to_dict())
+    return counts
+
+
+def _said(say: Say, rows: int, counts: dict[str, int], missing: dict[str, int]) -> None:
+    say(f"{rows:,} rows {counts}; missing values per feature: { {c: int(n) for c, n in missing.items() if n} }")
+
+
+def _finisher(p: Params, span: Span):
+    """A day's joined rows as the training set holds them, and what the stage reports of them."""
+
+    def finish(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+        times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
+        frame["split"] = split_rows(times, frame["impression_id"], p.trainset, span)
+        frame = frame[KEEP + MODEL_FEATURES].sort_values(["request_time", "impression_id", "news_id"])
+        missing = frame[MODEL_FEATURES].isna().sum().to_dict()
+        return frame, {"counts": split_counts(frame["split"], frame["clicked"]), "missing": missing}
+
+    return finish
+
+
+def _trainset_on_dask(p: Params, paths: Paths, say: Say) -> dict[str, int]:
+    """The training set as a folder of day parts (data/trainset/trainset.parquet/day-*.parquet;
+    readers take it as one table), each joined and written by a task on the cluster."""
+    from newsrec.adapters.dask import client, runner
+
+    imps = slices.tables(paths.canonical, paths.collected, tuple(schema.TABLES))["impressions"]
+    days, span = labeled_days(imps, p.features.advance_hours)
+    say(f"{imps.rows():,} candidate rows -> the point-in-time join of {SERVICE}, {len(days)} days, a day per task")
+    with atomic_dir(paths.trainset.parent) as tmp, client(p.engine, say) as c:
+        (tmp / paths.trainset.name).mkdir()
+        run = runner(c, say, "days of entity rows joined and written")
+        done = as_of_to_files(
+            imps, paths.features, p.features.advance_hours, tmp / paths.trainset.name, _finisher(p, span), days, run
+        )
+        both: dict[str, tuple[int, int]] = {}
+        for d in done:
+            for k, (n, clicks) in d["counts"].items():
+                both[k] = (both.get(k, (0, 0))[0] + n, both.get(k, (0, 0))[1] + clicks)
+        check_counts(both, p.trainset)
+    counts = {k: n for k, (n, _) in both.items()}
+    missing = {c: sum(d["missing"][c] for d in done) for c in MODEL_FEATURES}
+    _said(say, sum(counts.values()), counts, missing)
     return counts
