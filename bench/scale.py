@@ -6,17 +6,24 @@ scaled in proportion (impressions a day, users, articles), its `world` and `inge
   LocalCluster (engine dask, NEWSREC_DASK_SCHEDULER): seconds, the peak RSS of the stage's
   process (os.wait4) and of each Dask worker (its own getrusage), and whether the tables are
   the same;
+- the pipeline after it, stage by stage as `make` runs it (`feast`, `trainset`, `train` at
+  --pipeline-rate, `evaluate`), per engine: seconds, peak RSS, the workers' peaks, and the
+  test days' nDCG@10 of the model, popularity and the oracle. One process's `trainset` is
+  Feast's get_historical_features (DuckDB), run up to --pandas-pipeline-rows;
 - the training set's point-in-time join: the whole join in one process (`as_of`, pandas
-  merge_asof: the floor; the tables read first, not timed) and a day at a time on the
-  cluster, each task reading its own slices as the `trainset` stage's do (timed from the
-  files); seconds, peak RSS, rows in and out.
+  merge_asof: the floor; the tables read first, not timed) and a day per task on the
+  cluster, each task reading its own slices and writing its rows as the `trainset` stage's
+  do; seconds, peak RSS, rows in and out;
 - training: a fit on the train days with every row and with train.negative_rate below 1
   (negative downsampling, its log-odds corrected): fit seconds, peak RSS, and on the test
-  days AUC, nDCG@10, log loss and the mean probability over the click rate (calibration).
-Every command runs under `prlimit --as` (--mem-cap), so that no run can take the machine
-down; a run that hits the cap is reported as such. Ratios are of the same run.
+  days AUC, nDCG@10, log loss and the mean probability over the click rate (calibration),
+  up to --fit-rows (the fit's own join holds the whole training set).
+A one-process run whose peak at a smaller size of the same run scales above the cap is
+skipped, and the report says so. Every command runs under `prlimit --as` (--mem-cap), so
+that no run can take the machine down. Ratios are of the same run; from one size to the next
+the Dask path's time and its largest worker's peak are printed.
 
-Usage: python bench/scale.py [--rows 1000000 [10000000 ...]] [--workers 2] [--mem-cap 16G] [--rates 1 0.25]
+Usage: python bench/scale.py [--rows 1e6 [1e7 5e7 ...]] [--workers 2] [--mem-cap 16G] [--rates 1 0.25]
 """
 
 from __future__ import annotations
@@ -107,9 +114,6 @@ def join_child(root: Path, scheduler: str | None) -> None:
     from newsrec.bootstrap import context
 
     ctx = context(root=root)
-    ent = entity_rows(tables(ctx.paths, ["impressions"])["impressions"], ctx.params.features.advance_hours)
-    feats = {v.table: pd.read_parquet(ctx.paths.features / f"{v.table}.parquet") for v in VIEWS}
-    t0 = time.perf_counter()
     if scheduler:  # as the trainset stage runs it: each day's task reads its own slices, writes its rows
         from distributed import Client
 
@@ -117,6 +121,8 @@ def join_child(root: Path, scheduler: str | None) -> None:
         from newsrec.data import schema, slices
 
         imps = slices.tables(ctx.paths.canonical, ctx.paths.collected, tuple(schema.TABLES))["impressions"]
+        rows_in = sum(int(b["clicked"].notna().sum()) for b in imps.batches(["clicked"]))  # the labeled rows
+        t0 = time.perf_counter()
         out = Path(tempfile.mkdtemp(dir=root))
         days, _ = labeled_days(imps, ctx.params.features.advance_hours)
         with Client(scheduler) as c:
@@ -125,10 +131,15 @@ def join_child(root: Path, scheduler: str | None) -> None:
                 imps, ctx.paths.features, ctx.params.features.advance_hours, out, lambda f: (f, len(f)), days, run
             )
         rows_out = sum(done)
+        seconds = time.perf_counter() - t0
         shutil.rmtree(out)
-    else:
+    else:  # the tables read first, not timed
+        ent = entity_rows(tables(ctx.paths, ["impressions"])["impressions"], ctx.params.features.advance_hours)
+        feats = {v.table: pd.read_parquet(ctx.paths.features / f"{v.table}.parquet") for v in VIEWS}
+        rows_in, t0 = len(ent), time.perf_counter()
         rows_out = len(as_of(ent, feats))
-    print(json.dumps({"join_seconds": time.perf_counter() - t0, "rows_in": len(ent), "rows_out": rows_out}))
+        seconds = time.perf_counter() - t0
+    print(json.dumps({"join_seconds": seconds, "rows_in": rows_in, "rows_out": rows_out}))
 
 
 def fit_child(root: Path, rate: float) -> None:

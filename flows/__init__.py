@@ -44,6 +44,28 @@ def quiet_expected() -> None:
             log.addFilter(QuietExpected())
 
 
+def on_engine(flow: Any) -> Any:
+    """The flow with Prefect's Dask task runner on the stages' cluster when params.yaml says
+    `engine.kind: dask` (its submitted tasks then run there), else as it is."""
+    from newsrec.bootstrap import context
+
+    e = context().params.engine
+    if e.kind != "dask":
+        return flow
+    from prefect.settings import PREFECT_API_URL
+
+    from newsrec.adapters.dask import task_runner
+
+    api = PREFECT_API_URL.value()
+    if not api:  # no server: the temporary one this process's flow runs will use (one per process), started
+        from prefect.server.api.server import SubprocessASGIServer  # now so the workers report to it too
+
+        server = SubprocessASGIServer()
+        server.start()
+        api = server.api_url
+    return flow.with_options(task_runner=task_runner(e, {"PREFECT_API_URL": api}))
+
+
 def entry(flow: Any, *args: Any, **kwargs: Any) -> Any:
     """`python -m flows.<name>`: run the flow; an expected failure prints `<flow>: error: <why>`
     on stderr and exits 1."""

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import entry
+from flows import entry, on_engine
 from newsrec import plots
 from newsrec import simulate as sim
 from newsrec.bootstrap import context
@@ -96,16 +97,19 @@ def report(results: dict[str, list[sim.DayResult]], seconds: float, scenario: st
     return result
 
 
-@flow(name="simulate")
+@flow(name="simulate", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def simulate(scenario: str | None = None) -> dict:
-    """N simulated days: never retrain, retrain on a schedule, retrain on drift."""
+    """N simulated days: never retrain, retrain on a schedule, retrain on drift. The policies
+    are independent: one after another in this process, or side by side on the Dask cluster
+    (`engine.kind: dask`, flows.on_engine), the same results."""
     t0 = time.monotonic()
     folder = prepare(scenario)
-    results = {pol: run_policy(pol, folder, scenario) for pol in _params(scenario).simulate.policies}
+    runs = {pol: run_policy.submit(pol, folder, scenario) for pol in _params(scenario).simulate.policies}
+    results = {pol: r.result() for pol, r in runs.items()}
     return report(results, time.monotonic() - t0, scenario)
 
 
 if __name__ == "__main__":
     import sys
 
-    entry(simulate, sys.argv[1] if len(sys.argv) > 1 else None)
+    entry(on_engine(simulate), sys.argv[1] if len(sys.argv) > 1 else None)

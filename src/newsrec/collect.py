@@ -35,6 +35,11 @@ def shown_rows(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     return rows[clicks > 0].sort_values(["request_time", "request_id", "rank"], kind="stable")
 
 
+def readers(log: pd.DataFrame, outcomes: pd.DataFrame) -> np.ndarray:
+    """The users whose impressions `collect` keeps: whose logged rows it reads."""
+    return shown_rows(log, outcomes)["user_id"].astype(str).unique()
+
+
 def _day(times: pd.Series) -> np.ndarray:
     """Whole UTC days since the epoch."""
     t = times if isinstance(times.dtype, pd.DatetimeTZDtype) else pd.to_datetime(times, utc=True)
@@ -71,14 +76,21 @@ def collect(
     logged: dict[str, pd.DataFrame],
     feed: pd.DataFrame,
     history_max: int,
+    next_id: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The collected canonical tables (news, impressions, histories, feedback) of every
     logged day with outcomes. `logged` holds the ingested tables (ids continue after
     theirs; histories start from theirs); `feed` is the news published after the log
-    (news_id, category, subcategory, title, abstract), for articles the log has not seen."""
+    (news_id, category, subcategory, title, abstract), for articles the log has not seen.
+
+    Of the logged impressions and histories only the readers' rows are used (`readers`), so
+    `logged` may hold only those (and the clicks of the impressions) when `next_id` gives the
+    id after the last logged impression."""
     rows = shown_rows(log, outcomes)
     req = rows.drop_duplicates("request_id")[["request_id", "user_id", "request_time"]].reset_index(drop=True)
-    first_id = int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
+    if next_id is None:
+        next_id = int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
+    first_id = next_id
     req["impression_id"] = np.arange(first_id, first_id + len(req), dtype=np.int64)
     rows = rows.merge(req[["request_id", "impression_id"]], on="request_id")
     imps = pd.DataFrame(
@@ -119,6 +131,41 @@ def collect(
         "histories": hist[list(schema.HISTORIES.names)],
         "feedback": _feedback(rows),
     }
+
+
+def collect_days(
+    log: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    logged: dict[str, pd.DataFrame],
+    feed: pd.DataFrame,
+    history_max: int,
+    next_id: int | None = None,
+    run: Callable[[Callable, Iterable], list] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """`collect`, a day of requests per part, so that `run(fn, days)` can collect the days
+    anywhere (a Dask cluster: newsrec.adapters.dask). A day's part collects the log up to
+    its end and keeps its own day's rows: its histories need the clicks of the days before,
+    and its ids follow theirs. The same tables as `collect` of the whole log."""
+    if next_id is None:
+        next_id = int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
+    days = np.unique(_day(shown_rows(log, outcomes)["request_time"]))
+    log_day, out_day = _day(log["request_time"]), _day(outcomes["request_time"])
+
+    def one(d: np.int64) -> dict[str, pd.DataFrame]:
+        got = collect(log[log_day <= d], outcomes[out_day <= d], logged, feed, history_max, next_id)
+        imps = got["impressions"][_day(got["impressions"]["time"]) == d]
+        ids = imps["impression_id"].unique()
+        return {
+            "impressions": imps,
+            "histories": got["histories"][got["histories"]["impression_id"].isin(ids).to_numpy()],
+            "feedback": got["feedback"][got["feedback"]["impression_id"].isin(ids).to_numpy()],
+        }
+
+    if not len(days):
+        return collect(log, outcomes, logged, feed, history_max, next_id)
+    parts = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, list(days))
+    out = {n: pd.concat([p[n] for p in parts], ignore_index=True) for n in ("impressions", "histories", "feedback")}
+    return {"news": _new_news(out["impressions"], logged["news"], feed)} | out
 
 
 def _new_news(imps: pd.DataFrame, logged_news: pd.DataFrame, feed: pd.DataFrame) -> pd.DataFrame:

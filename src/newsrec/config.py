@@ -158,6 +158,14 @@ class Engine(Strict):
     workers: int = Field(0, ge=0)  # LocalCluster worker processes; 0: one per core
     memory_limit: str = "auto"  # per LocalCluster worker (Dask's syntax: "4GiB"; auto: the machine's share)
     connect_seconds: float = Field(20.0, gt=0)  # how long the scheduler at $NEWSREC_DASK_SCHEDULER is waited for
+    join_hours: int = Field(24, ge=1, le=24)  # hours of entity rows per `trainset` task: fewer, less memory each
+
+    @field_validator("join_hours")
+    @classmethod
+    def _whole(cls, v: int) -> int:
+        if 24 % v:
+            raise ValueError("must divide a day (1, 2, 3, 4, 6, 8, 12 or 24)")
+        return v
 
 
 class Trainset(Strict):

@@ -208,6 +208,61 @@ def views(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {"news": news, "impressions": imps, "histories": hist, "history_ids": hids, "feedback": fb}
 
 
+# the checks whose share of unexpected rows is of all the rows; the other column checks' is of
+# the non-null ones (as Great Expectations counts them)
+OF_ALL_ROWS = ("ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeNull")
+
+
+def denominators(checks: list[Check], frame: pd.DataFrame) -> list[int]:
+    """For each check on `frame` (a batch of its table's rows), the rows its result counts:
+    what `merge` weighs the batch by."""
+    out = []
+    for c in checks:
+        col = c.column
+        all_rows = c.expectation in OF_ALL_ROWS or col is None or col not in frame
+        out.append(len(frame) if all_rows else int(frame[col].notna().sum()))
+    return out
+
+
+def merge(parts: list[list[CheckResult]], weights: list[list[int]], examples: int = 5) -> list[CheckResult]:
+    """Checks run a batch of rows at a time (each part: the same checks, in order), as one run
+    on all the rows: unexpected rows summed and their share recomputed, `mostly` judged on
+    the whole, a mean weighed by the batches' non-null rows, a row count summed, the first
+    examples in row order. A check that needs every row at once (uniqueness) must not be
+    among them: it runs on its column whole."""
+    out = []
+    for i, rs in enumerate(zip(*parts)):
+        c, w = rs[0].check, [ws[i] for ws in weights]
+        errors = [r.error for r in rs if r.error]
+        if c.expectation == "ExpectColumnValuesToBeUnique":
+            raise ValueError(f"{c.table}.{c.column}: uniqueness is not a check of a batch: run it on the whole column")
+        if c.expectation == "ExpectTableRowCountToBeBetween":
+            n = sum(int(r.observed or 0) for r in rs)
+            lo, hi = c.kwargs.get("min_value"), c.kwargs.get("max_value")
+            ok = (lo is None or n >= lo) and (hi is None or n <= hi)
+            out.append(CheckResult(c, ok and not errors, observed=n, error=errors[0] if errors else None))
+        elif c.expectation == "ExpectColumnMeanToBeBetween":
+            seen = [(r.observed, k) for r, k in zip(rs, w) if r.observed is not None and k]
+            mean = sum(float(m) * k for m, k in seen) / sum(k for _, k in seen) if seen else None
+            lo, hi = c.kwargs.get("min_value"), c.kwargs.get("max_value")
+            ok = mean is not None and (lo is None or mean >= lo) and (hi is None or mean <= hi)
+            out.append(CheckResult(c, ok and not errors, observed=mean, error=errors[0] if errors else None))
+        elif rs[0].unexpected_count is None:  # table checks (the columns): each batch must pass
+            ok = all(r.success for r in rs)
+            out.append(CheckResult(c, ok, observed=rs[0].observed, error=errors[0] if errors else None))
+        else:
+            bad, total = sum(r.unexpected_count or 0 for r in rs), sum(w)
+            share = bad / total if total else 0.0
+            mostly = c.kwargs.get("mostly", 1.0)
+            ex = [e for r in rs for e in r.examples][:examples]
+            out.append(
+                CheckResult(
+                    c, 1 - share >= mostly and not errors, bad, 100 * share, None, ex, errors[0] if errors else None
+                )
+            )
+    return out
+
+
 def _shown(x: object) -> str:
     """A value as a person reads it: 0.08495, not np.float64(0.08495145631067962)."""
     x = x.item() if isinstance(x, np.generic) else x

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 from scratch import make_project, sh
+from worlds import served_again
 
 from newsrec.procs import free_port
 
@@ -77,9 +78,9 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
     feast = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
     _engine(ingested, kind="dask", workers=2)
     res = sh(ingested, "newsrec", "trainset")
-    assert "days of entity rows joined" in res.stderr + res.stdout
+    assert "parts of entity rows joined and written" in res.stderr + res.stdout
     folder = ingested / "data" / "trainset" / "trainset.parquet"
-    assert folder.is_dir() and len(list(folder.glob("day-*.parquet"))) >= 9  # written by the day tasks
+    assert folder.is_dir() and len(list(folder.glob("part-*.parquet"))) >= 9  # written by the day tasks
     ours = pd.read_parquet(folder)
     assert len(ours) == len(feast) > 10_000
     for c in ("impression_id", "news_id", "request_time", "clicked", "split"):
@@ -88,6 +89,11 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
         a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
         assert np.isnan(b).sum() < len(b) / 2, c  # mostly joined: the comparison is not of missing values
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
+    _engine(ingested, kind="dask", workers=2, join_hours=6)  # smaller tasks, the same rows
+    sh(ingested, "newsrec", "trainset")
+    assert len(list(folder.glob("part-*.parquet"))) >= 30
+    pd.testing.assert_frame_equal(pd.read_parquet(folder), ours)
+    _engine(ingested, join_hours=24)
 
 
 def test_the_test_days_scored_on_a_dask_local_cluster_give_the_same_metrics(ingested):
@@ -123,3 +129,70 @@ def test_training_downsampled_as_read_and_evaluation_run_on_the_day_parts(ingest
     sh(ingested, "newsrec", "evaluate")
     metrics = json.loads((ingested / "reports" / "metrics.json").read_text())
     assert metrics["model"]["ndcg@10"] > metrics["random"]["ndcg@10"]
+
+
+def test_served_days_collected_on_a_dask_local_cluster_are_the_single_process_tables(ingested):
+    """`collect` a day of requests per task (engine.kind: dask): the collected tables of one process."""
+    imps = pd.read_parquet(ingested / "data" / "canonical" / "impressions.parquet")
+    log, out = served_again(imps, every=20, days=5)  # impressions spread over the days, served again later
+    t = log["request_time"]
+    for name, frame in (("predictions", log), ("outcomes", out)):
+        for day, rows in frame.groupby(t.dt.strftime("%Y-%m-%d")):
+            folder = ingested / "data" / name / f"date={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            rows.to_parquet(folder / "part-0.parquet", index=False)
+    _engine(ingested, kind="pandas")
+    sh(ingested, "newsrec", "collect")
+    names = ("news", "impressions", "histories", "feedback")
+    alone = {n: pd.read_parquet(ingested / "data" / "collected" / f"{n}.parquet") for n in names}
+    _engine(ingested, kind="dask", workers=2)
+    res = sh(ingested, "newsrec", "collect")
+    assert "served days collected" in res.stderr + res.stdout
+    assert alone["impressions"]["time"].dt.floor("D").nunique() >= 8 and len(alone["impressions"]) > 1000
+    for n in names:
+        pd.testing.assert_frame_equal(
+            _plain(pd.read_parquet(ingested / "data" / "collected" / f"{n}.parquet")), _plain(alone[n])
+        )
+
+
+def _verdicts(proj) -> tuple[bool, list[dict]]:
+    import json
+
+    got = json.loads((proj / "reports" / "validate.json").read_text())
+    return got["ok"], [
+        {k: r[k] for k in ("table", "expectation", "column", "success", "unexpected_count", "examples", "error")}
+        | {k: round(r[k], 6) if isinstance(r[k], float) else r[k] for k in ("unexpected_percent", "observed")}
+        for r in got["results"]
+    ]
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_the_contract_a_row_group_per_task_gives_the_verdicts_of_the_whole_tables(ingested, broken):
+    """`validate` on Dask checks impressions and histories a row group per task and merges
+    the results (contracts.merge): every check's verdict, counts, share, observed value and
+    examples as on the whole tables, when the data passes and when it fails."""
+    params = yaml.safe_load((ingested / "params.yaml").read_text())
+    saved = yaml.safe_dump(params, sort_keys=False)
+    if broken:  # the expected range starts 2 days late, and the CTR band is below the data's
+        params["world"]["start"] = "2026-11-04T00:00:00Z"
+        params["validate"]["ctr_max"] = 0.02
+    params["ingest"]["chunk_lines"] = 97  # many row groups
+    (ingested / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        sh(ingested, "newsrec", "ingest")
+        _engine(ingested, kind="pandas")
+        sh(ingested, "newsrec", "validate", check=False)
+        alone = _verdicts(ingested)
+        _engine(ingested, kind="dask", workers=2)
+        res = sh(ingested, "newsrec", "validate", check=False)
+        assert "row groups checked" in res.stderr + res.stdout
+        assert _verdicts(ingested) == alone
+        assert alone[0] is not broken
+        if broken:
+            failed = {(r["table"], r["expectation"]) for r in alone[1] if not r["success"]}
+            assert ("impressions", "ExpectColumnValuesToBeBetween") in failed
+            assert ("impressions", "ExpectColumnMeanToBeBetween") in failed
+            assert res.returncode != 0 and "Traceback" not in res.stderr
+    finally:
+        (ingested / "params.yaml").write_text(saved)
+        sh(ingested, "newsrec", "ingest")

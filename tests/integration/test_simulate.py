@@ -54,3 +54,21 @@ def test_no_shift_raises_no_alarm_however_often_a_policy_retrains(project):
     for name, days in result["policies"].items():
         assert not any(d["drift"] for d in days), (name, [d["reasons"] for d in days if d["drift"]])
     assert not any(d["retrained"] for d in result["policies"]["drift"])
+
+
+def test_the_policies_side_by_side_on_dask_give_the_same_days(project):
+    """With engine.kind dask the flow gets Prefect's DaskTaskRunner (flows.on_engine): the
+    policies run as tasks on a LocalCluster, day for day the results of one process."""
+    from flows import on_engine
+    from flows.simulate import simulate
+
+    proj = project(policies=["never", "schedule"], days=3, retrain_every=1)
+    alone = simulate("none")
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["engine"].update(kind="dask", workers=2)
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    on_dask = on_engine(simulate)
+    assert type(on_dask.task_runner).__name__ == "DaskTaskRunner"
+    parts = on_dask("none")
+    assert parts["policies"] == alone["policies"]  # every day's version, metrics, drift, retrain, reasons
+    assert [d["model_version"] for d in parts["policies"]["schedule"]] == [1, 2, 3]  # a new model each day

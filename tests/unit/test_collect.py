@@ -4,8 +4,9 @@ them; new articles from the feed; a day collected twice counts once."""
 
 import numpy as np
 import pandas as pd
+from worlds import served_again
 
-from newsrec.collect import collect, union, union_in_parts
+from newsrec.collect import collect, collect_days, union, union_in_parts
 from newsrec.data import schema
 
 D = pd.Timestamp("2026-11-01", tz="UTC")
@@ -189,3 +190,41 @@ def test_collecting_day_by_day_gives_the_rows_of_collecting_the_whole_log():
     loads.clear()
     union_in_parts(logged(), _by_day(log2, out2, loads), FEED, 3, memo, base="another table")
     assert loads == ["2026-11-05", "2026-11-06"]  # other logged tables: every day again
+
+
+def test_the_readers_rows_read_from_the_files_collect_as_the_whole_tables(sim_canonical):
+    """The stage reads only the readers' clicks and histories (newsrec.stages.collect.readers_rows):
+    the collected tables are those of collecting against the whole ingested tables."""
+    from newsrec.data.canonical import read_table
+    from newsrec.stages.collect import readers_rows
+
+    whole = {n: read_table(sim_canonical / f"{n}.parquet") for n in schema.TABLES}
+    imps = whole["impressions"]
+    users = imps["user_id"].drop_duplicates().iloc[:40]
+    log, out = served_again(imps[imps["user_id"].isin(users)], every=3, days=10)  # after the log, over its days
+    expected = collect(log, out, whole, FEED, history_max=50)
+    part, next_id = readers_rows(sim_canonical, pd.unique(log["user_id"]))
+    assert len(part["impressions"]) < (imps["clicked"] == 1).sum() and (part["impressions"]["clicked"] == 1).all()
+    got = collect(log, out, part, FEED, history_max=50, next_id=next_id)
+    assert len(got["impressions"]) > 50 and got["histories"]["history"].map(len).sum() > 0
+    by_day = collect_days(log, out, part, FEED, history_max=50, next_id=next_id)
+    assert pd.to_datetime(got["impressions"]["time"]).dt.floor("D").nunique() >= 2
+    for name in expected:
+        pd.testing.assert_frame_equal(got[name], expected[name])
+        pd.testing.assert_frame_equal(by_day[name], expected[name])
+
+
+def test_collecting_a_day_per_part_gives_the_tables_of_the_whole_log():
+    """collect_days (a day per part, what the Dask engine runs): the tables of `collect`."""
+    log, out = served()
+    whole = collect(log, out, logged(), FEED, history_max=2)
+    seen = []
+
+    def run(fn, days):
+        seen.extend(days)
+        return [fn(d) for d in reversed(days)][::-1]  # any order of running: the parts come back in order
+
+    parts = collect_days(log, out, logged(), FEED, history_max=2, run=run)
+    assert len(seen) == 2  # days 4 and 5
+    for name in whole:
+        pd.testing.assert_frame_equal(parts[name], whole[name])

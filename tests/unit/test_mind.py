@@ -92,3 +92,25 @@ def test_an_impression_without_candidates_is_data_not_a_crash(mind_dir, tmp_path
     imps = read_table(tmp_path / "c" / "impressions.parquet")
     clicks = imps[imps["split"] == "dev"].groupby("impression_id")["clicked"].sum()
     assert (dev.set_index("impression_id")["n_clicks"].drop(row["impression_id"]) == clicks).all()
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        ("7\tU1\tN1\t11/15/2019 8:55:22 AM", "expected 5 tab-separated columns, found 4"),
+        ("x7\tU1\tN1\t11/15/2019 8:55:22 AM\t4", "impression id 'x7' is not a whole number"),
+        ("7\tU1\tN1\t2019-11-15 08:55\t4", "time '2019-11-15 08:55' is not like"),
+        ("7\tU1\tN1\t11/15/2019 8:55:22 AM\tfour", "rating 'four' is not a whole number"),
+    ],
+)
+def test_feedback_is_read_a_chunk_at_a_time_and_a_bad_line_is_named(tmp_path, line, what):
+    from newsrec.data.mind import read_feedback
+
+    good = "7\tU1\tN1\t11/15/2019 8:55:22 AM\t4"
+    f = tmp_path / "feedback.tsv"
+    f.write_text("impression_id\tuser_id\tnews_id\ttime\trating\n" + "\n".join([good] * 10 + [line]) + "\n")
+    with pytest.raises(MalformedInputError, match=f"line 12: {what}"):
+        read_feedback(f, chunk_lines=4)
+    f.write_text("impression_id\tuser_id\tnews_id\ttime\trating\n" + "\n".join([good] * 10) + "\n")
+    got = read_feedback(f, chunk_lines=4)
+    assert got.num_rows == 10 and got["rating"].to_pylist() == [4] * 10

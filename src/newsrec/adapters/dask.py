@@ -39,21 +39,38 @@ def client(e: Engine, say: Say) -> Iterator:
         finally:
             c.close()
         return
-    n = e.workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=e.memory_limit,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        say(f"Dask LocalCluster: {n} worker processes on 127.0.0.1, memory limit {e.memory_limit} each")
+    kw = cluster_kwargs(e)
+    with LocalCluster(**kw) as cluster, Client(cluster) as c:
+        say(f"Dask LocalCluster: {kw['n_workers']} worker processes on 127.0.0.1, memory limit {e.memory_limit} each")
         yield c
+
+
+def cluster_kwargs(e: Engine) -> dict:
+    """The LocalCluster a stage (or a flow's task runner) starts: `engine.workers` processes
+    of one thread each on 127.0.0.1, no dashboard, `engine.memory_limit` each."""
+    return {
+        "n_workers": e.workers or os.cpu_count() or 1,
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "memory_limit": e.memory_limit,
+        "silence_logs": logging.ERROR,
+    }
+
+
+def task_runner(e: Engine, env: dict[str, str] | None = None):
+    """Prefect's DaskTaskRunner on the cluster the stages use: the scheduler at
+    $NEWSREC_DASK_SCHEDULER (its workers need the Prefect API's address in their own
+    environment), else a LocalCluster like theirs for the flow run, its workers started
+    with `env` (the API's address: a task run reports to the flow's API)."""
+    from prefect_dask import DaskTaskRunner
+
+    if address := os.environ.get(SCHEDULER_ENV):
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster", cluster_kwargs=cluster_kwargs(e) | {"env": env or {}}
+    )
 
 
 def runner(c, say: Say, what: str = "parts done") -> Callable[[Callable, Iterable], list]:

@@ -135,7 +135,7 @@ def ingest_dir(root: Path, out: Path, chunk_lines: int = 200_000, progress: Prog
                 counts[split] = n
                 id_map[split] = offset
                 if (d / "feedback.tsv").exists():
-                    fb = read_feedback(d / "feedback.tsv")
+                    fb = read_feedback(d / "feedback.tsv", chunk_lines)
                     ids = pc.add(fb["impression_id"], pa.scalar(offset, pa.int64()))
                     feedback_parts.append(fb.set_column(0, "impression_id", ids))
         finally:

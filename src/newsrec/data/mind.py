@@ -189,23 +189,45 @@ def _check_feedback_line(path: Path, n: int, line: str) -> None:
         raise MalformedInputError(path, n, f"rating {cols[4]!r} is not a whole number")
 
 
-def read_feedback(path: Path) -> pa.Table:
-    """feedback.tsv (header line, then impression_id user_id news_id time rating)."""
-    rows = []
-    for first, lines in _lines(path, 200_000):
-        for i, line in enumerate(lines):
-            if first + i == 1:
-                continue
-            _check_feedback_line(path, first + i, line)
-            rows.append(line.split("\t"))
-    cols = list(zip(*rows)) if rows else [[]] * 5
-    time = pc.strptime(pa.array(cols[3], pa.string()), format=MIND_TIME, unit="us")
+def _parse_feedback(lines: list[str]) -> pa.Table:
+    cols = pc.split_pattern(pa.array(lines, pa.string()), "\t")
+    if not pc.all(pc.equal(pc.list_value_length(cols), 5)).as_py():
+        raise ValueError("columns")
+    col = [pc.list_element(cols, i) for i in range(5)]
+    if not pc.all(pc.match_substring_regex(col[0], r"^\d+$")).as_py():
+        raise ValueError("id")
+    if not pc.all(pc.match_substring_regex(col[4], r"^-?\d+$")).as_py():
+        raise ValueError("rating")
+    time = pc.strptime(col[3], format=MIND_TIME, unit="us", error_is_null=True)
+    if time.null_count or not pc.all(pc.match_substring_regex(col[3], _TIME_RE.pattern)).as_py():
+        raise ValueError("time")
     return pa.table(
         {
-            "impression_id": pa.array([int(x) for x in cols[0]], pa.int64()),
-            "user_id": pa.array(cols[1], pa.string()),
-            "news_id": pa.array(cols[2], pa.string()),
+            "impression_id": pc.cast(col[0], pa.int64()),
+            "user_id": col[1],
+            "news_id": col[2],
             "time": pc.assume_timezone(time, "UTC"),
-            "rating": pa.array([int(x) for x in cols[4]], pa.int32()),
+            "rating": pc.cast(col[4], pa.int32()),
         }
+    )
+
+
+def read_feedback(path: Path, chunk_lines: int = 200_000) -> pa.Table:
+    """feedback.tsv (header line, then impression_id user_id news_id time rating), parsed a
+    chunk at a time; raise MalformedInputError naming the line."""
+    parts = []
+    for first, lines in _lines(path, chunk_lines):
+        if first == 1:  # the header
+            lines, first = lines[1:], 2
+        if not lines:
+            continue
+        try:
+            parts.append(_parse_feedback(lines))
+        except (ValueError, pa.ArrowException):
+            raise _locate(path, first, lines, _check_feedback_line) from None
+    if parts:
+        return pa.concat_tables(parts)
+    empty = {"impression_id": pa.int64(), "user_id": pa.string(), "news_id": pa.string(), "rating": pa.int32()}
+    return pa.table({k: pa.array([], t) for k, t in empty.items()}).add_column(
+        3, "time", pa.array([], pa.timestamp("us", tz="UTC"))
     )

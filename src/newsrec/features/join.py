@@ -104,16 +104,17 @@ def as_of_from_files(
 
 
 def labeled_days(
-    impressions: Table, advance_hours: int
+    impressions: Table, advance_hours: int, hours: int = 24
 ) -> tuple[list[pd.Timestamp], tuple[pd.Timestamp, pd.Timestamp]]:
-    """The days the labeled impressions' features are joined as of, and the first and last
-    time of those impressions, from one pass over the table a row group at a time."""
+    """The windows of `hours` (24: days) the labeled impressions' features are joined as of,
+    by their starts, and the first and last time of those impressions, from one pass over
+    the table a row group at a time."""
     days: set[pd.Timestamp] = set()
     lo = hi = None
     for b in impressions.batches(["time", "clicked"]):
         t = b.loc[b["clicked"].notna(), "time"]
         if len(t):
-            days |= set(t.dt.floor(f"{advance_hours}h").dt.floor("D").unique())
+            days |= set(t.dt.floor(f"{advance_hours}h").dt.floor(f"{hours}h").unique())
             lo, hi = min(t.min(), lo or t.min()), max(t.max(), hi or t.max())
     if not days:
         raise ValueError(f"{', '.join(map(str, impressions.files))}: no labeled impressions, so no training set")
@@ -128,24 +129,28 @@ def as_of_to_files(
     finish: Callable[[pd.DataFrame], tuple[pd.DataFrame, dict]],
     days: list[pd.Timestamp],
     run: Callable[[Callable, Iterable], list] | None = None,
+    hours: int = 24,
 ) -> list[dict]:
-    """`as_of_from_files` with each day's rows written where they are joined, so that no
-    process ever holds the whole: `finish(rows)` gives the rows to write and a summary, the
-    rows go to out/day-<date>.parquet (in day order by name), and the summaries come back
-    in day order."""
+    """`as_of_from_files` with each window's rows (`days`: their starts, `hours` long) written
+    where they are joined, so that no process ever holds the whole: `finish(rows)` gives the
+    rows to write and a summary, the rows go to out/part-<start>.parquet (in time order by
+    name), and the summaries come back in time order."""
 
     def one(lo: pd.Timestamp) -> dict:
-        rows, summary = finish(_day_of_files(impressions, features, advance_hours, lo).sort_index(kind="stable"))
-        rows.to_parquet(out / f"day-{lo:%Y-%m-%d}.parquet", index=False)
+        joined = _day_of_files(impressions, features, advance_hours, lo, hours)
+        rows, summary = finish(joined.sort_index(kind="stable"))
+        rows.to_parquet(out / f"part-{lo:%Y-%m-%dT%H}.parquet", index=False)
         return summary
 
     return (run or serial)(one, days)
 
 
-def _day_of_files(impressions: Table, features: Path, advance_hours: int, lo: pd.Timestamp) -> pd.DataFrame:
-    """One day's entity rows (those whose features are joined as of a time in it), joined,
-    indexed by their row number in the impressions table."""
-    hi = lo + pd.Timedelta(days=1)
+def _day_of_files(
+    impressions: Table, features: Path, advance_hours: int, lo: pd.Timestamp, hours: int = 24
+) -> pd.DataFrame:
+    """One window's entity rows (those whose features are joined as of a time in it; a day
+    unless `hours` says less), joined, indexed by their row number in the impressions table."""
+    hi = lo + pd.Timedelta(hours=hours)
     imps = impressions.slice(lo, hi + pd.Timedelta(hours=advance_hours))  # joined as of the update before: floored
     imps = imps[imps["clicked"].notna()]
     ent = entity_rows(imps, advance_hours)

@@ -19,6 +19,9 @@ from newsrec.stages.collect import tables
 if TYPE_CHECKING:
     from newsrec.adapters.feast import FeatureStore
 
+# Feast's DuckDB join in one process, measured by bench/scale.py: 3.4 GB at 1M rows
+FEAST_GB_PER_M, FEAST_ROWS = 3.5, 2_000_000
+
 # event_timestamp: the time features are joined as of (the online store's last update);
 # request_time: the request itself (epoch seconds)
 KEEP = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked", "split"]
@@ -31,6 +34,12 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
         return _trainset_on_dask(p, paths, say)  # writing its rows: nothing is gathered here
     entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
     say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
+    if len(entities) > FEAST_ROWS:
+        say(
+            f"warning: Feast's join in one process took about {FEAST_GB_PER_M} GB per million rows here, so about "
+            f"{len(entities) / 1e6 * FEAST_GB_PER_M:.0f} GB for these; `engine.kind: dask` joins a day per task "
+            f"(docs/scale.md)"
+        )
     frame = store.historical(entities)
     times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
     frame["split"] = split_rows(times, frame["impression_id"], p.trainset)
@@ -66,13 +75,23 @@ def _trainset_on_dask(p: Params, paths: Paths, say: Say) -> dict[str, int]:
     from newsrec.adapters.dask import client, runner
 
     imps = slices.tables(paths.canonical, paths.collected, tuple(schema.TABLES))["impressions"]
-    days, span = labeled_days(imps, p.features.advance_hours)
-    say(f"{imps.rows():,} candidate rows -> the point-in-time join of {SERVICE}, {len(days)} days, a day per task")
+    days, span = labeled_days(imps, p.features.advance_hours, p.engine.join_hours)
+    say(
+        f"{imps.rows():,} candidate rows -> the point-in-time join of {SERVICE}, {len(days)} tasks of "
+        f"{p.engine.join_hours} hours"
+    )
     with atomic_dir(paths.trainset.parent) as tmp, client(p.engine, say) as c:
         (tmp / paths.trainset.name).mkdir()
-        run = runner(c, say, "days of entity rows joined and written")
+        run = runner(c, say, "parts of entity rows joined and written")
         done = as_of_to_files(
-            imps, paths.features, p.features.advance_hours, tmp / paths.trainset.name, _finisher(p, span), days, run
+            imps,
+            paths.features,
+            p.features.advance_hours,
+            tmp / paths.trainset.name,
+            _finisher(p, span),
+            days,
+            run,
+            p.engine.join_hours,
         )
         both: dict[str, tuple[int, int]] = {}
         for d in done:
