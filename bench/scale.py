@@ -124,11 +124,12 @@ def join_child(root: Path, scheduler: str | None) -> None:
         rows_in = sum(int(b["clicked"].notna().sum()) for b in imps.batches(["clicked"]))  # the labeled rows
         t0 = time.perf_counter()
         out = Path(tempfile.mkdtemp(dir=root))
-        days, _ = labeled_days(imps, ctx.params.features.advance_hours)
+        e, advance = ctx.params.engine, ctx.params.features.advance_hours
+        days, _ = labeled_days(imps, advance, e.join_hours)
         with Client(scheduler) as c:
             run = runner(c, lambda _: None)
             done = as_of_to_files(
-                imps, ctx.paths.features, ctx.params.features.advance_hours, out, lambda f: (f, len(f)), days, run
+                imps, ctx.paths.features, advance, out, lambda f: (f, len(f)), days, run, e.join_hours
             )
         rows_out = sum(done)
         seconds = time.perf_counter() - t0
@@ -187,9 +188,10 @@ def fit_child(root: Path, rate: float) -> None:
     )
 
 
-def set_params(proj: Path, kind: str, rate: float) -> None:
+def set_params(proj: Path, kind: str, rate: float, join_hours: int = 24) -> None:
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["engine"]["kind"] = kind
+    params["engine"]["join_hours"] = join_hours
     params["train"]["negative_rate"] = rate
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
@@ -269,7 +271,7 @@ def measure(rows: float, a: argparse.Namespace, prev: list[dict]) -> dict:
             silence_logs=logging.CRITICAL,
         ) as lc:
             with Client(lc) as c:
-                set_params(proj, "dask", a.pipeline_rate)
+                set_params(proj, "dask", a.pipeline_rate, a.join_hours)
                 env = {"NEWSREC_DASK_SCHEDULER": lc.scheduler_address}
                 res["features_dask"] = run(["newsrec", "features"], proj, cap, **env)
                 res["features_dask"]["worker_peak_rss_mb"] = worker_peaks(c)
@@ -310,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--pipeline-rate", type=float, default=0.25, help="train.negative_rate of the pipelines' train")
     ap.add_argument("--pandas-pipeline-rows", type=float, default=2e6, help="Feast's training set up to this size")
+    ap.add_argument("--join-hours", type=int, default=24, help="engine.join_hours of the Dask pipeline's trainset")
     ap.add_argument("--fit-rows", type=float, default=1e7, help="the fits at --rates up to this size")
     ap.add_argument("--join", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--fit", type=Path, help=argparse.SUPPRESS)

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from newsrec.data.slices import Table
@@ -157,12 +159,11 @@ def _day_of_files(
     mine = ((ent["event_timestamp"] >= lo) & (ent["event_timestamp"] < hi)).to_numpy()
     ent = ent[mine]
     tables = {}
-    for v in VIEWS:
+    for v in VIEWS:  # the rows of its entities only (a view's TTL holds most of the table's)
         since = (lo - pd.Timedelta(v.ttl)).to_pydatetime()
-        got = pq.read_table(
-            features / f"{v.table}.parquet",
-            filters=[("event_timestamp", ">=", since), ("event_timestamp", "<", hi.to_pydatetime())],
-        )
+        keys = pa.array(ent[v.key].unique(), pa.string())
+        when = (pc.field("event_timestamp") >= since) & (pc.field("event_timestamp") < hi.to_pydatetime())
+        got = pq.read_table(features / f"{v.table}.parquet", filters=when & pc.field(v.key).isin(keys))
         tables[v.table] = got.to_pandas()
     out = as_of(ent.reset_index(drop=True), tables)
     return out.set_axis(imps.index.to_numpy()[mine])

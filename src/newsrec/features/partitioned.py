@@ -34,6 +34,10 @@ from newsrec.features.build import (
 )
 
 DAY = pd.Timedelta(days=1)
+# what `build_features` reads of the events (the article stats and the undescribed articles):
+# a part reads these columns only, two days of impressions being most of its memory
+IMPRESSION_COLUMNS = ["news_id", "time", "clicked"]
+FEEDBACK_COLUMNS = ["news_id", "time", "rating"]
 LOOKBACK = pd.Timedelta(days=7)  # the longest activity window of user_rows
 
 
@@ -243,9 +247,9 @@ class Slices:
         lo, hi = self.window
         return Part(
             self.window,
-            tables["impressions"].slice(self.cut, hi),
+            tables["impressions"].slice(self.cut, hi, columns=IMPRESSION_COLUMNS),
             tables["histories"].slice(lo - LOOKBACK, hi, hi_closed=True),
-            tables["feedback"].slice(self.cut, hi),
+            tables["feedback"].slice(self.cut, hi, columns=FEEDBACK_COLUMNS),
             self.carry,
         )
 
