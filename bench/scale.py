@@ -4,7 +4,7 @@ For each size (logged candidate rows, about): a scratch project whose world is p
 scaled in proportion (impressions a day, users, articles), its `world` and `ingest`, then
 - `features`: `newsrec features` in one process (engine pandas) and on the bench's own
   LocalCluster (engine dask, NEWSREC_DASK_SCHEDULER): seconds, the peak RSS of the stage's
-  process (os.wait4) and of each Dask worker (its own getrusage), and whether the tables are
+  process and of each Dask worker (VmHWM: their own, not the fork's), and whether the tables are
   the same;
 - the pipeline after it, stage by stage as `make` runs it (`feast`, `trainset`, `train` at
   --pipeline-rate, `evaluate`), per engine: seconds, peak RSS, the workers' peaks, and the
@@ -32,7 +32,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -69,26 +68,46 @@ def bytes_of(size: str) -> int:
     return int(float(size[:-1]) * units[size[-1].upper()]) if size[-1].upper() in units else int(size)
 
 
+def hwm_mb(pid: int | str = "self") -> float:
+    """A process's peak RSS (VmHWM, MB), its own: getrusage's ru_maxrss counts the parent's
+    size at the fork too, so a stage smaller than the bench process would read as its size."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def run(cmd: list[str], cwd: Path, cap: str, **env: str) -> dict:
-    """`cmd` under prlimit --as=cap: seconds, exit code, its peak RSS (MB)."""
+    """`cmd` under prlimit --as=cap: seconds, exit code, its peak RSS (MB, VmHWM read while it runs)."""
+    import threading
+
     full = ["prlimit", f"--as={bytes_of(cap)}", "--", *cmd]
     e = {**os.environ, "NEWSREC_ROOT": str(cwd), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env}
     t0 = time.perf_counter()
     p = subprocess.Popen(full, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(p.stdout.read()))
+    reader.start()
+    peak = 0.0
+    while p.poll() is None:
+        peak = max(peak, hwm_mb(p.pid))
+        time.sleep(0.1)
+    reader.join()
+    out, code = "".join(chunks), p.returncode
     return {
         "seconds": time.perf_counter() - t0,
         "exit": code,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": peak,
         "out": out[-2000:],
         "tail": out[-600:] if code else "",
     }
 
 
 def worker_peaks(client) -> list[float]:
-    return sorted(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024).values())
+    return sorted(client.run(hwm_mb).values())
 
 
 def tables_equal(a: Path, b: Path) -> bool:

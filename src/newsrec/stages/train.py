@@ -55,8 +55,9 @@ def train(
         )
         return out
     rate = p.train.negative_rate
-    tr, uniform = read_split(paths.trainset, "train", rate=rate, seed=p.train.seed)  # downsampled as read
-    va, _ = read_split(paths.trainset, "valid")
+    cols = [*MODEL_FEATURES, "clicked"]  # what a fit reads: no ids or keys held for the train rows
+    tr, uniform = read_split(paths.trainset, "train", cols, rate=rate, seed=p.train.seed)  # downsampled as read
+    va, _ = read_split(paths.trainset, "valid", ["impression_id", *cols])
     defaults = fit_defaults(tr[uniform], len(categories))  # medians of a uniform sample of the train rows
     (xt, filled), (xv, _) = fill_defaults(tr, defaults), fill_defaults(va, defaults)
     kept = f" (every click, {rate:.0%} of the rest: train.negative_rate)" if rate < 1 else ""
