@@ -8,6 +8,7 @@ The numbers the drift gate needs are read back from the snapshot into a DriftSum
 
 from __future__ import annotations
 
+import fcntl
 from datetime import datetime
 from pathlib import Path
 
@@ -88,9 +89,6 @@ def save(
     from evidently.ui.workspace import Workspace
 
     folder.mkdir(parents=True, exist_ok=True)
-    ws = Workspace.create(str(workspace))
-    found = ws.search_project(project_name)
-    project = found[0] if found else ws.create_project(project_name, description="newsrec: prediction-log monitoring")
     files = {}
     for kind, snap in snapshots.items():
         js = folder / f"{kind}.json"
@@ -99,7 +97,18 @@ def save(
         if html:
             snap.save_html(str(folder / f"{kind}.html"))
             files[kind] = str(folder / f"{kind}.html")
-        ws.add_run(project.id, snap, name=f"{name} {kind}")
+    Path(workspace).mkdir(parents=True, exist_ok=True)
+    # one writer at a time: processes side by side (the simulation's policies on Dask) add runs to
+    # the same project, and the workspace rewrites its files whole
+    with open(Path(workspace) / ".newsrec.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ws = Workspace.create(str(workspace))
+        found = ws.search_project(project_name)
+        project = (
+            found[0] if found else ws.create_project(project_name, description="newsrec: prediction-log monitoring")
+        )
+        for kind, snap in snapshots.items():
+            ws.add_run(project.id, snap, name=f"{name} {kind}")
     return files
 
 
