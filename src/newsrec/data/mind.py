@@ -103,18 +103,32 @@ def per_list_sum(lists: pa.ListArray, values: np.ndarray) -> np.ndarray:
     return np.bincount(parents, weights=np.asarray(values, dtype=np.float64), minlength=len(lists)).astype(np.int64)
 
 
-def _parse_behaviors(path: Path, first: int, lines: list[str]) -> Behaviors:
+def _columns(lines: list[str], n: int) -> list[pa.Array]:
+    """A chunk's tab-separated columns; ValueError unless every line has `n` (the chunk is
+    then re-read line by line to name the broken one)."""
     cols = pc.split_pattern(pa.array(lines, pa.string()), "\t")
-    if not pc.all(pc.equal(pc.list_value_length(cols), 5)).as_py():
+    if not pc.all(pc.equal(pc.list_value_length(cols), n)).as_py():
         raise ValueError("columns")
-    col = [pc.list_element(cols, i) for i in range(5)]
-    if not pc.all(pc.match_substring_regex(col[0], r"^\d+$")).as_py():
-        raise ValueError("id")
-    if not pc.all(pc.match_substring_regex(col[1], r"^[^\s-]+$")).as_py():
-        raise ValueError("user")
-    time = pc.strptime(col[2], format=MIND_TIME, unit="us", error_is_null=True)
-    if time.null_count or not pc.all(pc.match_substring_regex(col[2], _TIME_RE.pattern)).as_py():
+    return [pc.list_element(cols, i) for i in range(n)]
+
+
+def _all_match(col: pa.Array, pattern: str, what: str) -> None:
+    if not pc.all(pc.match_substring_regex(col, pattern)).as_py():
+        raise ValueError(what)
+
+
+def _mind_time(col: pa.Array) -> pa.Array:
+    time = pc.strptime(col, format=MIND_TIME, unit="us", error_is_null=True)
+    if time.null_count or not pc.all(pc.match_substring_regex(col, _TIME_RE.pattern)).as_py():
         raise ValueError("time")
+    return time
+
+
+def _parse_behaviors(path: Path, first: int, lines: list[str]) -> Behaviors:
+    col = _columns(lines, 5)
+    _all_match(col[0], r"^\d+$", "id")
+    _all_match(col[1], r"^[^\s-]+$", "user")
+    time = _mind_time(col[2])
     hist, tokens = _drop_empty(_split_ws(col[3])), _drop_empty(_split_ws(col[4]))
     flat_h, flat_t = pc.list_flatten(hist), pc.list_flatten(tokens)
     if len(flat_h) and not pc.all(pc.match_substring_regex(flat_h, _ID_RE.pattern)).as_py():
@@ -190,17 +204,10 @@ def _check_feedback_line(path: Path, n: int, line: str) -> None:
 
 
 def _parse_feedback(lines: list[str]) -> pa.Table:
-    cols = pc.split_pattern(pa.array(lines, pa.string()), "\t")
-    if not pc.all(pc.equal(pc.list_value_length(cols), 5)).as_py():
-        raise ValueError("columns")
-    col = [pc.list_element(cols, i) for i in range(5)]
-    if not pc.all(pc.match_substring_regex(col[0], r"^\d+$")).as_py():
-        raise ValueError("id")
-    if not pc.all(pc.match_substring_regex(col[4], r"^-?\d+$")).as_py():
-        raise ValueError("rating")
-    time = pc.strptime(col[3], format=MIND_TIME, unit="us", error_is_null=True)
-    if time.null_count or not pc.all(pc.match_substring_regex(col[3], _TIME_RE.pattern)).as_py():
-        raise ValueError("time")
+    col = _columns(lines, 5)
+    _all_match(col[0], r"^\d+$", "id")
+    _all_match(col[4], r"^-?\d+$", "rating")
+    time = _mind_time(col[3])
     return pa.table(
         {
             "impression_id": pc.cast(col[0], pa.int64()),
