@@ -88,9 +88,7 @@ def collect(
     id after the last logged impression."""
     rows = shown_rows(log, outcomes)
     req = rows.drop_duplicates("request_id")[["request_id", "user_id", "request_time"]].reset_index(drop=True)
-    if next_id is None:
-        next_id = int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
-    first_id = next_id
+    first_id = _next_id(logged) if next_id is None else next_id
     req["impression_id"] = np.arange(first_id, first_id + len(req), dtype=np.int64)
     rows = rows.merge(req[["request_id", "impression_id"]], on="request_id")
     imps = pd.DataFrame(
@@ -133,6 +131,11 @@ def collect(
     }
 
 
+def _next_id(logged: dict[str, pd.DataFrame]) -> int:
+    """The id after the last logged impression."""
+    return int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
+
+
 def collect_days(
     log: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -146,8 +149,7 @@ def collect_days(
     anywhere (a Dask cluster: newsrec.adapters.dask). A day's part collects the log up to
     its end and keeps its own day's rows: its histories need the clicks of the days before,
     and its ids follow theirs. The same tables as `collect` of the whole log."""
-    if next_id is None:
-        next_id = int(logged["histories"]["impression_id"].max()) + 1 if len(logged["histories"]) else 0
+    next_id = _next_id(logged) if next_id is None else next_id
     days = np.unique(_day(shown_rows(log, outcomes)["request_time"]))
     log_day, out_day = _day(log["request_time"]), _day(outcomes["request_time"])
 
@@ -163,7 +165,7 @@ def collect_days(
 
     if not len(days):
         return collect(log, outcomes, logged, feed, history_max, next_id)
-    parts = (run or (lambda fn, xs: [fn(x) for x in xs]))(one, list(days))
+    parts = run(one, list(days)) if run else [one(d) for d in days]
     out = {n: pd.concat([p[n] for p in parts], ignore_index=True) for n in ("impressions", "histories", "feedback")}
     return {"news": _new_news(out["impressions"], logged["news"], feed)} | out
 

@@ -213,15 +213,13 @@ def views(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 OF_ALL_ROWS = ("ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeNull")
 
 
-def denominators(checks: list[Check], frame: pd.DataFrame) -> list[int]:
-    """For each check on `frame` (a batch of its table's rows), the rows its result counts:
-    what `merge` weighs the batch by."""
-    out = []
-    for c in checks:
-        col = c.column
-        all_rows = c.expectation in OF_ALL_ROWS or col is None or col not in frame
-        out.append(len(frame) if all_rows else int(frame[col].notna().sum()))
-    return out
+def denominator(check: Check, frame: pd.DataFrame) -> int:
+    """The rows a check's result on `frame` (a batch of its table's rows) counts: what
+    `merge` weighs the batch by."""
+    col = check.column
+    if check.expectation in OF_ALL_ROWS or col is None or col not in frame:
+        return len(frame)
+    return int(frame[col].notna().sum())
 
 
 def merge(parts: list[list[CheckResult]], weights: list[list[int]], examples: int = 5) -> list[CheckResult]:

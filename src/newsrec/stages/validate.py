@@ -67,7 +67,7 @@ def _batch(table: str, path: Path, group: int, news: pd.DataFrame, checks: list[
     views = contracts.views(tables)
     mine = [c for c in checks if c.table in _views_of(table)]
     results = run_checks({v: views[v] for v in _views_of(table)}, mine, None, examples)
-    return results, [contracts.denominators([c], views[c.table])[0] for c in mine]
+    return results, [contracts.denominator(c, views[c.table]) for c in mine]
 
 
 def _views_of(table: str) -> tuple[str, ...]:
