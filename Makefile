@@ -35,6 +35,7 @@ HOST ?=
 PORT ?=
 DAYS ?= 1
 SCENARIO ?=
+FROM ?=
 SHOCK_DAY ?=
 # flows report to the Prefect server when `make ui` is up; otherwise they run in ephemeral mode
 PREFECT_URL := http://127.0.0.1:4200/api
@@ -106,8 +107,8 @@ pipeline: install ## flow pipeline: every DVC stage as a Prefect task, data to p
 deploy: install ## flow deploy: package the champion; a running service swaps to it (no restart), else one starts
 	$(FLOW) flows.deploy
 
-monitor: install ## flow monitor: Evidently reports on the latest log window, the drift gate, on drift the retraining event
-	$(FLOW) flows.monitor
+monitor: install ## flow monitor: Evidently reports on the latest log window, the drift gate, on drift the retraining event (FROM=YYYY-MM-DD: every day since, a task per day)
+	$(FLOW) flows.monitor $(if $(FROM),--from $(FROM))
 
 monitoring: monitor ## (old name of `make monitor`, kept for one release)
 

@@ -66,6 +66,25 @@ def on_engine(flow: Any) -> Any:
     return flow.with_options(task_runner=task_runner(e, {"PREFECT_API_URL": api}))
 
 
+def parts(name: str) -> Any:
+    """`run(fn, items)` (newsrec.console.Run) as Prefect tasks: each item a task run named
+    `<name>-<item>`, submitted to the flow's task runner, so that under `on_engine` a stage's
+    parts (a day to collect, a day to judge) run side by side on the Dask cluster and show
+    in the Prefect UI; the results in the items' order."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    @task(name=name, cache_policy=NO_CACHE)  # the inputs are the stage's own frames: nothing to key a cache on
+    def part(fn: Any, item: Any) -> Any:
+        return fn(item)
+
+    def run(fn: Any, items: Any) -> list:
+        futures = [part.with_options(task_run_name=f"{name}-{item}").submit(fn, item) for item in items]
+        return [f.result() for f in futures]
+
+    return run
+
+
 def entry(flow: Any, *args: Any, **kwargs: Any) -> Any:
     """`python -m flows.<name>`: run the flow; an expected failure prints `<flow>: error: <why>`
     on stderr and exits 1."""

@@ -3,6 +3,10 @@ the drift gate, then the trigger. A retrain decision emits the event
 `newsrec.drift.detected`; the `retrain/on-drift` deployment (flows/deployments.py) runs the
 retrain flow on it. Run ad hoc, `retrain="inline"` runs the retrain flow right here.
 
+With `first` (`make monitor FROM=YYYY-MM-DD`) every logged day from then on is judged as its
+own night, a Prefect task per day (side by side on the Dask cluster under `engine.kind: dask`);
+the trigger then follows the last day's decision.
+
 The flow never claims more than it knows: without a Prefect server an event reaches no
 deployment, and with one it says which deployments listen (or that none does).
 """
@@ -14,10 +18,11 @@ from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import entry
+from flows import entry, on_engine, parts
 from newsrec.bootstrap import context
-from newsrec.stages.monitor import Monitoring
+from newsrec.stages.monitor import Monitoring, monitor_days
 from newsrec.stages.monitor import monitor as monitor_stage
 
 DRIFT_EVENT = "newsrec.drift.detected"
@@ -69,10 +74,19 @@ def report(end: str | None = None) -> Monitoring:
     return monitor_stage(ctx.params, ctx.paths, ctx.registry, end, say=log.info)
 
 
-@flow(name="monitor")
-def monitor(end: str | None = None, retrain: Literal["event", "inline", "off"] = "event") -> dict:
+def report_days(first: str, end: str | None) -> Monitoring:
+    """The monitor stage over the days from `first`, a task per day; the last day's decision."""
+    ctx, log = context(), get_run_logger()
+    days = monitor_days(ctx.params, ctx.paths, ctx.registry, first, end, say=log.info, run=parts("monitor-day"))
+    return days[-1]
+
+
+@flow(name="monitor", task_runner=ThreadPoolTaskRunner(max_workers=1))
+def monitor(
+    end: str | None = None, retrain: Literal["event", "inline", "off"] = "event", first: str | None = None
+) -> dict:
     """Report, gate, trigger. Nothing is triggered for an empty or unreadable window."""
-    decision = report(end)
+    decision = report_days(first, end) if first else report(end)
     out, log = asdict(decision), get_run_logger()
     if not decision.retrain:
         log.info("decision: keep the model")
@@ -100,6 +114,11 @@ def monitor(end: str | None = None, retrain: Literal["event", "inline", "off"] =
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    entry(monitor, retrain=sys.argv[1] if len(sys.argv) > 1 else "event")
+    a = argparse.ArgumentParser(prog="python -m flows.monitor", description=monitor.description)
+    a.add_argument("retrain", nargs="?", default="event", choices=["event", "inline", "off"])
+    a.add_argument("--from", dest="first", help="judge every logged day from this one (YYYY-MM-DD), a task per day")
+    a.add_argument("--end", help="the last day judged: YYYY-MM-DD, `traffic`, or today (UTC) by default")
+    args = a.parse_args()
+    entry(on_engine(monitor) if args.first else monitor, end=args.end, retrain=args.retrain, first=args.first)

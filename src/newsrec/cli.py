@@ -153,10 +153,21 @@ def _advance(ctx: Context, a: argparse.Namespace) -> int:
 
 def _monitor(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.predlog import CorruptLogError
-    from newsrec.stages.monitor import monitor
+    from newsrec.stages.monitor import monitor, monitor_days
 
     try:
-        monitor(ctx.params, ctx.paths, ctx.registry, a.end)
+        if a.first is None:
+            monitor(ctx.params, ctx.paths, ctx.registry, a.end)
+        elif ctx.params.engine.kind == "dask":  # a day per task on the cluster
+            from newsrec.adapters.dask import client, runner
+            from newsrec.console import progress
+
+            say = progress("monitor")
+            with client(ctx.params.engine, say) as c:
+                run = runner(c, say, "days judged")
+                monitor_days(ctx.params, ctx.paths, ctx.registry, a.first, a.end, say, run)
+        else:
+            monitor_days(ctx.params, ctx.paths, ctx.registry, a.first, a.end)
     except CorruptLogError as e:  # the decision is written; the window needs a person
         print(f"newsrec monitor: FAILED: {e}", file=sys.stderr, flush=True)
         return 1
@@ -258,6 +269,12 @@ def parser() -> argparse.ArgumentParser:
         "--end",
         default=None,
         help="last day of the window: YYYY-MM-DD, `traffic` (the last live day served); default: today",
+    )
+    sp.add_argument(
+        "--from",
+        dest="first",
+        default=None,
+        help="judge every logged day from this one (YYYY-MM-DD) to --end, each as its own night's window",
     )
     sp = command("ui", _ui, "start the Prefect server, the MLflow UI and the Evidently UI on 127.0.0.1")
     sp.add_argument("names", nargs="*", help="only these of prefect, mlflow, evidently (default: all)")

@@ -146,14 +146,16 @@ def collect_days(
     run: Callable[[Callable, Iterable], list] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """`collect`, a day of requests per part, so that `run(fn, days)` can collect the days
-    anywhere (a Dask cluster: newsrec.adapters.dask). A day's part collects the log up to
-    its end and keeps its own day's rows: its histories need the clicks of the days before,
-    and its ids follow theirs. The same tables as `collect` of the whole log."""
+    anywhere (a Dask cluster: newsrec.adapters.dask; Prefect tasks: flows.parts), each day
+    named YYYY-MM-DD. A day's part collects the log up to its end and keeps its own day's
+    rows: its histories need the clicks of the days before, and its ids follow theirs. The
+    same tables as `collect` of the whole log."""
     next_id = _next_id(logged) if next_id is None else next_id
     days = np.unique(_day(shown_rows(log, outcomes)["request_time"]))
     log_day, out_day = _day(log["request_time"]), _day(outcomes["request_time"])
 
-    def one(d: np.int64) -> dict[str, pd.DataFrame]:
+    def one(day: str) -> dict[str, pd.DataFrame]:
+        d = np.datetime64(day, "D").astype(np.int64)
         got = collect(log[log_day <= d], outcomes[out_day <= d], logged, feed, history_max, next_id)
         imps = got["impressions"][_day(got["impressions"]["time"]) == d]
         ids = imps["impression_id"].unique()
@@ -165,7 +167,8 @@ def collect_days(
 
     if not len(days):
         return collect(log, outcomes, logged, feed, history_max, next_id)
-    parts = run(one, list(days)) if run else [one(d) for d in days]
+    names = [str(d) for d in days.astype("datetime64[D]")]
+    parts = run(one, names) if run else [one(d) for d in names]
     out = {n: pd.concat([p[n] for p in parts], ignore_index=True) for n in ("impressions", "histories", "feedback")}
     return {"news": _new_news(out["impressions"], logged["news"], feed)} | out
 

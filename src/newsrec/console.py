@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 Say = Callable[[str], None]
+# `run(fn, items)`: fn over the items, the results in their order, wherever the front door
+# runs a stage's parts (a Dask cluster: newsrec.adapters.dask.runner; Prefect tasks: flows.parts)
+Run = Callable[[Callable, Iterable], list]
 
 # Failures a person fixes from one line: bad params (ConfigError is a ValueError), a refused
 # contract or gate, a malformed input line, a missing file, a wait that ran out, a store that

@@ -60,6 +60,13 @@ def make_project(dest: Path, **sections) -> Path:
     return dest
 
 
+def set_params(proj: Path, section: str, **values) -> None:
+    """Update one section of a project's params.yaml (e.g. engine kind and workers)."""
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params[section].update(values)
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def assert_join_equals_feast(project: Path) -> None:
     """The in-process join of a project's feature tables gives its Feast training set, row for row."""
     import numpy as np

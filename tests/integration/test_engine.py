@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-from scratch import make_project, sh
+from scratch import make_project, set_params, sh
 from worlds import served_again
 
 from newsrec.procs import free_port
@@ -27,12 +27,6 @@ def ingested(tmp_path_factory):
     return proj
 
 
-def _engine(proj, **kw) -> None:
-    params = yaml.safe_load((proj / "params.yaml").read_text())
-    params["engine"].update(kw)
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def _tables(proj) -> dict[str, pd.DataFrame]:
     return {t: pd.read_parquet(proj / "data" / "features" / f"{t}.parquet") for t in TABLES}
 
@@ -42,10 +36,10 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_features_on_a_dask_local_cluster_are_the_single_process_rows(ingested):
-    _engine(ingested, kind="pandas")
+    set_params(ingested, "engine", kind="pandas")
     sh(ingested, "newsrec", "features")
     alone = _tables(ingested)
-    _engine(ingested, kind="dask", workers=2)
+    set_params(ingested, "engine", kind="dask", workers=2)
     res = sh(ingested, "newsrec", "features")
     assert "Dask LocalCluster: 2 worker processes" in res.stderr + res.stdout
     assert "days of feature rows built" in res.stderr + res.stdout
@@ -56,7 +50,7 @@ def test_features_on_a_dask_local_cluster_are_the_single_process_rows(ingested):
 
 
 def test_a_dask_scheduler_that_cannot_be_reached_is_one_line(ingested):
-    _engine(ingested, kind="dask", connect_seconds=2)
+    set_params(ingested, "engine", kind="dask", connect_seconds=2)
     address = f"tcp://127.0.0.1:{free_port()}"
     res = sh(ingested, "newsrec", "features", check=False, NEWSREC_DASK_SCHEDULER=address)
     assert res.returncode == 2, res.stderr[-2000:]
@@ -72,11 +66,11 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
 
     from newsrec.features.spec import MODEL_FEATURES
 
-    _engine(ingested, kind="pandas")
+    set_params(ingested, "engine", kind="pandas")
     for stage in ("features", "feast", "trainset"):
         sh(ingested, "newsrec", stage)
     feast = pd.read_parquet(ingested / "data" / "trainset" / "trainset.parquet")
-    _engine(ingested, kind="dask", workers=2)
+    set_params(ingested, "engine", kind="dask", workers=2)
     res = sh(ingested, "newsrec", "trainset")
     assert "parts of entity rows joined and written" in res.stderr + res.stdout
     folder = ingested / "data" / "trainset" / "trainset.parquet"
@@ -89,11 +83,11 @@ def test_the_training_set_on_a_dask_local_cluster_is_feasts_value_for_value(inge
         a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
         assert np.isnan(b).sum() < len(b) / 2, c  # mostly joined: the comparison is not of missing values
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
-    _engine(ingested, kind="dask", workers=2, join_hours=6)  # smaller tasks, the same rows
+    set_params(ingested, "engine", kind="dask", workers=2, join_hours=6)  # smaller tasks, the same rows
     sh(ingested, "newsrec", "trainset")
     assert len(list(folder.glob("part-*.parquet"))) >= 30
     pd.testing.assert_frame_equal(pd.read_parquet(folder), ours)
-    _engine(ingested, join_hours=24)
+    set_params(ingested, "engine", join_hours=24)
 
 
 def test_the_test_days_scored_on_a_dask_local_cluster_give_the_same_metrics(ingested):
@@ -101,11 +95,11 @@ def test_the_test_days_scored_on_a_dask_local_cluster_give_the_same_metrics(inge
     every ranker, and realised engagement and quality, as in one process."""
     import json
 
-    _engine(ingested, kind="pandas")
+    set_params(ingested, "engine", kind="pandas")
     for stage in ("features", "feast", "trainset", "train", "evaluate"):
         sh(ingested, "newsrec", stage)
     alone = [json.loads((ingested / "reports" / f).read_text()) for f in ("metrics.json", "evaluate.json")]
-    _engine(ingested, kind="dask", workers=2)
+    set_params(ingested, "engine", kind="dask", workers=2)
     res = sh(ingested, "newsrec", "evaluate")
     assert "test days scored" in res.stderr + res.stdout
     parts = [json.loads((ingested / "reports" / f).read_text()) for f in ("metrics.json", "evaluate.json")]
@@ -117,10 +111,8 @@ def test_training_downsampled_as_read_and_evaluation_run_on_the_day_parts(ingest
     share of the rest, as read) and `evaluate` scores its test days on the cluster."""
     import json
 
-    _engine(ingested, kind="dask", workers=2)
-    params = yaml.safe_load((ingested / "params.yaml").read_text())
-    params["train"]["negative_rate"] = 0.5
-    (ingested / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(ingested, "engine", kind="dask", workers=2)
+    set_params(ingested, "train", negative_rate=0.5)
     for stage in ("features", "feast", "trainset"):
         sh(ingested, "newsrec", stage)
     assert (ingested / "data" / "trainset" / "trainset.parquet").is_dir()
@@ -141,11 +133,11 @@ def test_served_days_collected_on_a_dask_local_cluster_are_the_single_process_ta
             folder = ingested / "data" / name / f"date={day}"
             folder.mkdir(parents=True, exist_ok=True)
             rows.to_parquet(folder / "part-0.parquet", index=False)
-    _engine(ingested, kind="pandas")
+    set_params(ingested, "engine", kind="pandas")
     sh(ingested, "newsrec", "collect")
     names = ("news", "impressions", "histories", "feedback")
     alone = {n: pd.read_parquet(ingested / "data" / "collected" / f"{n}.parquet") for n in names}
-    _engine(ingested, kind="dask", workers=2)
+    set_params(ingested, "engine", kind="dask", workers=2)
     res = sh(ingested, "newsrec", "collect")
     assert "served days collected" in res.stderr + res.stdout
     assert alone["impressions"]["time"].dt.floor("D").nunique() >= 8 and len(alone["impressions"]) > 1000
@@ -180,10 +172,10 @@ def test_the_contract_a_row_group_per_task_gives_the_verdicts_of_the_whole_table
     (ingested / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         sh(ingested, "newsrec", "ingest")
-        _engine(ingested, kind="pandas")
+        set_params(ingested, "engine", kind="pandas")
         sh(ingested, "newsrec", "validate", check=False)
         alone = _verdicts(ingested)
-        _engine(ingested, kind="dask", workers=2)
+        set_params(ingested, "engine", kind="dask", workers=2)
         res = sh(ingested, "newsrec", "validate", check=False)
         assert "row groups checked" in res.stderr + res.stdout
         assert _verdicts(ingested) == alone

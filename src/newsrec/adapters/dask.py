@@ -66,10 +66,16 @@ def task_runner(e: Engine, env: dict[str, str] | None = None):
     with `env` (the API's address: a task run reports to the flow's API)."""
     from prefect_dask import DaskTaskRunner
 
+    # the cluster's scheduler lives in the flow's process and its workers load Prefect too,
+    # whose log handlers would print every connection at INFO: only what goes wrong, as for
+    # the stages (the workers inherit the variable, read when they import distributed)
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     if address := os.environ.get(SCHEDULER_ENV):
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster", cluster_kwargs=cluster_kwargs(e) | {"env": env or {}}
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs=cluster_kwargs(e) | {"env": env or {}},
     )
 
 

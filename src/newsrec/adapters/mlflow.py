@@ -192,6 +192,15 @@ class Registry:
             mlflow.set_experiment(experiment_id=exp_id)
         return cls(uri, exp_id, name)
 
+    def __setstate__(self, state: dict) -> None:
+        """A Registry sent to another process (a Dask worker judging a day) points that
+        process's MLflow at the same store, as `connect` did here."""
+        import mlflow
+
+        self.__dict__.update(state)
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+
     @property
     def _client(self):
         import mlflow

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from newsrec import collect as core
 from newsrec.config import Params, Paths
-from newsrec.console import Say, progress
+from newsrec.console import Run, Say, progress
 from newsrec.data import schema
 from newsrec.data.canonical import read_table, to_pandas
 from newsrec.data.io import atomic_dir
@@ -57,8 +57,9 @@ def readers_rows(canonical: Path, readers) -> tuple[dict[str, pd.DataFrame], int
     return logged, (last + 1 if last is not None else 0)
 
 
-def collect(p: Params, paths: Paths, say: Say | None = None) -> Collected:
-    """Write data/collected from every logged day that has outcomes, atomically."""
+def collect(p: Params, paths: Paths, say: Say | None = None, run: Run | None = None) -> Collected:
+    """Write data/collected from every logged day that has outcomes, atomically. A day per
+    part with `run` (flows.parts: Prefect tasks) or on `engine.kind: dask` (the cluster)."""
     say = say or progress("collect")
     log, outcomes = read_log(paths.predictions), read_log(paths.outcomes)
     if log.empty or outcomes.empty:
@@ -67,7 +68,9 @@ def collect(p: Params, paths: Paths, say: Say | None = None) -> Collected:
         logged, next_id = readers_rows(paths.canonical, core.readers(log, outcomes))
         feed_file = paths.raw_source(p.ingest.source) / schema.LIVE_FEED
         feed = read_news(feed_file).to_pandas() if feed_file.exists() else logged["news"].iloc[0:0]
-        if p.engine.kind == "dask":  # a day of requests per task
+        if run is not None:
+            got = core.collect_days(log, outcomes, logged, feed, p.collect.history_max, next_id, run)
+        elif p.engine.kind == "dask":  # a day of requests per task
             from newsrec.adapters.dask import client, runner
 
             with client(p.engine, say) as c:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from newsrec.config import Monitor, Params, Paths
-from newsrec.console import Say, progress
+from newsrec.console import Run, Say, progress
 from newsrec.data.io import read_json, write_json
 from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.features.spec import MODEL_FEATURES
@@ -189,21 +189,12 @@ def window_end(paths: Paths, end: str | None) -> str:
     return end or time.strftime("%Y-%m-%d", time.gmtime())
 
 
-def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None, say: Say | None = None) -> Monitoring:
-    """The last monitor.window_days of traffic up to `end` against the training sample.
-    Log files that cannot be read are quarantined and named; the rest is judged. Raises
-    CorruptLogError (after writing the decision) when nothing readable is left."""
-    say = say or progress("monitor")
-    end = window_end(paths, end)
-    days = [d for d in log_days(paths.predictions) if d <= end]  # future-dated requests are not traffic yet
-    window = last_days(days, p.monitor.window_days)
-    if not window:
-        d = drift_decision(DriftSummary(window=[], model_version=None, rows={"current": 0}), p.monitor)
-        out = Monitoring([], False, d.reasons, "empty")
-        write_json(paths.decision, asdict(out))
-        say(f"{paths.predictions}: no logged traffic. " + d.reasons[0])
-        return out
-    say(f"window {window[0]}..{window[-1]} of {len(days)} logged day(s) in {paths.predictions}")
+def _judge(
+    p: Params, paths: Paths, registry: Registry, window: list[str], folder: Path, say: Say
+) -> tuple[Monitoring, DriftSummary | None]:
+    """One window judged, nothing recorded yet: reports into `folder`, the gate's decision.
+    Log files that cannot be read are quarantined and named; with nothing readable left the
+    window is `corrupt`."""
     quarantined: list[str] = []
     current = current_frame(paths, window, quarantined)
     for q in quarantined:
@@ -217,28 +208,96 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
         )
     if quarantined and current.empty:
         why = f"nothing readable left in the log window ({len(quarantined)} file(s) quarantined)"
-        write_json(
-            paths.decision,
-            asdict(
-                Monitoring(
-                    window, False, [f"{why}; nothing triggered"], "corrupt", quarantined=quarantined, log_losses=lost
-                )
-            ),
-        )
-        raise CorruptLogError(f"{why}: {quarantined[0]}. Nothing triggered.")
+        return Monitoring(
+            window, False, [f"{why}; nothing triggered"], "corrupt", None, None, None, quarantined, lost
+        ), None
     version = str(current["model_version"].iloc[-1]) if len(current) else None
     reference = reference_frame(paths, p, registry, version) if version else pd.DataFrame(columns=MODEL_FEATURES)
-    folder = paths.monitor / time.strftime("%Y%m%d-%H%M%S")
     s, d = assess(reference, current, window, p.monitor, folder, paths.evidently, say)
-    since = drift_since(paths, window) if d.retrain else None
     out = Monitoring(
-        window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), since, quarantined, lost
+        window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), None, quarantined, lost
     )
-    write_json(paths.decision, asdict(out))
-    with open(paths.decisions, "a") as f:  # the history drift_since reads
-        f.write(json.dumps(asdict(out)) + "\n")
-    publish(s, d.retrain, say)
-    for r in d.reasons:
+    return out, s
+
+
+def _record(paths: Paths, m: Monitoring) -> Monitoring:
+    """The decision as the latest (decision.json) and, once judged, in the history that
+    drift_since reads, with the first day of the drift it continues."""
+    if m.status == "judged":
+        m = replace(m, drift_since=drift_since(paths, m.window) if m.retrain else None)
+        with open(paths.decisions, "a") as f:
+            f.write(json.dumps(asdict(m)) + "\n")
+    write_json(paths.decision, asdict(m))
+    return m
+
+
+def _empty(p: Params, paths: Paths, say: Say) -> Monitoring:
+    d = drift_decision(DriftSummary(window=[], model_version=None, rows={"current": 0}), p.monitor)
+    out = _record(paths, Monitoring([], False, d.reasons, "empty"))
+    say(f"{paths.predictions}: no logged traffic. " + d.reasons[0])
+    return out
+
+
+def _corrupt(m: Monitoring) -> CorruptLogError:
+    return CorruptLogError(f"{m.reasons[0].split(';')[0]}: {m.quarantined[0]}. Nothing triggered.")
+
+
+def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None, say: Say | None = None) -> Monitoring:
+    """The last monitor.window_days of traffic up to `end` against the training sample.
+    Log files that cannot be read are quarantined and named; the rest is judged. Raises
+    CorruptLogError (after writing the decision) when nothing readable is left."""
+    say = say or progress("monitor")
+    end = window_end(paths, end)
+    days = [d for d in log_days(paths.predictions) if d <= end]  # future-dated requests are not traffic yet
+    window = last_days(days, p.monitor.window_days)
+    if not window:
+        return _empty(p, paths, say)
+    say(f"window {window[0]}..{window[-1]} of {len(days)} logged day(s) in {paths.predictions}")
+    m, s = _judge(p, paths, registry, window, paths.monitor / time.strftime("%Y%m%d-%H%M%S"), say)
+    out = _record(paths, m)
+    if s is None:
+        raise _corrupt(out)
+    publish(s, out.retrain, say)
+    for r in out.reasons:
         say(r)
-    say(f"decision: {'RETRAIN' if d.retrain else 'keep'}; {paths.decision}")
+    say(f"decision: {'RETRAIN' if out.retrain else 'keep'}; {paths.decision}")
+    return out
+
+
+def monitor_days(
+    p: Params,
+    paths: Paths,
+    registry: Registry,
+    first: str,
+    end: str | None = None,
+    say: Say | None = None,
+    run: Run | None = None,
+) -> list[Monitoring]:
+    """Every logged day from `first` to `end`, each judged as `monitor` would have judged it
+    that night (the last monitor.window_days up to it), the days independent of each other,
+    so that `run(fn, days)` judges them anywhere (a Dask cluster, Prefect tasks); then
+    recorded in day order, so that each drift knows when it began, the last day's decision
+    the latest. Raises CorruptLogError when the last day has nothing readable left."""
+    say = say or progress("monitor")
+    end = window_end(paths, end)
+    days = [d for d in log_days(paths.predictions) if d <= end]
+    chosen = [d for d in days if d >= first]
+    if not chosen:
+        return [_empty(p, paths, say)]
+    say(f"{len(chosen)} day(s) {chosen[0]}..{chosen[-1]} judged, each with its own window, in {paths.predictions}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+
+    def one(day: str) -> Monitoring:
+        window = last_days([d for d in days if d <= day], p.monitor.window_days)
+        return _judge(p, paths, registry, window, paths.monitor / f"{stamp}-{day}", lambda m: None)[0]
+
+    judged = run(one, chosen) if run else [one(d) for d in chosen]
+    out = [_record(paths, m) for m in judged]
+    for m in out:
+        say(
+            f"{m.window[-1]}: {'RETRAIN' if m.retrain else m.status if m.status != 'judged' else 'keep'}; {m.reasons[0]}"
+        )
+    if out[-1].status == "corrupt":
+        raise _corrupt(out[-1])
+    say(f"decision of {chosen[-1]}: {'RETRAIN' if out[-1].retrain else 'keep'}; {paths.decision}")
     return out
