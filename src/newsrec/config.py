@@ -110,7 +110,7 @@ class Ingest(Strict):
     """The `ingest` stage: raw MIND-format files -> canonical parquet tables."""
 
     source: Literal["sim", "mind"] = "sim"
-    chunk_lines: int = Field(200_000, ge=1)
+    chunk_lines: int = Field(50_000, ge=1)
 
 
 class Validate(Strict):
