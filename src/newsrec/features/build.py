@@ -147,7 +147,7 @@ def news_stats_rows(
     seen = news.dropna(subset=["first_seen"])
     ids = pd.Index(seen["news_id"])
     t_imp, t_fb = _naive(imps["time"]), _naive(feedback["time"])
-    k_imp, k_fb = ids.get_indexer(imps["news_id"]), ids.get_indexer(feedback["news_id"])
+    k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
     us = int(step.astype("timedelta64[us]").astype(np.int64))
     snap = lambda t: ((t.astype(np.int64) // us) * us).astype("datetime64[us]")  # noqa: E731
     first = _naive(seen["first_seen"])
@@ -196,6 +196,15 @@ def news_stats_rows(
             out["news_clicks"] / np.maximum(v, 1), v, p.quality_prior_impressions, c_ctr
         )
     return out
+
+
+def _positions(ids: pd.Index, col: pd.Series) -> np.ndarray:
+    """`ids.get_indexer(col)`; through the categories where `col` is a Categorical (a
+    lookup per article instead of one per row)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return np.where(codes >= 0, ids.get_indexer(col.cat.categories)[codes], -1)
+    return ids.get_indexer(col)
 
 
 def title_vectors(news: pd.DataFrame, p: FeatureParams, content_fit: pd.Series | None) -> np.ndarray:

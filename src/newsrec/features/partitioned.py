@@ -243,13 +243,16 @@ class Slices:
     cut: pd.Timestamp
     carry: Carry
 
-    def read(self, tables: dict[str, Table]) -> Part:
+    def read(self, tables: dict[str, Table], news_ids: pd.Index) -> Part:
+        """The part's events; their articles as Categoricals over `news_ids` (every article,
+        described or not), which the build looks up once per article, not once per row."""
         lo, hi = self.window
+        by = {"news_id": news_ids}
         return Part(
             self.window,
-            tables["impressions"].slice(self.cut, hi, columns=IMPRESSION_COLUMNS),
+            tables["impressions"].slice(self.cut, hi, columns=IMPRESSION_COLUMNS, categories=by),
             tables["histories"].slice(lo - LOOKBACK, hi, hi_closed=True),
-            tables["feedback"].slice(self.cut, hi, columns=FEEDBACK_COLUMNS),
+            tables["feedback"].slice(self.cut, hi, columns=FEEDBACK_COLUMNS, categories=by),
             self.carry,
         )
 
@@ -267,11 +270,9 @@ def build_from_tables(
     over the events a row group at a time (each article's first impression and the span of
     the events; then the carries), and each part reads its own slices where it is built."""
     step = pd.Timedelta(hours=p.snapshot_hours)
-    firsts, lows, highs = [], [], []  # as `windows` takes them: rows' times, an event's next snapshot
-    for b in tables["impressions"].batches(["news_id", "time"]):
-        firsts.append(b.groupby("news_id", sort=False)["time"].min())
-        highs.append(b["time"].max() + step)
-    first = pd.concat(firsts).groupby(level=0).min() if firsts else pd.Series(dtype=schema.PD_TS)
+    # as `windows` takes them: rows' times, an event's next snapshot
+    first, lasts = tables["impressions"].earliest("news_id")  # each article's first impression
+    lows, highs = [], [t + step for t in lasts]
     for b in tables["histories"].batches(["time"]):
         lows.append(b["time"].min())
         highs.append(b["time"].max())
@@ -303,6 +304,10 @@ def build_from_tables(
     )
     todo = [Slices(w, cut, carry) for w, cut, carry in zip(wins, cuts, carried)]
     emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
-    one = lambda s: build_part(s.read(tables), news, categories, p, content_fit, undescribed, emb)  # noqa: E731
+
+    def one(s: Slices) -> tuple[FeatureTables, np.ndarray]:
+        ids = pd.Index(pd.concat([news["news_id"], undescribed["news_id"]], ignore_index=True))
+        return build_part(s.read(tables, ids), news, categories, p, content_fit, undescribed, emb)
+
     built = (run or serial)(one, todo)
     return combine(built, every, p.quality_source, len(undescribed))
