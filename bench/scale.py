@@ -102,7 +102,7 @@ def run(cmd: list[str], cwd: Path, cap: str, **env: str) -> dict:
         "exit": code,
         "peak_rss_mb": peak,
         "out": out[-2000:],
-        "tail": out[-600:] if code else "",
+        "tail": (out.strip().splitlines() or [""])[-1][-600:] if code else "",  # the line that says why
     }
 
 
@@ -234,15 +234,23 @@ def pipeline(proj: Path, cap: str, client=None, **env: str) -> dict:
     return out
 
 
+# the cap is on address space, which runs ahead of RSS (allocator arenas, mapped libraries):
+# one-process `features` at 49M rows hit a 16 GB cap at 12.0 GB RSS
+AS_PER_RSS = 1.4
+
+
 def too_big(prev: list[dict], key: str, rows: float, cap: str) -> str:
     """Why `key` is skipped at `rows`: its peak at a smaller size of this run, scaled to
-    `rows`, is above the cap; '' to run it."""
+    `rows` (and to address space, AS_PER_RSS), is above the cap; '' to run it."""
     for r in reversed(prev):
         got = r.get(key)
         if got and not got.get("exit") and "peak_rss_mb" in got:
             scaled = got["peak_rss_mb"] * rows / r["candidate_rows"]
-            if scaled * 2**20 > bytes_of(cap):
-                return f"its peak at {r['candidate_rows']:,} rows scales to {scaled / 1024:.1f} GB, above {cap}"
+            if scaled * AS_PER_RSS * 2**20 > bytes_of(cap):
+                return (
+                    f"its peak at {r['candidate_rows']:,} rows scales to {scaled / 1024:.1f} GB of RSS, "
+                    f"{scaled * AS_PER_RSS / 1024:.1f} GB of address space, above {cap}"
+                )
             return ""
     return ""
 
