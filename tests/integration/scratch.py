@@ -85,6 +85,21 @@ def assert_join_equals_feast(project: Path) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
 
 
+def assert_same_training_set(ours, feast) -> None:
+    """A training set joined another way (`ours`) is Feast's, row for row and value for value."""
+    import numpy as np
+
+    from newsrec.features.spec import MODEL_FEATURES
+
+    assert len(ours) == len(feast) > 10_000
+    for c in ("impression_id", "news_id", "request_time", "clicked", "split"):
+        assert (ours[c].to_numpy() == feast[c].to_numpy()).all(), c
+    for c in MODEL_FEATURES:
+        a, b = ours[c].to_numpy(np.float64, na_value=np.nan), feast[c].to_numpy(np.float64, na_value=np.nan)
+        assert np.isnan(b).sum() < len(b) / 2, c  # mostly joined: the comparison is not of missing values
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=c)
+
+
 METRIC_KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10"}  # each ranker's entry in reports/metrics.json
 TINY_WORLD = dict(n_users=300, n_articles=300, impressions_per_day=200, days=3, backlog_days=1)
 SMALL_WORLD = dict(n_users=600, n_articles=500, impressions_per_day=500, days=5, backlog_days=1)

@@ -159,6 +159,26 @@ class RunLog:
             )
 
 
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
+
+
+@contextmanager
+def _environment_kept() -> Iterator[None]:
+    """MLflow's setters also export their value to the environment. Left there, this
+    project's store would pass for the user's $MLFLOW_TRACKING_URI in every later process
+    started from this one, and in this process's next `connect` (another project's, in a
+    flow that runs two): the environment is put back as it was."""
+    before = {k: os.environ.get(k) for k in MLFLOW_ENV}
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 class Registry:
     """The tracking server and the registered model `name`, configured once."""
 
@@ -178,18 +198,20 @@ class Registry:
         store.mkdir(parents=True, exist_ok=True)
         local = f"sqlite:///{store / 'mlflow.db'}"
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (endpoints().mlflow if profile() == "prod" else local)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        with reachable(uri, "nothing was done"):
-            exp = mlflow.get_experiment_by_name(experiment)
-            exp_id = (
-                exp.experiment_id
-                if exp
-                else mlflow.create_experiment(
-                    experiment, artifact_location=(store / "artifacts").as_uri() if uri.startswith("sqlite") else None
+        with _environment_kept():
+            mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(uri)
+            with reachable(uri, "nothing was done"):
+                exp = mlflow.get_experiment_by_name(experiment)
+                exp_id = (
+                    exp.experiment_id
+                    if exp
+                    else mlflow.create_experiment(
+                        experiment,
+                        artifact_location=(store / "artifacts").as_uri() if uri.startswith("sqlite") else None,
+                    )
                 )
-            )
-            mlflow.set_experiment(experiment_id=exp_id)
+                mlflow.set_experiment(experiment_id=exp_id)
         return cls(uri, exp_id, name)
 
     def __setstate__(self, state: dict) -> None:
@@ -198,8 +220,9 @@ class Registry:
         import mlflow
 
         self.__dict__.update(state)
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
+        with _environment_kept():
+            mlflow.set_tracking_uri(self.uri)
+            mlflow.set_registry_uri(self.uri)
 
     @property
     def _client(self):
