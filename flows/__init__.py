@@ -85,14 +85,16 @@ def parts(name: str) -> Any:
     return run
 
 
-def entry(flow: Any, *args: Any, **kwargs: Any) -> Any:
-    """`python -m flows.<name>`: run the flow; an expected failure prints `<flow>: error: <why>`
-    on stderr and exits 1."""
+def entry(flow: Any, *args: Any, engine: bool = False, **kwargs: Any) -> Any:
+    """`python -m flows.<name>`: run the flow (with `engine`, on the stages' engine:
+    `on_engine`); an expected failure prints `<flow>: error: <why>` on stderr and exits 1."""
     quiet_expected()
     last: list[str] = []
-    # registered before the flow starts Prefect's temporary API server, so it runs after that
-    # server's exit handler has logged its "Stopping" line: the reason is the last line
+    # registered before the flow (or on_engine) starts Prefect's temporary API server, so it
+    # runs after that server's exit handler has logged its "Stopping" line: the reason is the
+    # last line
     atexit.register(lambda: [print(line, file=sys.stderr, flush=True) for line in last])
+    flow = on_engine(flow) if engine else flow
     try:
         return flow(*args, **kwargs)
     except (Refused, *EXPECTED) as e:

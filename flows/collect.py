@@ -12,7 +12,7 @@ from dataclasses import asdict
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import entry, on_engine, parts
+from flows import entry, parts
 from newsrec.bootstrap import context
 from newsrec.stages.collect import collect as collect_stage
 
@@ -25,4 +25,4 @@ def collect() -> dict:
 
 
 if __name__ == "__main__":
-    entry(on_engine(collect))
+    entry(collect, engine=True)

@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import entry, on_engine, parts
+from flows import entry, parts
 from newsrec.bootstrap import context
 from newsrec.stages.monitor import Monitoring, monitor_days
 from newsrec.stages.monitor import monitor as monitor_stage
@@ -121,4 +121,4 @@ if __name__ == "__main__":
     a.add_argument("--from", dest="first", help="judge every logged day from this one (YYYY-MM-DD), a task per day")
     a.add_argument("--end", help="the last day judged: YYYY-MM-DD, `traffic`, or today (UTC) by default")
     args = a.parse_args()
-    entry(on_engine(monitor) if args.first else monitor, end=args.end, retrain=args.retrain, first=args.first)
+    entry(monitor, engine=bool(args.first), end=args.end, retrain=args.retrain, first=args.first)

@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import entry, on_engine
+from flows import entry
 from newsrec import plots
 from newsrec import simulate as sim
 from newsrec.bootstrap import context
@@ -112,4 +112,4 @@ def simulate(scenario: str | None = None) -> dict:
 if __name__ == "__main__":
     import sys
 
-    entry(on_engine(simulate), sys.argv[1] if len(sys.argv) > 1 else None)
+    entry(simulate, sys.argv[1] if len(sys.argv) > 1 else None, engine=True)

@@ -158,14 +158,6 @@ def _monitor(ctx: Context, a: argparse.Namespace) -> int:
     try:
         if a.first is None:
             monitor(ctx.params, ctx.paths, ctx.registry, a.end)
-        elif ctx.params.engine.kind == "dask":  # a day per task on the cluster
-            from newsrec.adapters.dask import client, runner
-            from newsrec.console import progress
-
-            say = progress("monitor")
-            with client(ctx.params.engine, say) as c:
-                run = runner(c, say, "days judged")
-                monitor_days(ctx.params, ctx.paths, ctx.registry, a.first, a.end, say, run)
         else:
             monitor_days(ctx.params, ctx.paths, ctx.registry, a.first, a.end)
     except CorruptLogError as e:  # the decision is written; the window needs a person

@@ -76,6 +76,8 @@ def test_every_day_judged_as_a_task_on_dask_is_that_nights_decision(served, pref
     res = sh(proj, "newsrec", "monitor", "--from", days[0], "--end", days[-1])  # the CLI, one process
     assert f"{len(days)} day(s) {days[0]}..{days[-1]} judged" in res.stderr
     again = [json.loads(x) for x in history.read_text().splitlines()]
+    bad = sh(proj, "newsrec", "monitor", "--from", "yesterday", check=False)  # not a day: one line
+    assert bad.returncode == 2 and "not a day: give YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
     assert [{**d, "summary": None} for d in again] == [{**d, "summary": None} for d in judged]
 
 

@@ -7,6 +7,7 @@ reports/monitor/decision.json. Nothing is triggered from here: the monitor flow 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -277,8 +278,16 @@ def monitor_days(
     that night (the last monitor.window_days up to it), the days independent of each other,
     so that `run(fn, days)` judges them anywhere (a Dask cluster, Prefect tasks); then
     recorded in day order, so that each drift knows when it began, the last day's decision
-    the latest. Raises CorruptLogError when the last day has nothing readable left."""
+    the latest; without `run`, on the cluster when `engine.kind: dask`, as the batch stages.
+    Raises CorruptLogError when the last day has nothing readable left."""
     say = say or progress("monitor")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", first):
+        raise ValueError(f"the first day to judge is {first!r}, not a day: give YYYY-MM-DD (e.g. FROM=2026-11-12)")
+    if run is None and p.engine.kind == "dask":  # a day per task on the cluster
+        from newsrec.adapters.dask import client, runner
+
+        with client(p.engine, say) as c:
+            return monitor_days(p, paths, registry, first, end, say, runner(c, say, "days judged"))
     end = window_end(paths, end)
     days = [d for d in log_days(paths.predictions) if d <= end]
     chosen = [d for d in days if d >= first]
