@@ -27,12 +27,14 @@ from newsrec import plots
 from newsrec import simulate as sim
 from newsrec.bootstrap import context
 from newsrec.data.io import write_json
+from newsrec.economics import economics, verdict
 from newsrec.stages import loop as lab_stage
 from newsrec.stages.features import feature_categories
 from newsrec.stages.serve import status
 from newsrec.stages.traffic import traffic
 
 POLICY = "drift"
+STATIC = "never"  # the baseline the economics price the live policy against, simulated on the same days
 # the largest difference, on any day, of the model's share of the oracle (ctr@10, ndcg@10,
 # quality@10) between the live days and the same days simulated in process
 TOLERANCE = 0.05
@@ -89,11 +91,12 @@ def live_day(lab: lab_stage.Lab, day: int, scenario: str, shock_day: int) -> dic
     t0, m0 = time.time(), time.monotonic()
     verdict = monitor_flow(end=served["date"], retrain="event")
     secs = dict(served["seconds"]) | {"monitor": round(time.monotonic() - m0, 1)}
-    state = None
+    state, spent = None, 0.0
     if verdict["retrain"] and verdict.get("event"):
         n0 = time.monotonic()
         state, night = _wait_for_retrain(t0)
         secs |= {k: round(v, 1) for k, v in night.items()}
+        spent = night["retrain"] + night["deploy"]  # the machine time the night's retraining took
         secs["night"] = round(time.monotonic() - n0, 1)
         log.info(f"the night's retraining ended {state}")
     after = context(root=lab.root).registry.champion()
@@ -103,6 +106,7 @@ def live_day(lab: lab_stage.Lab, day: int, scenario: str, shock_day: int) -> dic
         "model_version": served["model_versions"][0],
         "drift": bool(verdict["retrain"]),
         "retrained": state is not None,
+        "retrain_seconds": round(spent, 1),
         "deployed": after != champion,
         "serving_after": serving["model_version"] if serving else None,
         "reasons": verdict["reasons"],
@@ -116,7 +120,8 @@ def simulated(days: int, scenario: str, shock_day: int) -> dict:
     """The same live days simulated in process (`make simulate`'s drift policy, on the loop's
     world: its logged days, its readers and their clicks): the first model as the pipeline
     trains it, a retrain on the days since the drift began, each day judged by the monitor
-    stage's gate."""
+    stage's gate; and the static policy (`never`) on the same days, what the economics price
+    the live policy against."""
     ctx, log = context(), get_run_logger()
     p = ctx.params
     p = p.model_copy(
@@ -136,7 +141,9 @@ def simulated(days: int, scenario: str, shock_day: int) -> dict:
     judge = simulate_flow.judge(p, ctx.paths.monitor / "loop-simulated", ctx.paths.evidently)
     t0 = time.monotonic()
     days_run = sim.run_policy(POLICY, data, first, judge, p, say=log.info, refit=refit)
-    return sim.summary({POLICY: days_run}, p, time.monotonic() - t0)
+    seconds = time.monotonic() - t0  # seconds_per_day: the policy's days alone, as make simulate counts them
+    static = sim.run_policy(STATIC, data, first, judge, p, say=log.info)  # what the economics compare with
+    return sim.summary({POLICY: days_run, STATIC: static}, p, seconds)
 
 
 SCENARIOS = ("interest_shock", "new_cohort", "none")  # new_category changes the logged days too
@@ -213,6 +220,9 @@ def loop(days: int | None = None, scenario: str | None = None, shock_day: int | 
     }
     if result["shock_day"] is not None:
         result["simulated"]["recovery"] = sim.recovery(result | {"policies": {POLICY: same}}, POLICY)
+    # the live policy priced against the static model on the same readers (simulated: the loop lives one policy)
+    result["economics"] = economics({POLICY: results, STATIC: run["policies"][STATIC]}, sp.economics, STATIC)
+    result["simulated"]["economics"] = run["economics"]
     result["simulated"]["agreement"]["tolerance"] = TOLERANCE
     write_json(main.paths.loop, result)
     both = result | {"policies": {"live (the real stack)": results, "simulated in process": same}}
@@ -222,6 +232,7 @@ def loop(days: int | None = None, scenario: str | None = None, shock_day: int | 
         f"the same days simulated in process: the share of the oracle differs by at most {a['max_share_gap']:.3f} "
         f"on a day (tolerance {TOLERANCE}); drift verdicts differ on days {a['drift_differs'] or 'none'}"
     )
+    log.info("economics: " + verdict(result["economics"]))
     log.info(f"{main.paths.loop}, {main.paths.loop_plot}; {result['seconds_per_day']} s per live day")
     return result
 

@@ -21,6 +21,7 @@ from newsrec import simulate as sim
 from newsrec.bootstrap import context
 from newsrec.config import Params
 from newsrec.data.io import write_json
+from newsrec.economics import verdict
 from newsrec.stages.features import feature_categories
 from newsrec.stages.monitor import assess
 
@@ -90,6 +91,7 @@ def report(results: dict[str, list[sim.DayResult]], seconds: float, scenario: st
             f"{[d['day'] for d in days if d['drift']]}, final nDCG@10 {days[-1]['ndcg@10']:.4f}"
             + (f", recovery {rec['mean']:.3f} of its share of the oracle before the shock" if rec else "")
         )
+    log.info("economics: " + verdict(result["economics"]))
     log.info(
         f"{paths.simulate}, {paths.simulate_plot}; "
         f"{result['seconds_per_day']} s per simulated day ({len(results)} policies)"

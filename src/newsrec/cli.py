@@ -120,6 +120,17 @@ def _package(ctx: Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _canvas(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.canvas import canvas
+
+    try:
+        store = ctx.feature_store
+    except FileNotFoundError:  # no online store yet: the canvas says the features are not built
+        store = None
+    canvas(ctx.params, ctx.paths, ctx.registry, store)
+    return 0
+
+
 def _image(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.package import image
 
@@ -233,6 +244,7 @@ def parser() -> argparse.ArgumentParser:
     command("deploy", _deploy, "the champion into service: a running service swaps to it, else one is started")
     sp = command("package", _package, "import the champion into BentoML and build the Bento")
     sp.add_argument("--no-build", action="store_true", help="only import the model")
+    command("canvas", _canvas, "the ML canvas, reports/canvas.md: docs/canvas.yaml's words and the project's numbers")
     command("image", _image, "package, then the service image where a Docker engine runs (else: its Dockerfile)")
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")
     sp.add_argument("--host", default=None, help="default: serve.host")

@@ -210,6 +210,12 @@ class Promote(Strict):
     metric: Literal["auc", "mrr", "ndcg@5", "ndcg@10"] = "ndcg@10"
     min_gain_over_champion: float = 0.0
     min_gain_over_popularity: float = 0.0
+    # the framing's success criteria: per value of the served blend's top k (evaluate's
+    # realised values: ctr@10, quality@10, diversity@10, ...), the least relative change
+    # against popularity's top k on the test days; reported by the gate, required when
+    # require_success is true
+    success: dict[str, float] = Field(default_factory=lambda: {"ctr@10": -0.10, "quality@10": 0.05})
+    require_success: bool = False
 
 
 class Serve(Strict):
@@ -280,6 +286,18 @@ class Monitor(Strict):
         return v
 
 
+class Economics(Strict):
+    """The cost model that prices each retraining policy (the economics block of
+    reports/simulate.json and reports/loop.json). Any policy pays off for some choice of these
+    values, so each policy's break-even value per click is reported next to its net value."""
+
+    value_per_click: float = Field(0.01, ge=0)  # what a click earns
+    cost_per_compute_hour: float = Field(2.0, ge=0)  # a machine hour spent retraining (and deploying)
+    cost_per_unclicked: float = Field(0.0002, ge=0)  # a wrong prediction: an item shown and not clicked
+    cost_per_low_quality_click: float = Field(0.01, ge=0)  # a wrong prediction: a click on a low-quality item
+    low_quality: float = Field(0.4, ge=0, le=1)  # an article of true quality below this is low quality
+
+
 class Simulate(Strict):
     """Simulated days of closed-loop traffic (`make simulate`): the served model ranks each
     day's impressions, the world's clicks answer, monitoring judges, a policy retrains."""
@@ -291,6 +309,7 @@ class Simulate(Strict):
     policies: list[Literal["never", "schedule", "drift"]] = ["never", "schedule", "drift"]
     retrain_every: int = Field(2, ge=1)  # the schedule policy retrains after every N days
     train_window_days: int = Field(3, ge=1)  # a retrain fits the last N days of labeled data
+    economics: Economics = Economics()
     # overrides of the world section for the simulation; by default an election: interest in
     # news doubles and every reader's tastes move on to another category
     world: dict = Field(default_factory=lambda: {"scenarios": {"interest_shock": {"boost": 2.0, "reshuffle": True}}})
@@ -404,6 +423,8 @@ class Paths:
         self.plots = self.reports / "plots"
         self.promote = self.reports / "promote.json"
         self.model_card = self.reports / "model_card.md"
+        self.canvas = self.reports / "canvas.md"  # newsrec canvas: the ML canvas with the project's numbers
+        self.canvas_words = self.root / "docs" / "canvas.yaml"  # ... and its human parts, which the team edits
         self.package = self.reports / "package.json"
         self.traffic = self.reports / "traffic.json"
         # the served traffic; NEWSREC_PREDICTIONS moves it (benchmarks keep theirs apart)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from newsrec.beyond import beyond_accuracy
 from newsrec.metrics import auc, ndcg
 from newsrec.ranking import rank_within
 
@@ -45,10 +46,12 @@ def sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return df if len(df) <= n else df.sample(n, random_state=seed).sort_index()
 
 
-def performance(groups, clicked, engagement, score) -> dict[str, float] | None:
+def performance(groups, clicked, engagement, score, items=None, categories=None) -> dict[str, float] | None:
     """Over what readers saw (the top 10 of each request, where the click outcome is known):
     AUC of the engagement scores, nDCG@10 of the served order, CTR. Training data and the
-    log are judged the same way, so the two are comparable. None when no outcome is known."""
+    log are judged the same way, so the two are comparable. None when no outcome is known.
+    With the candidates' `items` and `categories`, also the top 10's category diversity,
+    novelty and catalogue coverage (newsrec.beyond) over every request."""
     y = np.asarray(clicked, dtype=np.float64)
     seen = (rank_within(score, groups) <= SHOWN_K) & ~np.isnan(y)
     if not seen.any():
@@ -56,7 +59,8 @@ def performance(groups, clicked, engagement, score) -> dict[str, float] | None:
     g, y = np.asarray(groups)[seen], y[seen]
     e, s = np.asarray(engagement, np.float64)[seen], np.asarray(score, np.float64)[seen]
     df = pd.DataFrame({"g": g})
-    return {
+    beyond = {} if items is None else beyond_accuracy(groups, items, categories, score, clicked, SHOWN_K)
+    return beyond | {
         "auc": auc(g, y, e),  # over the requests with both a click and a skip
         "ndcg@10": ndcg(g, y, s, 10),
         f"ctr@{SHOWN_K}": float(y.mean()),

@@ -65,6 +65,28 @@ def promotion_decision(
     return Decision(ok, reasons)
 
 
+def success_decision(realised: dict[str, dict[str, float]], p: Promote) -> Decision:
+    """The framing's success criteria (p.success): each value of the served blend's top k
+    (realised["blend"]) changes by at least the stated share against popularity's top k
+    (realised["popularity"]). ok when every criterion holds."""
+    blend, base = realised.get("blend", {}), realised.get("popularity", {})
+    ok, reasons = True, []
+    for m, least in p.success.items():
+        b, c = blend.get(m), base.get(m)
+        if b is None or c is None or b != b or c != c or c == 0:
+            ok = False
+            reasons.append(f"success: {m} not measured for both the blend and popularity, so not shown to hold")
+            continue
+        change = (b - c) / abs(c)
+        held = change >= least - 1e-12  # at the edge it holds, whatever the last bit of the division
+        ok &= held
+        reasons.append(
+            f"success: {m} of the blend {b:.4f} vs popularity {c:.4f} ({change:+.1%}, needs {least:+.1%}): "
+            + ("holds" if held else "MISSED")
+        )
+    return Decision(ok, reasons)
+
+
 @dataclass(frozen=True)
 class DriftDecision:
     retrain: bool

@@ -64,13 +64,17 @@ def simulate(result: dict, what: str = "Simulated days"):
     oracle's (dotted); the shock as a dashed line, drift detected as an open circle, a
     retrain as a filled triangle."""
     metrics = [("ctr@10", "CTR of the shown top 10"), ("ndcg@10", "nDCG@10"), ("quality@10", "true quality, top 10")]
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 8.5), sharex=True)
+    money = bool((result.get("economics") or {}).get("baseline"))
+    fig, axes = plt.subplots(len(metrics) + money, 1, figsize=(8, 8.5 + 3 * money))
+    for ax in axes[1 : len(metrics)]:
+        ax.sharex(axes[0])
+    colors = {name: f"C{i}" for i, name in enumerate(result["policies"])}
     for (m, label), ax in zip(metrics, axes):
         for name, days in result["policies"].items():
             x = [d["day"] for d in days]
             y = [d[m] for d in days]
-            (line,) = ax.plot(x, y, ".-", label=name, lw=1.8)
-            c = line.get_color()
+            c = colors[name]
+            ax.plot(x, y, ".-", label=name, lw=1.8, color=c)
             drift = [(a, b) for a, b, d in zip(x, y, days) if d["drift"]]
             retr = [(a, b) for a, b, d in zip(x, y, days) if d["retrained"]]
             if drift:
@@ -91,10 +95,34 @@ def simulate(result: dict, what: str = "Simulated days"):
         fontsize=10,
     )
     axes[0].legend(loc="lower left", fontsize=9)
-    axes[-1].set_xlabel("day")
-    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[len(metrics) - 1].set_xlabel("day")
+    axes[len(metrics) - 1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if money:
+        _economics(axes[-1], result["economics"], colors)
     fig.tight_layout()
     return fig
+
+
+def _economics(ax, block: dict, colors: dict[str, str]) -> None:
+    """Each policy's net gain over the baseline against the value of a click (a line: the
+    gain grows by the clicks it gained per unit of value), its break-even value marked, the
+    cost model's value dotted."""
+    v0 = block["cost_model"]["value_per_click"]
+    rows = {n: e for n, e in block["policies"].items() if "net_gain" in e}
+    evens = [e["break_even_value_per_click"] for e in rows.values() if e["break_even_value_per_click"]]
+    xs = np.linspace(0, 2 * max([v0, *evens]), 50)
+    for name, e in rows.items():
+        c = colors.get(name)  # a policy the days above do not show (the loop's) gets the next color
+        (line,) = ax.plot(xs, e["net_gain"] + (xs - v0) * e["clicks_gained"], lw=1.8, label=name, color=c)
+        if (b := e["break_even_value_per_click"]) is not None:
+            ax.scatter([b], [0], s=40, color=line.get_color(), zorder=3)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(v0, ls=":", color="black", lw=1.2, label=f"value per click in params ({v0})")
+    ax.set_xlabel("value of a click")
+    ax.set_ylabel(f"net gain over {block['baseline']}")
+    ax.set_title("Economics: net value against the static policy (dots: break-even value per click)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
 
 
 def save(fig, path) -> None:

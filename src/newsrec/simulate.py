@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from newsrec.beyond import beyond_accuracy
 from newsrec.config import Params, Trainset
 from newsrec.data.canonical import ingest_dir, read_table
 from newsrec.data.io import write_json
 from newsrec.data.simulator import simulate as simulate_world
 from newsrec.data.world import NewsWorld
 from newsrec.drift import SHOWN_K, sample
+from newsrec.economics import economics
 from newsrec.features.build import build_features
 from newsrec.features.join import as_of, entity_rows
 from newsrec.features.request import fill_defaults, fit_defaults
@@ -85,6 +88,7 @@ class DayResult:
     drift: bool
     retrained: bool
     reasons: list[str] = field(default_factory=list)
+    retrain_seconds: float = 0.0  # the compute the day's retrain took (its fit and gate)
 
 
 def prepare(
@@ -171,8 +175,9 @@ def _join(
     frame["day"] = ((when - start) // pd.Timedelta(days=1)).astype(int)
     dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(n_days)]
     say(f"{len(frame):,} labeled candidate rows over {n_days} days")
+    frame["category"] = frame["category_idx"]  # what the beyond-accuracy metrics compare
     keep = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked"]
-    keep += ["quality_true", "p_true", "day"]
+    keep += ["quality_true", "p_true", "day", "category"]
     return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), history_days)
 
 
@@ -193,22 +198,35 @@ def serve(s: Served, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
 
 
 def day_metrics(served: pd.DataFrame, p: Params) -> dict[str, float]:
-    """What readers got (CTR and true quality of the shown top 10, nDCG@10 and AUC), and under
-    `oracle` what the same blend ranked with the true click probability and quality gives."""
+    """What readers got (CTR and true quality of the shown top 10, nDCG@10 and AUC; with each
+    candidate's `category`, the top 10's diversity, novelty and coverage), the counts the
+    economics price (items shown, clicks, clicks on low-quality items), and under `oracle`
+    what the same blend ranked with the true click probability and quality gives."""
     g, y = served["request_id"].to_numpy(), served["clicked"].to_numpy(np.float64)
+    quality = served["quality_true"].to_numpy()
 
     def got(rank, score) -> dict[str, float]:
         shown = rank <= SHOWN_K
-        return {
+        out = {
             f"ctr@{SHOWN_K}": float(y[shown].mean()),
             "ndcg@10": ndcg(g, y, score, 10),
-            f"quality@{SHOWN_K}": float(served["quality_true"].to_numpy()[shown].mean()),
+            f"quality@{SHOWN_K}": float(quality[shown].mean()),
         }
+        if "category" in served:
+            out |= beyond_accuracy(g, served["news_id"], served["category"], score, y, SHOWN_K)
+        return out
 
     r = p.ranking
     best = blend(served["p_true"], served["quality_true"], g, r.engagement_weight, r.quality_weight)
+    shown = served["rank"].to_numpy() <= SHOWN_K
+    clicked = shown & (y > 0)
+    counts = {
+        "shown": int(shown.sum()),
+        "clicks": int(clicked.sum()),
+        "low_quality_clicks": int((clicked & (quality < p.simulate.economics.low_quality)).sum()),
+    }
     out = got(served["rank"].to_numpy(), served["score"].to_numpy())
-    return out | {"auc": auc(g, y, served["engagement"].to_numpy()), "oracle": got(rank_within(best, g), best)}
+    return out | counts | {"auc": auc(g, y, served["engagement"].to_numpy()), "oracle": got(rank_within(best, g), best)}
 
 
 def train(data: SimData, days: range, version: int, p: Params, held_out: float = 0.3) -> Served:
@@ -295,14 +313,17 @@ def run_policy(
             start = d - sp.train_window_days + 1
             if policy == "drift":
                 start = max(start, since)
+            t0 = time.monotonic()  # the machine time a retrain takes (what a compute hour prices)
             served = refit(start, d, served) or served
+            out[-1].retrain_seconds = round(time.monotonic() - t0, 2)
     return out
 
 
 def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> dict:
-    """reports/simulate.json: per policy and day, the metrics and the events."""
+    """reports/simulate.json: per policy and day, the metrics and the events; the economics
+    of each policy against `never` (newsrec.economics)."""
     sp = p.simulate
-    return {
+    out = {
         "scenario": sp.scenario,
         "shock_day": sp.shock_day if sp.scenario != "none" else None,
         "days": sp.days,
@@ -320,6 +341,7 @@ def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> d
                     **r.metrics,
                     "drift": r.drift,
                     "retrained": r.retrained,
+                    "retrain_seconds": r.retrain_seconds,
                     "reasons": r.reasons,
                 }
                 for r in days
@@ -327,6 +349,8 @@ def summary(results: dict[str, list[DayResult]], p: Params, seconds: float) -> d
             for name, days in results.items()
         },
     }
+    out["economics"] = economics(out["policies"], sp.economics)
+    return out
 
 
 RECOVERY = ("ctr@10", "quality@10", "ndcg@10")

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from newsrec.bootstrap import context
 from newsrec.config import Paths
 from newsrec.data.schema import TABLES
+from newsrec.economics import verdict as pays_off
 from newsrec.profile import endpoints, profile
 
 
@@ -39,6 +40,13 @@ def training(paths: Paths) -> list[str]:
         f"{'PROMOTED to champion' if pr['promoted'] else 'not promoted'}; champion is v{pr['champion']}"
     ]
     out += [f"  {r}" for r in pr["reasons"]]
+    if "success" in pr:
+        p = context(root=paths.root).params.promote
+        out.append(
+            f"  success criteria (promote.success, against popularity's top 10): "
+            f"{'HOLD' if pr['success'] else 'MISSED'}"
+            + ("" if p.require_success else " (reported; promote.require_success makes the gate require them)")
+        )
     out.append("  test nDCG@10: " + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in m.items()))
     if "oracle" in m:
         share = (m["model"]["ndcg@10"] - m["random"]["ndcg@10"]) / (m["oracle"]["ndcg@10"] - m["random"]["ndcg@10"])
@@ -104,6 +112,10 @@ def serving(paths: Paths) -> list[str]:
             ]
     if paths.simulate.exists():
         out.append(f"simulation     {paths.simulate}, plot {paths.simulate_plot} (`make simulate`)")
+        if econ := json.loads(paths.simulate.read_text()).get("economics"):
+            out.append(f"  economics  {pays_off(econ)}")
+    if paths.canvas.exists():
+        out.append(f"ML canvas      {paths.canvas}: the project's numbers section by section (`make canvas`)")
     from newsrec.stages.ui import UIS, url
 
     out.append("UIs (`make ui`, stop with `make down`): " + ", ".join(f"{n} {url(n)}" for n in UIS))

@@ -48,6 +48,8 @@ def make_project(dest: Path, **sections) -> Path:
     for f in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / f, dest / f)
     shutil.copytree(ROOT / ".dvc", dest / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    (dest / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "canvas.yaml", dest / "docs" / "canvas.yaml")  # the canvas's human parts
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     # a scratch project's service runs beside other tests on a busy machine, where a request
     # can take far longer than on a quiet one: its worker sheds no standing queue (the

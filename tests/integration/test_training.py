@@ -63,6 +63,25 @@ def test_mlflow_run_and_registry(project):
         assert section in card
 
 
+def test_the_canvas_shows_the_projects_own_numbers_and_goes_to_the_champions_run(project):
+    from newsrec.features.spec import VIEWS
+
+    sh(project, "newsrec", "canvas")
+    text = (project / "reports" / "canvas.md").read_text()
+    sections = ["Value proposition", "Stakeholders", "Success criteria", "Data sources", "Prediction task"]
+    sections += ["Features", "Offline evaluation", "Decisions", "Collecting data", "Live evaluation", "ML or not"]
+    assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == sections
+    m, pr = _json(project, "metrics.json"), _json(project, "promote.json")
+    assert f"| model | {m['model']['auc']:.4f} | {m['model']['mrr']:.4f} |" in text
+    assert f"nDCG@10 over popularity-only: {m['model']['ndcg@10'] - m['popularity']['ndcg@10']:+.4f}" in text
+    for v in VIEWS:  # the features as the FeatureService registered in Feast declares them
+        assert f"| `{v.name}` | " + ", ".join(f"`{c}`" for c in v.columns) + " |" in text
+    assert f"success criteria **{'hold' if pr['success'] else 'missed'}**" in text
+    assert "the live loop: not run yet (`make loop`)" in text  # what has not run says so
+    champion = _client(project).get_model_version_by_alias("newsrec-ranker", "champion")
+    assert "canvas.md" in {a.path for a in _client(project).list_artifacts(champion.run_id)}
+
+
 def test_training_is_deterministic_then_promote_and_rollback(project):
     first = _json(project, "train.json")
     again = sh(project, "newsrec", "train")  # the same training again, as after a crash: nothing new

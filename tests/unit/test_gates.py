@@ -1,7 +1,7 @@
 """The promotion gate is a pure decision with readable reasons."""
 
 from newsrec.config import Promote
-from newsrec.gates import promotion_decision
+from newsrec.gates import promotion_decision, success_decision
 
 POP = {"ndcg@10": 0.40}
 
@@ -42,3 +42,24 @@ def test_a_rolled_back_version_is_refused_whatever_its_metrics():
         "(--allow-rolled-back)"
     ]
     assert promotion_decision({"ndcg@10": 0.9}, {"ndcg@10": 0.1}, POP, Promote(), rolled_back="").ok
+
+
+REALISED = {
+    "blend": {"ctr@10": 0.09, "quality@10": 0.63},
+    "popularity": {"ctr@10": 0.10, "quality@10": 0.60},
+}
+
+
+def test_success_criteria_are_relative_changes_against_popularity():
+    # ctr -10% (needs -10%: holds at the edge), quality +5% (needs +5%: holds)
+    d = success_decision(REALISED, Promote(success={"ctr@10": -0.10, "quality@10": 0.05}))
+    assert d.ok, d.reasons
+    assert d.reasons[0].startswith("success: ctr@10 of the blend 0.0900 vs popularity 0.1000 (-10.0%, needs -10.0%)")
+    d = success_decision(REALISED, Promote(success={"ctr@10": -0.05, "quality@10": 0.05}))
+    assert not d.ok and d.reasons[0].endswith("MISSED") and d.reasons[1].endswith("holds")
+
+
+def test_a_criterion_on_a_value_evaluate_did_not_measure_is_not_held():
+    d = success_decision(REALISED, Promote(success={"diversity@10": 0.0}))
+    assert not d.ok and "not measured" in d.reasons[0]
+    assert success_decision(REALISED, Promote(success={})).ok  # no criteria: nothing to miss

@@ -386,6 +386,10 @@ class FeatureStore:
         """The registered FeatureService (what the model was trained on)."""
         return self.fs.get_feature_service(service)
 
+    def service_features(self, service: str = SERVICE) -> dict[str, list[str]]:
+        """The registered FeatureService's features, by feature view, as Feast holds them."""
+        return {v.name: [f.name for f in v.features] for v in self.service(service).feature_view_projections}
+
     def service_version(self, service: str = SERVICE) -> str:
         return self.service(service).tags.get("version", "")
 

@@ -198,7 +198,10 @@ class Registry:
         store.mkdir(parents=True, exist_ok=True)
         local = f"sqlite:///{store / 'mlflow.db'}"
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (endpoints().mlflow if profile() == "prod" else local)
-        with _environment_kept():
+        with _environment_kept(), warnings.catch_warnings():
+            # MLflow's SQL store maps a relationship with `noload`, which SQLAlchemy 2.1 deprecates:
+            # the warning prints when a Feast import has turned DeprecationWarnings on before this
+            warnings.filterwarnings("ignore", "The ``noload`` loader strategy", DeprecationWarning)
             mlflow.set_tracking_uri(uri)
             mlflow.set_registry_uri(uri)
             with reachable(uri, "nothing was done"):

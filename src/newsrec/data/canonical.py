@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ import pyarrow.parquet as pq
 from newsrec.data import schema
 from newsrec.data.io import atomic_dir
 from newsrec.data.mind import Behaviors, MalformedInputError, per_list_sum, read_behaviors, read_feedback, read_news
+
+if TYPE_CHECKING:
+    from newsrec.config import Paths
 
 SPLIT_ORDER = ("train", "dev", "test")
 Progress = Callable[[str], None]
@@ -173,3 +177,16 @@ def read_table(path: Path) -> pd.DataFrame:
 def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow -> pandas as `read_table` does (a row group, a slice)."""
     return table.to_pandas(types_mapper=_NULLABLE.get)
+
+
+def article_categories(paths: Paths, source: str) -> pd.Series:
+    """Each known article's category, by news_id: the ingested and the collected news tables,
+    and the simulated world's live feed (the articles published during the live days)."""
+    cols = ["news_id", "category"]
+    tables = (paths.table("news"), paths.collected / "news.parquet")
+    frames = [pd.read_parquet(f, columns=cols) for f in tables if f.exists()]
+    feed = paths.raw_source(source) / schema.LIVE_FEED
+    if feed.exists():
+        frames.append(read_news(feed).to_pandas()[cols])
+    news = pd.concat([f for f in frames if len(f)] or [pd.DataFrame(columns=cols)], ignore_index=True)
+    return news.drop_duplicates("news_id").set_index("news_id")["category"]

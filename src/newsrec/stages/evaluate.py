@@ -1,6 +1,7 @@
 """Stage `evaluate`: per-impression metrics of the challenger on the test days against the
 baselines, the oracle (simulated data) and the champion; realised engagement and quality
-of each ranking (reports/metrics.json, reports/evaluate.json, reports/plots/)."""
+of each ranking, and what else it shows: category diversity, novelty, catalogue coverage
+(reports/metrics.json, reports/evaluate.json, reports/plots/)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from newsrec import plots
+from newsrec.beyond import beyond_accuracy
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
+from newsrec.data.canonical import article_categories
 from newsrec.data.io import read_json, write_json
 from newsrec.features.request import fill_defaults
 from newsrec.metrics import ranking_metrics
@@ -90,7 +93,8 @@ def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None
     if ver is not None:
         champion = {"version": ver, "metrics": ranking_metrics(g, y, by_champion)}
         say(f"champion v{ver}  " + "  ".join(f"{k} {v:.4f}" for k, v in champion["metrics"].items()))
-    real = realised_by_ranking(test, scores, x["news_quality"].to_numpy(), p)
+    cats = article_categories(paths, p.ingest.source)
+    real = realised_by_ranking(test, scores, x["news_quality"].to_numpy(), p, cats)
     for name, v in real.items():
         say(f"ranked by {name:<10} " + "  ".join(f"{k} {x_:.4f}" for k, x_ in v.items()))
     out = Evaluation(
@@ -110,23 +114,31 @@ def evaluate(p: Params, paths: Paths, registry: Registry, say: Say | None = None
 
 
 def realised_by_ranking(
-    test: pd.DataFrame, scores: dict[str, np.ndarray], quality: np.ndarray, p: Params
+    test: pd.DataFrame, scores: dict[str, np.ndarray], quality: np.ndarray, p: Params, categories: pd.Series
 ) -> dict[str, dict[str, float]]:
-    """CTR and quality (true ones too, on simulated data) of the top k when ranking by
-    engagement alone, by quality alone and by the blend."""
+    """What the top k of each list gets when ranked by the model's engagement alone, by the
+    blend, and by each baseline (on simulated data also the oracle: the same blend of the true
+    click probability and quality): CTR and quality (true ones too, on simulated data), and
+    category diversity, novelty and catalogue coverage (newsrec.beyond, `categories`: each
+    article's category)."""
     g, r = test["impression_id"], p.ranking
     values = {"ctr": test["clicked"].to_numpy(float), "quality": quality}
+    rankings = {
+        "engagement": scores["model"],
+        "blend": blend(scores["model"], quality, g, r.engagement_weight, r.quality_weight),
+        "quality": quality,
+        "popularity": scores["popularity"],
+        "random": scores["random"],
+    }
     if "oracle" in scores:
         from newsrec.data.world import NewsWorld
 
         arts, _ = NewsWorld(p.world).truth()
-        values |= {
-            "true_ctr": scores["oracle"],
-            "true_quality": test["news_id"].map(arts.set_index("news_id")["quality"]).to_numpy(),
-        }
-    rankings = {
-        "engagement": scores["model"],
-        "quality": quality,
-        "blend": blend(scores["model"], quality, g, r.engagement_weight, r.quality_weight),
+        true_quality = test["news_id"].map(arts.set_index("news_id")["quality"]).to_numpy()
+        values |= {"true_ctr": scores["oracle"], "true_quality": true_quality}
+        rankings["oracle"] = blend(scores["oracle"], true_quality, g, r.engagement_weight, r.quality_weight)
+    cats = test["news_id"].map(categories).to_numpy()
+    return {
+        name: realised(s, g, values, r.k) | beyond_accuracy(g, test["news_id"], cats, s, test["clicked"], r.k)
+        for name, s in rankings.items()
     }
-    return {name: realised(s, g, values, r.k) for name, s in rankings.items()}

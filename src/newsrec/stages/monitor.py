@@ -18,6 +18,7 @@ import pandas as pd
 
 from newsrec.config import Monitor, Params, Paths
 from newsrec.console import Run, Say, progress
+from newsrec.data.canonical import article_categories
 from newsrec.data.io import read_json, write_json
 from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.features.spec import MODEL_FEATURES
@@ -119,12 +120,13 @@ def assess(
         },
     )
     if len(current) >= p.min_rows:
-        s.performance["reference"] = performance(
-            reference["request_id"], reference["clicked"], reference["engagement"], reference["score"]
-        )
-        s.performance["current"] = performance(
-            current["request_id"], current["clicked"], current["engagement"], current["score"]
-        )
+        s.performance["reference"], s.performance["current"] = _performance(reference), _performance(current)
+        if (cur := s.performance["current"]) and "diversity@10" in cur:
+            ref = s.performance["reference"] or {}
+            say(
+                "the shown top 10: "
+                + ", ".join(f"{k} {cur[k]:.3f} (reference {ref.get(k, float('nan')):.3f})" for k in BEYOND_SHOWN)
+            )
         say(
             f"Evidently drift report: reference {len(ref_s):,} of {len(reference):,} rows, "
             f"current {len(cur_s):,} of {len(current):,}"
@@ -152,6 +154,16 @@ def assess(
     decision = drift_decision(s, p)
     write_json(folder / "summary.json", {**s.as_dict(), "decision": decision.__dict__})
     return s, decision
+
+
+BEYOND_SHOWN = ("diversity@10", "novelty@10", "coverage@10")
+
+
+def _performance(frame: pd.DataFrame) -> dict | None:
+    """drift.performance of a scored frame; with the beyond-accuracy metrics where the frame
+    names each candidate's category."""
+    beyond = {"items": frame["news_id"], "categories": frame["category"]} if "category" in frame else {}
+    return performance(frame["request_id"], frame["clicked"], frame["engagement"], frame["score"], **beyond)
 
 
 def publish(s: DriftSummary, retrain: bool, say: Say) -> None:
@@ -214,6 +226,9 @@ def _judge(
         ), None
     version = str(current["model_version"].iloc[-1]) if len(current) else None
     reference = reference_frame(paths, p, registry, version) if version else pd.DataFrame(columns=MODEL_FEATURES)
+    if len(current):  # each candidate's category, for the beyond-accuracy metrics of what was shown
+        cats = article_categories(paths, p.ingest.source)
+        current, reference = (f.assign(category=f["news_id"].map(cats)) for f in (current, reference))
     s, d = assess(reference, current, window, p.monitor, folder, paths.evidently, say)
     out = Monitoring(
         window, d.retrain, d.reasons, "judged", s.model_version, str(folder / "summary.json"), None, quarantined, lost

@@ -45,7 +45,7 @@ def no_champion(name: str, paths: Paths) -> str:
     last = read_json(paths.promote) if paths.promote.exists() else None
     if not last or last["promoted"] or last["model"] != name:
         return f"{name} has no champion yet: run `make promote` first"
-    why = "; ".join(r for r in last["reasons"] if r != "no champion yet")
+    why = "; ".join(r for r in last["reasons"] if r != "no champion yet" and not r.startswith("success: "))
     return (
         f"{name} has no champion: the gate refused v{last['version']} ({why}); see {paths.model_card.relative_to(paths.root)}, "
         "then improve the model (or lower the promote margins in params.yaml) and run `make promote`"

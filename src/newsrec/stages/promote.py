@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data.io import read_json, write_json, write_text
-from newsrec.gates import promotion_decision
+from newsrec.gates import Decision, promotion_decision, success_decision
 from newsrec.modelcard import model_card
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class Promotion:
     promoted: bool
     reasons: list[str]
     champion: str | None  # the champion after the decision
+    success: bool = False  # the framing's success criteria held (their lines are among the reasons)
 
 
 def promote(
@@ -47,6 +48,10 @@ def promote(
     decision = promotion_decision(
         metrics["model"], champ and champ["metrics"], metrics["popularity"], p.promote, rolled_back
     )
+    success = success_decision(ev["realised"], p.promote)
+    if p.promote.require_success and not success.ok:
+        decision = Decision(False, [*decision.reasons, "the success criteria are required (promote.require_success)"])
+    decision = Decision(decision.ok, decision.reasons + success.reasons)
     _, meta = registry.load_model(version)
     tags = {k: meta.get(k, "") for k in LINEAGE}
     shown = dict(metrics) | ({f"champion v{champ['version']}": champ["metrics"]} if champ else {})
@@ -72,13 +77,14 @@ def promote(
             "gate.decision": "promoted" if decision.ok else "rejected",
             "gate.reasons": " | ".join(decision.reasons),
             "gate.metric": p.promote.metric,
+            "gate.success": "held" if success.ok else "missed",
         },
     )
     if decision.ok:
         registry.set_champion(version, [v for v in registry.champion_history() if v != version] + [version])
         if allow_rolled_back and ROLLED_BACK in registry.version_tags(version):
             registry.untag_version(version, ROLLED_BACK)  # promoted on purpose: the gate may judge it again
-    out = Promotion(name, version, decision.ok, decision.reasons, registry.champion())
+    out = Promotion(name, version, decision.ok, decision.reasons, registry.champion(), success.ok)
     write_json(paths.promote, asdict(out))
     for line in decision.reasons:
         say(line)

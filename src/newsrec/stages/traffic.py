@@ -23,6 +23,7 @@ import pandas as pd
 
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
+from newsrec.data.canonical import article_categories
 from newsrec.data.io import read_json, write_json
 from newsrec.data.readers import live_days, requests
 from newsrec.drift import SHOWN_K
@@ -253,6 +254,7 @@ def traffic(
             say(f"from live day {first}: the days before are served, collected and in the training data")
     start = pd.Timestamp(w.start) + pd.Timedelta(days=w.days + first)
     store = _store_for(paths, start, say)
+    categories = article_categories(paths, p.ingest.source)
     per_day, total = [], []
     for d, frame in live_days(w, first, days):
         t0, secs = time.monotonic(), {"advance": 0.0, "requests": 0.0, "log": 0.0}
@@ -278,6 +280,7 @@ def traffic(
             secs["log"] += time.monotonic() - s
             served.append(got)
         rows = pd.concat(served, ignore_index=True)
+        rows["category"] = rows["news_id"].map(categories)  # for the beyond-accuracy metrics of the day
         got = day_metrics(rows, p)
         oracle = got.pop("oracle")
         versions = sorted(rows["model_version"].unique().tolist())
