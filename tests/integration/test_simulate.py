@@ -49,7 +49,8 @@ def test_drift_policy_recovers_after_the_shock_and_static_does_not(project):
     d = e["policies"]["drift"]
     assert d["shown"] == e["policies"]["never"]["shown"] == sum(x["shown"] for x in drift)
     assert d["clicks"] == sum(x["clicks"] for x in drift) and d["clicks_gained"] > 0
-    assert d["retrain_seconds"] == pytest.approx(sum(x["retrain_seconds"] for x in drift)) > 0
+    assert d["retrain_seconds"] == pytest.approx(sum(x["retrain_seconds"] for x in drift))
+    assert d["retrain_seconds"] > 0
     assert d["break_even_value_per_click"] is not None and d["pays_off"] in ("always", "above")
     # beyond accuracy, served and oracle alike
     assert all(0 < x[k] and 0 < x["oracle"][k] for x in drift for k in ("diversity@10", "novelty@10", "coverage@10"))
