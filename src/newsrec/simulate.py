@@ -175,7 +175,8 @@ def _join(
     frame["day"] = ((when - start) // pd.Timedelta(days=1)).astype(int)
     dates = [(start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(n_days)]
     say(f"{len(frame):,} labeled candidate rows over {n_days} days")
-    frame["category"] = frame["category_idx"]  # what the beyond-accuracy metrics compare
+    # the article's category as the news table names it (what the live days' metrics read too)
+    frame["category"] = frame["news_id"].map(t["news"].drop_duplicates("news_id").set_index("news_id")["category"])
     keep = ["impression_id", "user_id", "news_id", "event_timestamp", "request_time", "clicked"]
     keep += ["quality_true", "p_true", "day", "category"]
     return SimData(frame[keep + MODEL_FEATURES], dates, len(categories), history_days)

@@ -47,6 +47,15 @@ def test_three_live_days_a_shock_a_retrain_a_deploy(tmp_path, monkeypatch, prefe
     assert same[1]["drift"] and same[1]["retrained"] and same[2]["model_version"] != same[1]["model_version"]
     assert agree["max_share_gap"] <= TOLERANCE == agree["tolerance"], agree
     assert (proj / "reports/loop.png").stat().st_size > 10_000
+    # the live policy priced against the static model simulated on the same readers: the night's
+    # real retraining and deploy time is its compute
+    econ = report["economics"]
+    assert econ["baseline"] == "never" and set(econ["policies"]) == {"drift", "never"}
+    live = econ["policies"]["drift"]
+    assert live["retrain_seconds"] == pytest.approx(sum(d["retrain_seconds"] for d in days))
+    assert live["retrain_seconds"] >= days[1]["seconds"]["retrain"] > 0
+    assert live["shown"] == econ["policies"]["never"]["shown"] == sum(d["shown"] for d in days)
+    assert live["pays_off"] in ("always", "above", "below", "never") and "net_gain" in live
     lab = proj / "loop"
     collected = pd.read_parquet(lab / "data/collected/impressions.parquet")
     last = max(i for i, d in enumerate(days) if d["retrained"])  # the last night's retrain collected up to its day
