@@ -180,6 +180,33 @@ class Trainset(Strict):
     holdout: float = Field(0.3, gt=0, lt=1)
 
 
+class Smaller(Strict):
+    """train.smaller: the smaller configuration trained beside the full one, as overrides of
+    the train section's hyper-parameters (unset: the full one's value). Both fit the same rows."""
+
+    seed: int | None = None
+    learning_rate: float | None = Field(None, gt=0)
+    max_iter: int | None = Field(None, ge=1)
+    max_leaf_nodes: int | None = Field(None, ge=2)
+    min_samples_leaf: int | None = Field(None, ge=1)
+    l2_regularization: float | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hyperparameters_only(cls, v: object) -> object:
+        shared = sorted(set(v) & (set(Train.model_fields) - set(cls.model_fields))) if isinstance(v, dict) else []
+        if shared:
+            raise ValueError(
+                f"{', '.join(shared)}: the same for both configurations; train.smaller overrides only "
+                f"{', '.join(cls.model_fields)}"
+            )
+        return v
+
+    def overrides(self) -> dict:
+        """The keys set, with their values."""
+        return self.model_dump(exclude_none=True)
+
+
 class Train(Strict):
     """The `train` stage: the click model."""
 
@@ -194,6 +221,17 @@ class Train(Strict):
     negative_rate: float = Field(1.0, gt=0, le=1)
     experiment: str = "newsrec"
     model_name: str = "newsrec-ranker"
+    # the smaller configuration trained beside this one (train.json and the model card show
+    # both, metric against size and scoring cost), and whether the registered model is the
+    # smaller one when its validation metric (promote.metric) is at most smaller_tolerance
+    # below the full one's
+    smaller: Smaller = Field(default_factory=lambda: Smaller(max_iter=50, max_leaf_nodes=15))
+    prefer_smaller: bool = False
+    smaller_tolerance: float = Field(0.002, ge=0)
+
+    def smaller_train(self) -> Train:
+        """This section with the smaller configuration's overrides applied."""
+        return self.model_copy(update=self.smaller.overrides())
 
 
 class Ranking(Strict):

@@ -87,6 +87,34 @@ def success_decision(realised: dict[str, dict[str, float]], p: Promote) -> Decis
     return Decision(ok, reasons)
 
 
+def size_decision(
+    full: dict[str, float], smaller: dict[str, float], metric: str, tolerance: float, prefer_smaller: bool
+) -> Decision:
+    """Which of two configurations to register: the smaller one (ok) only when asked to
+    prefer it and its validation `metric` is at most `tolerance` below the full one's. The
+    reasons give both values, the gap, and the smaller one's share of the leaves and cost."""
+    f, s = full.get(metric), smaller.get(metric)
+    if f is None or s is None or f != f or s != s:  # missing or NaN: nothing to weigh
+        return Decision(False, [f"no {metric} to compare for both configurations: the full one is registered"])
+    gap, within = s - f, f - s <= tolerance
+    reasons = [
+        f"{metric}: smaller {s:.4f} vs full {f:.4f} (gap {gap:+.4f}, "
+        f"{'within' if within else 'beyond'} the tolerance {tolerance:.4f})",
+        f"the smaller has {_ratio(smaller, full, 'leaves')} the leaves ({smaller['leaves']:,} vs {full['leaves']:,}) "
+        f"and {_ratio(smaller, full, 'us_per_candidate')} the scoring cost ({smaller['us_per_candidate']:.2f} vs "
+        f"{full['us_per_candidate']:.2f} µs per candidate)",
+    ]
+    if not prefer_smaller:
+        return Decision(False, [*reasons, "registered: full (train.prefer_smaller is off)"])
+    if not within:
+        return Decision(False, [*reasons, "registered: full (the smaller one falls short by more than the tolerance)"])
+    return Decision(True, [*reasons, "registered: smaller (train.prefer_smaller, within the tolerance)"])
+
+
+def _ratio(a: dict[str, float], b: dict[str, float], key: str) -> str:
+    return f"{a[key] / b[key]:.2f}x" if b[key] else "?x"
+
+
 @dataclass(frozen=True)
 class DriftDecision:
     retrain: bool

@@ -3,6 +3,8 @@ time-based split and explicit errors where the data cannot support training."""
 
 from __future__ import annotations
 
+import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +164,57 @@ def downsample(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
 def predict(model, x: pd.DataFrame | np.ndarray) -> np.ndarray:
     """Click probabilities for filled model inputs (a frame, or a matrix of MODEL_FEATURES)."""
     return model.predict_proba(x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())[:, 1]
+
+
+def footprint(model: HistGradientBoostingClassifier) -> dict[str, int]:
+    """A fitted model's size: `bytes` pickled, `trees` (one per boosting iteration for a
+    click model) and `leaves`, summed over all the trees."""
+    # _predictors is the fitted trees, one list per iteration: the only place sklearn keeps them
+    trees = [tree for iteration in model._predictors for tree in iteration]
+    return {
+        "bytes": len(pickle.dumps(model, protocol=5)),  # a fixed protocol: the same count on every Python
+        "trees": len(trees),
+        "leaves": int(sum(int(tree.nodes["is_leaf"].sum()) for tree in trees)),
+    }
+
+
+def scoring_cost(
+    model, x: pd.DataFrame | np.ndarray, batch: int = 100, repeats: int = 7, max_rows: int = 10_000
+) -> float:
+    """Microseconds of CPU per candidate when `predict` scores `x` (its first `max_rows` rows)
+    in request-sized batches (a request ranks about `batch` candidates) on one OpenMP thread,
+    as the service scores: the fastest of `repeats` passes."""
+    return scoring_costs({"model": model}, x, batch, repeats, max_rows)["model"]
+
+
+def scoring_costs(
+    models: dict, x: pd.DataFrame | np.ndarray, batch: int = 100, repeats: int = 7, max_rows: int = 10_000
+) -> dict[str, float]:
+    """`scoring_cost` of several models on the same rows, their passes taken in turn, so that
+    a slow spell of the machine weighs on each of them alike and their ratio holds."""
+    from threadpoolctl import threadpool_limits
+
+    m = (x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())[:max_rows]
+    if not len(m):
+        raise ValueError("no rows to score: the scoring cost needs at least one candidate")
+    parts = [m[i : i + batch] for i in range(0, len(m), batch)]
+    passes: dict[str, list[float]] = {name: [] for name in models}
+    # One thread, as the service's OMP_NUM_THREADS=1 (a team of threads on a busy machine
+    # waits for its slowest member at every call), timed in this thread's CPU time: wall time
+    # also counts the moments other processes hold the core (beside a test run, one pass
+    # measured 16.1 us per candidate in wall time, 9.4 in CPU time). Other work on the
+    # machine still slows passes, for seconds at a time (up to 1.6x measured), and never
+    # speeds one up: the fastest pass is the closest to the cost.
+    with threadpool_limits(1):
+        for model in models.values():
+            predict(model, parts[0])  # the first call pays one-off set-up costs that no request sees again
+        for _ in range(repeats):
+            for name, model in models.items():
+                start = time.thread_time()
+                for part in parts:
+                    predict(model, part)
+                passes[name].append(time.thread_time() - start)
+    return {name: min(t) / len(m) * 1e6 for name, t in passes.items()}
 
 
 def predict_in_parts(model, x: pd.DataFrame, keys: pd.Series, run) -> np.ndarray:

@@ -1,7 +1,10 @@
-"""The model card: a markdown page stating what a model version is, how it did, and why
-it was or was not promoted."""
+"""The model card: a markdown page stating what a model version is, how it did, how big
+and costly to score it is, and why it was or was not promoted."""
 
 from __future__ import annotations
+
+SIZE = "## Size and scoring cost"
+PACKAGED = "Measured at packaging:"  # the line `newsrec package` adds to the size section
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
@@ -10,6 +13,45 @@ def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
     for name, m in metrics.items():
         rows.append(f"| {name} | " + " | ".join(f"{m.get(k, float('nan')):.4f}" for k in keys) + " |")
     return rows
+
+
+def _size(size: dict | None, metric: str) -> list[str]:
+    """The size section: metric against size and scoring cost for each configuration."""
+    lines = [SIZE, ""]
+    if not size or not size.get("configurations"):
+        return [*lines, "Not recorded: this version was trained before sizes were measured.", ""]
+    lines += [
+        f"Each configuration fitted on the same rows: validation {metric}, size, and scoring cost "
+        "(CPU time of `predict` on request-sized batches of 100 candidates, one thread as the service "
+        "scores, measured at training).",
+        "",
+        f"| configuration | validation {metric} | bytes | trees | leaves | µs per candidate |",
+        "|---" * 6 + "|",
+    ]
+    for name, c in size["configurations"].items():
+        over = ", ".join(f"{k}={v}" for k, v in c.get("overrides", {}).items())
+        lines.append(
+            f"| {name}{f' ({over})' if over else ''} | {c.get(f'valid_{metric}', float('nan')):.4f} | "
+            f"{c['bytes']:,} | {c['trees']:,} | {c['leaves']:,} | {c['us_per_candidate']:.2f} |"
+        )
+    lines += ["", f"**Registered:** the {size['registered']} configuration.", ""]
+    return [*lines, *(f"- {r}" for r in size.get("size_reasons", [])), ""]
+
+
+def with_packaging_cost(card: str, line: str) -> str:
+    """The card with `line` (starting with PACKAGED) at the end of its size section, in place
+    of an earlier one: packaging the same version twice leaves one measurement."""
+    lines = [ln for ln in card.split("\n") if not ln.startswith(PACKAGED)]
+    if SIZE not in lines:
+        lines += [SIZE, ""]
+    start = lines.index(SIZE)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():  # after the section's last line of text
+        end -= 1
+    rest = lines[end:]
+    while rest and not rest[0].strip():
+        rest.pop(0)
+    return "\n".join([*lines[:end], "", line, "", *rest])
 
 
 def model_card(
@@ -24,8 +66,11 @@ def model_card(
     params: dict,
     features: list[str],
     source: str,
+    size: dict | None = None,
+    metric: str = "ndcg@10",
 ) -> str:
-    """Markdown for one model version."""
+    """Markdown for one model version; `size` is train.json's configurations, registered and
+    size_reasons, `metric` the one its gates judge."""
     lines = [
         f"# Model card: {name} v{version}",
         "",
@@ -62,7 +107,8 @@ def model_card(
         "|---" * (1 + len(next(iter(realised.values()), {}))) + "|",
     ]
     lines += [f"| {n} | " + " | ".join(f"{v:.4f}" for v in r.values()) + " |" for n, r in realised.items()]
-    lines += ["", "## Parameters", ""] + [f"- `{k}`: {v}" for k, v in params.items()]
+    lines += ["", *_size(size, metric)]
+    lines += ["## Parameters", ""] + [f"- `{k}`: {v}" for k, v in params.items()]
     lines += [
         "",
         "## Intended use and limits",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scratch import METRIC_KEYS, assert_join_equals_feast, sh
+from scratch import METRIC_KEYS, assert_join_equals_feast, set_params, sh
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,38 @@ def test_mlflow_run_and_registry(project):
     card = (project / "reports" / "model_card.md").read_text()
     for section in ("## Features", "## Metrics on the test days", "## Intended use and limits", "dvc.data/canonical"):
         assert section in card
+    # the smaller configuration beside the full one: both measured, the full one registered
+    conf = t["configurations"]
+    assert set(conf) == {"full", "smaller"} and t["registered"] == "full" == run.data.tags["size.registered"]
+    assert conf["full"]["overrides"] == {} and conf["smaller"]["overrides"] == {"max_iter": 50, "max_leaf_nodes": 15}
+    assert {k: v for k, v in conf["full"].items() if k.startswith("valid_")} == t["metrics"]
+    for name, c in conf.items():
+        assert c["bytes"] > 0 and 0 < c["trees"] <= c["leaves"] and c["us_per_candidate"] > 0
+        assert run.data.metrics[f"{name}.leaves"] == c["leaves"]
+        assert run.data.metrics[f"{name}.valid_ndcg_at_10"] == pytest.approx(c["valid_ndcg@10"])
+    assert conf["smaller"]["trees"] <= 50 and t["size_reasons"][-1] == "registered: full (train.prefer_smaller is off)"
+    size = card[card.index("## Size and scoring cost") : card.index("## Parameters")]
+    assert "| configuration | validation ndcg@10 | bytes | trees | leaves | µs per candidate |" in size
+    assert f"| smaller (max_iter=50, max_leaf_nodes=15) | {conf['smaller']['valid_ndcg@10']:.4f} |" in size
+    assert "**Registered:** the full configuration." in size and f"- {t['size_reasons'][0]}" in size
+
+
+def test_packaging_measures_the_champion_as_served_and_notes_it_on_its_card(project, tmp_path):
+    """`newsrec package`: the champion's scoring cost in package.json, as a version tag, and
+    on its model card's size section (the file and the run's copy), once however often it runs."""
+    import mlflow
+
+    c, t = _client(project), _json(project, "train.json")
+    for _ in range(2):
+        sh(project, "newsrec", "package", "--no-build", BENTOML_HOME=str(tmp_path / "bentoml"))
+    pkg = _json(project, "package.json")
+    assert pkg["model_version"] == t["version"] == "1" and pkg["us_per_candidate"] > 0
+    assert c.get_model_version("newsrec-ranker", "1").tags["cost.us_per_candidate"] == f"{pkg['us_per_candidate']:.2f}"
+    card = (project / "reports" / "model_card.md").read_text()
+    size = card[card.index("## Size and scoring cost") : card.index("## Parameters")]
+    assert card.count("Measured at packaging:") == 1
+    assert f"Measured at packaging: {pkg['us_per_candidate']:.2f} µs per candidate (v1 as served" in size
+    assert mlflow.artifacts.load_text(f"runs:/{t['run_id']}/model_card.md") == card
 
 
 def test_the_canvas_shows_the_projects_own_numbers_and_goes_to_the_champions_run(project):
@@ -123,6 +155,10 @@ def test_deploy_rollback_and_a_new_online_store_under_load_drop_no_request(proje
     assert champion() == "1"
     bento = {"BENTOML_HOME": str(tmp_path / "bentoml")}
     sh(project, "newsrec", "package", "--no-build", **bento)
+    # the card is v2's (the last one the gate judged): packaging v1 leaves it as it is
+    card = (project / "reports" / "model_card.md").read_text()
+    assert card.startswith("# Model card: newsrec-ranker v2\n") and "Measured at packaging" not in card
+    assert _json(project, "package.json")["us_per_candidate"] > 0
     users = pd.read_parquet(project / "data/features/users.parquet", columns=["user_id"])["user_id"].unique().tolist()
     news = pd.read_parquet(project / "data/features/news_meta.parquet", columns=["news_id"])["news_id"].tolist()
     with Service(project, tmp_path / "serve.log", **bento) as svc, Load(svc.url, users[:200], news) as load:
@@ -281,3 +317,28 @@ def test_flows_rerun_after_a_crash_and_monitor(project, prefect, monkeypatch):
     assert versions() == before  # reused, not registered twice
     decision = monitor(retrain="off")  # report and gate; the trigger is off
     assert decision["status"] in {"empty", "judged"} and decision["reasons"] and "pipeline" not in decision
+
+
+def test_the_size_gate_registers_the_smaller_model_when_asked_and_close_enough(project):
+    """train.prefer_smaller with a tolerance the smaller one meets: the smaller model is the
+    one logged and registered (its trees, leaves and metrics), the full one's are in the run.
+    (Last: it leaves a new challenger and puts params.yaml back.)"""
+    from newsrec.bootstrap import context
+    from newsrec.model import footprint
+
+    params = (project / "params.yaml").read_text()
+    set_params(project, "train", prefer_smaller=True, smaller_tolerance=1.0)
+    try:
+        sh(project, "newsrec", "train")
+    finally:
+        (project / "params.yaml").write_text(params)
+    t = _json(project, "train.json")
+    small = t["configurations"]["smaller"]
+    assert t["registered"] == "smaller" and t["size_reasons"][-1].startswith("registered: smaller")
+    assert t["metrics"] == {k: v for k, v in small.items() if k.startswith("valid_")}
+    model, meta = context(root=project).registry.load_model(t["version"])
+    assert {k: footprint(model)[k] for k in ("trees", "leaves")} == {k: small[k] for k in ("trees", "leaves")}
+    assert meta["size.registered"] == "smaller"
+    run = _client(project).get_run(t["run_id"])
+    assert run.data.metrics["full.leaves"] == t["configurations"]["full"]["leaves"]
+    assert run.data.params["train.prefer_smaller"] == "True"

@@ -60,3 +60,15 @@ def test_set_value_keeps_comments(tmp_path):
     )
     with pytest.raises(KeyError):
         set_value(f, "ingest", "nothing", "1")
+
+
+def test_the_smaller_configuration_overrides_only_hyperparameters(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.smaller\.max_leafs: unknown key"):
+        load_params(_write(tmp_path, "train:\n  smaller:\n    max_leafs: 7\n"))
+    with pytest.raises(ConfigError, match=r"train\.smaller: .*negative_rate: the same for both configurations"):
+        load_params(_write(tmp_path, "train:\n  smaller:\n    negative_rate: 0.5\n"))
+    with pytest.raises(ConfigError, match=r"train\.smaller\.max_iter: .*greater than or equal to 1"):
+        load_params(_write(tmp_path, "train:\n  smaller:\n    max_iter: 0\n"))
+    t = load_params(_write(tmp_path, "train:\n  max_iter: 200\n  smaller:\n    max_leaf_nodes: 7\n")).train
+    assert t.smaller.overrides() == {"max_leaf_nodes": 7}
+    assert (t.smaller_train().max_iter, t.smaller_train().max_leaf_nodes) == (200, 7)  # unset: the full one's

@@ -63,3 +63,30 @@ def test_a_criterion_on_a_value_evaluate_did_not_measure_is_not_held():
     d = success_decision(REALISED, Promote(success={"diversity@10": 0.0}))
     assert not d.ok and "not measured" in d.reasons[0]
     assert success_decision(REALISED, Promote(success={})).ok  # no criteria: nothing to miss
+
+
+FULL = {"valid_ndcg@10": 0.5461, "leaves": 2604, "us_per_candidate": 7.5}
+SMALL = {"valid_ndcg@10": 0.5450, "leaves": 750, "us_per_candidate": 4.6}
+
+
+def test_the_smaller_model_is_registered_only_when_preferred_and_within_the_tolerance():
+    from newsrec.gates import size_decision
+
+    d = size_decision(FULL, SMALL, "valid_ndcg@10", 0.002, prefer_smaller=True)
+    assert d.ok and d.reasons[-1] == "registered: smaller (train.prefer_smaller, within the tolerance)"
+    assert "smaller 0.5450 vs full 0.5461 (gap -0.0011, within the tolerance 0.0020)" in d.reasons[0]
+    assert "0.29x the leaves (750 vs 2,604)" in d.reasons[1] and "0.61x the scoring cost (4.60 vs 7.50" in d.reasons[1]
+    far = size_decision(FULL, SMALL, "valid_ndcg@10", 0.001, prefer_smaller=True)
+    assert not far.ok and "beyond the tolerance 0.0010" in far.reasons[0] and "registered: full" in far.reasons[-1]
+    off = size_decision(FULL, SMALL, "valid_ndcg@10", 0.002, prefer_smaller=False)
+    assert not off.ok and off.reasons[-1] == "registered: full (train.prefer_smaller is off)"
+    better = size_decision(FULL, SMALL | {"valid_ndcg@10": 0.56}, "valid_ndcg@10", 0.0, prefer_smaller=True)
+    assert better.ok and "gap +0.0139" in better.reasons[0]  # a smaller model that is also better
+
+
+def test_the_size_gate_keeps_the_full_model_without_a_metric_to_compare():
+    from newsrec.gates import size_decision
+
+    d = size_decision(FULL, SMALL | {"valid_ndcg@10": float("nan")}, "valid_ndcg@10", 0.1, prefer_smaller=True)
+    assert not d.ok and "no valid_ndcg@10 to compare" in d.reasons[0]
+    assert not size_decision(FULL, SMALL, "valid_auc", 0.1, prefer_smaller=True).ok

@@ -127,3 +127,41 @@ def test_a_split_read_downsampled_keeps_every_click_and_a_share_of_the_rest(tmp_
     assert got["clicked"][uniform].mean() == pytest.approx(train["clicked"].mean(), abs=0.02)  # uniform: unbiased
     again, _ = read_split(tmp_path / "parts", "train", rate=0.25, seed=3)
     pd.testing.assert_frame_equal(got, again)
+
+
+def test_footprint_counts_the_fitted_trees_and_leaves():
+    """Trees and leaves as sklearn's own attributes give them (n_iter_ x trees per iteration,
+    each tree's get_n_leaf_nodes); bytes is the pickled estimator's length; a model with
+    fewer, smaller trees is smaller on every count."""
+    import pickle
+
+    from newsrec.model import footprint
+
+    x, y = _xy()
+    big = fit(x, y, Train(max_iter=12, max_leaf_nodes=8, min_samples_leaf=5))
+    small = fit(x, y, Train(max_iter=4, max_leaf_nodes=3, min_samples_leaf=5))
+    for m in (big, small):
+        f = footprint(m)
+        assert f["trees"] == m.n_iter_ * m.n_trees_per_iteration_
+        assert f["leaves"] == sum(t.get_n_leaf_nodes() for it in m._predictors for t in it)
+        assert f["bytes"] == len(pickle.dumps(m, protocol=5))
+    fb, fs = footprint(big), footprint(small)
+    assert fs["trees"] == 4 and fs["leaves"] <= 4 * 3 < fb["leaves"] <= 12 * 8
+    assert fs["bytes"] < fb["bytes"] and fs["trees"] < fb["trees"]
+
+
+def test_scoring_cost_is_a_positive_finite_time_per_candidate():
+    """Never a wall-clock value (machines differ): positive and finite, on a frame or a
+    matrix, with a batch larger than the rows, for one model or several side by side; no
+    rows is refused."""
+    from newsrec.model import scoring_cost, scoring_costs
+
+    x, y = _xy(n=500)
+    m = fit(x, y, Train(max_iter=5))
+    both = scoring_costs({"a": m, "b": fit(x, y, Train(max_iter=2))}, x, repeats=2)
+    costs = [scoring_cost(m, x, repeats=2), scoring_cost(m, x[MODEL_FEATURES].to_numpy(), batch=1000, repeats=1)]
+    assert set(both) == {"a", "b"}
+    for us in [*costs, *both.values()]:
+        assert isinstance(us, float) and 0 < us < float("inf")
+    with pytest.raises(ValueError, match="no rows"):
+        scoring_cost(m, x.iloc[:0])

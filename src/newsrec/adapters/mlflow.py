@@ -283,6 +283,16 @@ class Registry:
             "metrics": metrics,
         }
 
+    def run_json(self, run_id: str, path: str) -> dict | None:
+        """A JSON artifact a run logged (`RunLog.text`); None when the run has none (a run
+        logged before the artifact existed)."""
+        import mlflow
+
+        with reachable(self.uri, "nothing was done"):
+            if path not in {a.path for a in self._client.list_artifacts(run_id)}:
+                return None
+            return json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/{path}"))
+
     def point_challenger(self, version: str) -> None:
         self._client.set_registered_model_alias(self.name, CHALLENGER, version)
 

@@ -64,9 +64,11 @@ def promote(
         shown,
         ev["realised"],
         tags,
-        p.train.model_dump() | {"ranking": p.ranking.model_dump()},
+        p.train.model_dump() | {"smaller": p.train.smaller.overrides(), "ranking": p.ranking.model_dump()},
         meta["features"],
         p.ingest.source,
+        {k: trained.get(k) for k in ("configurations", "registered", "size_reasons")},
+        p.promote.metric,
     )
     write_text(paths.model_card, card)
     with registry.run(run_id=trained["run_id"]) as run:

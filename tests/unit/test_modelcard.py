@@ -1,0 +1,59 @@
+"""The model card's size section, and the packaging line that lands in it."""
+
+from newsrec.modelcard import PACKAGED, SIZE, model_card, with_packaging_cost
+
+SIZED = {
+    "configurations": {
+        "full": {
+            "overrides": {},
+            "valid_ndcg@10": 0.5461,
+            "bytes": 314632,
+            "trees": 84,
+            "leaves": 2604,
+            "us_per_candidate": 7.47,
+        },
+        "smaller": {
+            "overrides": {"max_iter": 50, "max_leaf_nodes": 15},
+            "valid_ndcg@10": 0.5464,
+            "bytes": 104780,
+            "trees": 50,
+            "leaves": 750,
+            "us_per_candidate": 4.64,
+        },
+    },
+    "registered": "full",
+    "size_reasons": ["valid_ndcg@10: smaller 0.5464 vs full 0.5461", "registered: full (train.prefer_smaller is off)"],
+}
+
+
+def _card(size=SIZED) -> str:
+    metrics = {"model": {"auc": 0.7, "mrr": 0.4, "ndcg@5": 0.45, "ndcg@10": 0.5}}
+    realised = {"blend": {"true_ctr@10": 0.1}}
+    return model_card("m", "3", "run", True, ["ok"], metrics, realised, {}, {"seed": 7}, ["f"], "sim", size)
+
+
+def test_the_size_section_shows_metric_against_size_and_cost_for_each_configuration():
+    card = _card()
+    lines = card.splitlines()
+    assert SIZE in lines and lines.index(SIZE) < lines.index("## Parameters")
+    assert "| configuration | validation ndcg@10 | bytes | trees | leaves | µs per candidate |" in lines
+    assert "| full | 0.5461 | 314,632 | 84 | 2,604 | 7.47 |" in lines
+    assert "| smaller (max_iter=50, max_leaf_nodes=15) | 0.5464 | 104,780 | 50 | 750 | 4.64 |" in lines
+    assert "**Registered:** the full configuration." in lines
+    assert "- registered: full (train.prefer_smaller is off)" in lines
+    for kept in ("## Features", "## Metrics on the test days", "## Intended use and limits"):
+        assert kept in card
+    assert "Not recorded" in _card(size=None)
+
+
+def test_the_packaging_line_ends_the_size_section_once():
+    card = with_packaging_cost(_card(), f"{PACKAGED} 5.10 µs per candidate")
+    lines = card.splitlines()
+    at = lines.index(f"{PACKAGED} 5.10 µs per candidate")
+    assert lines.index(SIZE) < at < lines.index("## Parameters")
+    assert lines[at - 2] == "- registered: full (train.prefer_smaller is off)" and lines[at + 2] == "## Parameters"
+    again = with_packaging_cost(card, f"{PACKAGED} 4.90 µs per candidate")
+    assert again.count(PACKAGED) == 1 and "4.90 µs" in again  # packaged again: the new measurement only
+    assert again == with_packaging_cost(_card(), f"{PACKAGED} 4.90 µs per candidate")
+    bare = with_packaging_cost("# Model card: m v3\n\n## Parameters\n", f"{PACKAGED} 1.00 µs per candidate")
+    assert bare.endswith(f"{SIZE}\n\n{PACKAGED} 1.00 µs per candidate\n")
