@@ -79,8 +79,12 @@ def verdict(block: dict) -> str:
     if not rows:
         return "no policy to compare with a baseline"
     name, e = max(rows.items(), key=lambda kv: kv[1]["net_gain"])
+    spent = f"{e['clicks_gained']:+,.0f} clicks, quality@10 {e['quality_gained']:+.4f}, {e['retrain_seconds']:.0f} s retraining"
     if e["net_gain"] <= 0:
-        return f"no policy pays off against {block['baseline']} at {c['value_per_click']} per click"
+        return (
+            f"no policy pays off against {block['baseline']} at {c['value_per_click']} per click "
+            f"(the best, {name}: {e['net_gain']:+.2f} net; {spent})"
+        )
     when = {
         "always": "at any value per click",
         "above": f"from {e['break_even_value_per_click']:.5f} per click",
@@ -88,6 +92,5 @@ def verdict(block: dict) -> str:
     }.get(e["pays_off"], "")
     return (
         f"{name} pays off best: {e['net_gain']:+.2f} net against {block['baseline']} at {c['value_per_click']} per click "
-        f"({e['clicks_gained']:+,.0f} clicks, quality@10 {e['quality_gained']:+.4f}, {e['retrain_seconds']:.0f} s "
-        f"retraining), {when}"
+        f"({spent}), {when}"
     )

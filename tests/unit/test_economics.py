@@ -66,7 +66,8 @@ def test_the_verdict_names_the_policy_and_the_value():
     line = verdict(economics({"never": NEVER, "drift": DRIFT}, C))
     assert line.startswith("drift pays off best: +0.70 net against never")
     assert "from 0.06500 per click" in line
-    assert "no policy pays off" in verdict(
-        economics({"never": NEVER, "drift": DRIFT}, C.model_copy(update={"value_per_click": 0.01}))
+    cheap = economics({"never": NEVER, "drift": DRIFT}, C.model_copy(update={"value_per_click": 0.01}))
+    assert "no policy pays off against never at 0.01 per click (the best, drift: -1.10 net; +20 clicks" in verdict(
+        cheap
     )
     assert economics({"drift": DRIFT}, C)["baseline"] is None
