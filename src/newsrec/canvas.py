@@ -88,10 +88,25 @@ def decisions(f: dict) -> list[str]:
     ]
     t = f.get("train_params") or {}
     if "smaller" in t:
+        small = ", ".join(f"{k}={v}" for k, v in t["smaller"].items() if v is not None)
         out.append(
-            f"- A smaller configuration ({t['smaller']}) is trained next to each model; the gate "
-            + ("prefers it" if t.get("prefer_smaller") else "does not prefer it")
-            + f" within {t.get('smaller_tolerance')} of the metric (params train)."
+            f"- A smaller configuration ({small}) is trained next to each model; the size gate registers it "
+            f"instead when its validation metric is within {t.get('smaller_tolerance')} of the full one's, "
+            + (
+                "which it is asked to (train.prefer_smaller: on)."
+                if t.get("prefer_smaller")
+                else "if asked to (train.prefer_smaller: off, so the full one is registered)."
+            )
+        )
+    if configs := (f.get("train") or {}).get("configurations"):
+        out += ["", f"Size against metric (the last training; registered: {f['train'].get('registered')}):", ""]
+        keys = ["bytes", "trees", "leaves", "us_per_candidate"]
+        rows = [
+            [n, _f(c.get(f"valid_{pp['metric']}")), *(f"{c.get(k, 0):,.2f}".rstrip("0").rstrip(".") for k in keys)]
+            for n, c in configs.items()
+        ]
+        out += _table(
+            ["configuration", f"validation {pp['metric']}", "bytes", "trees", "leaves", "µs per candidate"], rows
         )
     if pr is None:
         return out + ["", *_missing("the gate", "make promote")]
