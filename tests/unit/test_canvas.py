@@ -41,3 +41,17 @@ def test_ml_earns_its_place_only_when_the_model_beats_both_rules():
     assert "nDCG@10 over popularity-only: -0.0500 (0.4000 vs 0.4500)" in text
     assert "**ML does not earn its place**" in text
     assert "the served blend's quality@10 against popularity's: +20.0%" in text
+
+
+def test_words_that_are_not_valid_yaml_are_one_line_naming_where(tmp_path):
+    import pytest
+
+    from newsrec.config import Paths
+    from newsrec.stages.canvas import canvas as write_canvas
+
+    paths = Paths(tmp_path)
+    paths.canvas_words.parent.mkdir(parents=True)
+    paths.canvas_words.write_text("value_proposition: ok\nstakeholders: [unclosed\n")
+    with pytest.raises(ValueError) as e:
+        write_canvas(Params(), paths, registry=None, store=None)
+    assert "\n" not in str(e.value) and "not valid YAML at line 3" in str(e.value)

@@ -77,8 +77,12 @@ def canvas(p: Params, paths: Paths, registry: Registry, store: FeatureStore | No
         )
     try:
         human = yaml.safe_load(paths.canvas_words.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{paths.canvas_words}: not valid YAML: {e}".splitlines()[0]) from None
+    except yaml.YAMLError as e:  # where and what, in one line (PyYAML's message spans several)
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(
+            f"{paths.canvas_words}: not valid YAML{where}: {getattr(e, 'problem', None) or e}; fix it there"
+        ) from None
     if not isinstance(human, dict):
         raise ValueError(f"{paths.canvas_words}: expected a mapping of canvas sections (value_proposition, ...)")
     f = facts(p, paths, registry, store)
