@@ -45,9 +45,15 @@ cores, with the load average): other work on the machine takes CPU from the serv
 run that capacity, measured before it, did not account for, and the figures are only as
 good as the machine is quiet. A per-second timeline (due, 503s, p99) is saved with the result.
 
+Against an earlier model (`--against REV`): the project at commit REV (its code, its features
+and its champion, trained by its own pipeline in a worktree: common.earlier) served beside
+ours, the same requests, 3 rounds of each alternately (1 client for latency, `--clients` for
+throughput); the medians compared. Target for a new model: p50 and throughput no more than 10%
+worse.
+
 Usage: python bench/serve.py [--requests 1000] [--clients 4] [--leak-requests 100000]
            [--no-overload] [--overload-seconds 60] [--overload-2x-seconds 30] [--capacity-seconds 8]
-           [--overload-procs 2] [--overload-connections 0]
+           [--overload-procs 2] [--overload-connections 0] [--against REV]
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import ROOT, save_result
+from common import ROOT, earlier, save_result
 
 from newsrec.procs import free_port, wait_http
 from newsrec.stages.serve import api_headers
@@ -704,6 +710,38 @@ def print_overload(o: dict) -> None:
         print("  no request was shed: the limit was never reached (the client's connections bound the load)")
 
 
+ROUNDS = 3  # --against: rounds of each model, alternating
+
+
+def against(rev: str, port: int, bodies: list[bytes], clients: int, tmp: Path) -> dict:
+    """The model of an earlier commit (its code, features and champion: common.earlier) served
+    the same way beside ours; ROUNDS rounds of each, alternating, of the 1-client latency run and
+    the `clients` throughput run; the medians and ours over theirs."""
+    _, env = earlier(rev)
+    env = {**env, "OMP_NUM_THREADS": "1", "NEWSREC_PREDICTIONS": str(tmp / "theirs-predictions")}
+    their_port = free_port()
+    cmd = ["bentoml", "serve", "services.recommender:Recommender", "--host", "127.0.0.1", "--port", str(their_port)]
+    theirs = start([str(BIN / cmd[0]), *cmd[1:]], env, their_port, "/readyz", tmp / "theirs.log")
+    runs: dict[str, list] = {"theirs": [], "ours": []}
+    try:
+        load(their_port, "/recommend", bodies[:200], clients)  # warm-up, as ours had
+        for r in range(ROUNDS):
+            for who, at in (("theirs", their_port), ("ours", port)):
+                one, many = load(at, "/recommend", bodies, 1), load(at, "/recommend", bodies, clients)
+                runs[who].append({"p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"], "rps": many["rps"]})
+                print(f"round {r + 1}, {who}: p50 {one['p50_ms']:.2f} ms, {many['rps']:.1f} req/s", flush=True)
+    finally:
+        stop(theirs)
+    med = {w: {k: float(np.median([x[k] for x in v])) for k in ("p50_ms", "p99_ms", "rps")} for w, v in runs.items()}
+    return {
+        "rev": rev,
+        "rounds": runs,
+        "median": med,
+        "p50_ratio": med["ours"]["p50_ms"] / med["theirs"]["p50_ms"],
+        "rps_ratio": med["ours"]["rps"] / med["theirs"]["rps"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1000, help="per latency/throughput run")
@@ -714,6 +752,7 @@ def main() -> None:
     ap.add_argument("--overload-2x-seconds", type=float, default=30, help="the open-loop run at 2x capacity")
     ap.add_argument("--capacity-seconds", type=float, default=8, help="each closed-loop step of the capacity ramp")
     ap.add_argument("--overload-procs", type=int, default=2, help="client processes sending the overload")
+    ap.add_argument("--against", help="an earlier commit whose model to serve beside ours, alternately (ROUNDS each)")
     ap.add_argument(
         "--overload-connections",
         type=int,
@@ -792,6 +831,8 @@ def main() -> None:
         print("ours, 1 client", res["ours_1"], flush=True)
         res["ours_n"] = load(port, "/recommend", bodies, a.clients)
         print(f"ours, {a.clients} clients", res["ours_n"], flush=True)
+        if a.against:
+            res["against"] = against(a.against, port, bodies, a.clients, tmp)
         if a.leak_requests:
             sent = 2 * len(bodies)
             res["memory_mb"] = {}
@@ -881,6 +922,14 @@ def main() -> None:
                 f"memory after {a.leak_requests:,} / after 10,000 requests: "
                 f"{m[str(a.leak_requests)] / m['10000']:.2f}x (after the warm-up)"
             )
+    if "against" in res:
+        v, m = res["against"], res["against"]["median"]
+        print(
+            f"\nagainst the model of {v['rev']} (its code and features), {ROUNDS} rounds each, alternating, medians: "
+            f"p50 {m['theirs']['p50_ms']:.2f} -> {m['ours']['p50_ms']:.2f} ms ({v['p50_ratio']:.2f}x), "
+            f"throughput at {a.clients} clients {m['theirs']['rps']:.1f} -> {m['ours']['rps']:.1f} req/s "
+            f"({v['rps_ratio']:.2f}x); target: no more than 10% worse (p50 <= 1.10x, throughput >= 0.91x)"
+        )
     if "overload" in res:
         print_overload(res["overload"])
     save_result("serve", res)

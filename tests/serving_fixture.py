@@ -28,7 +28,13 @@ NEWS = pd.DataFrame(
         "news_clicks": [1, 2, 3],
         "news_imps_1d": [10, 20, 30],
         "news_clicks_1d": [5, 1, 3],
+        "news_imps_6h": [4, 6, 9],
+        "news_clicks_6h": [2, 0, 1],
+        "news_imps_1h": [1, 2, 3],
+        "news_clicks_1h": [1, 0, 0],
         "news_ctr": [0.30, 0.10, 0.20],
+        "news_ctr_6h": [0.25, 0.08, 0.15],
+        "news_ctr_1h": [0.2, 0.1, 0.1],
         "news_quality": [0.2, 0.9, 0.5],
     },
     index=pd.Index(["N1", "N2", "N3"], name="news_id"),
@@ -39,8 +45,12 @@ USER = {
     "user_clicks_1d": 1,
     "user_imps_7d": 2,
     "user_clicks_7d": 1,
+    "user_cands_7d": 12,
     "user_aff": np.array([0.5, 0.3, 0.2], np.float32),
     "user_emb": np.array([1.0, 0.0], np.float32),
+    "user_cat_hist": np.array([2.0, 1.0, 0.0], np.float32),
+    "user_cat_clicks_1d": np.array([1.0, 0.0, 0.0], np.float32),
+    "user_cat_imps_1d": np.array([3.0, 2.0, 1.0], np.float32),
 }
 DEFAULTS = dict.fromkeys(MODEL_FEATURES, 0.0) | {"news_quality": 0.5, "news_ctr": 0.1}
 

@@ -131,6 +131,13 @@ def _canvas(ctx: Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _ablation(ctx: Context, a: argparse.Namespace) -> int:
+    from newsrec.stages.ablation import ablation
+
+    ablation(ctx.params, ctx.paths, ctx.registry)
+    return 0
+
+
 def _image(ctx: Context, a: argparse.Namespace) -> int:
     from newsrec.stages.package import image
 
@@ -244,6 +251,11 @@ def parser() -> argparse.ArgumentParser:
     command("deploy", _deploy, "the champion into service: a running service swaps to it, else one is started")
     sp = command("package", _package, "import the champion into BentoML and build the Bento")
     sp.add_argument("--no-build", action="store_true", help="only import the model")
+    command(
+        "ablation",
+        _ablation,
+        "what each feature group and training objective earn: reports/ablation.json and .png, the model card's table",
+    )
     command("canvas", _canvas, "the ML canvas, reports/canvas.md: docs/canvas.yaml's words and the project's numbers")
     command("image", _image, "package, then the service image where a Docker engine runs (else: its Dockerfile)")
     sp = command("serve", _serve, "the recommendation service on serve.host:serve.port (foreground)")

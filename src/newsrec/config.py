@@ -463,6 +463,8 @@ class Paths:
         self.model_card = self.reports / "model_card.md"
         self.canvas = self.reports / "canvas.md"  # newsrec canvas: the ML canvas with the project's numbers
         self.canvas_words = self.root / "docs" / "canvas.yaml"  # ... and its human parts, which the team edits
+        self.ablation = self.reports / "ablation.json"  # newsrec ablation: what each feature group and objective earn
+        self.ablation_plot = self.plots / "ablation.png"
         self.package = self.reports / "package.json"
         self.traffic = self.reports / "traffic.json"
         # the served traffic; NEWSREC_PREDICTIONS moves it (benchmarks keep theirs apart)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 SIZE = "## Size and scoring cost"
 PACKAGED = "Measured at packaging:"  # the line `newsrec package` adds to the size section
+ABLATION = "## Ablation and training objective"  # the section `newsrec ablation` writes
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> list[str]:
@@ -38,6 +39,54 @@ def _size(size: dict | None, metric: str) -> list[str]:
     return [*lines, *(f"- {r}" for r in size.get("size_reasons", [])), ""]
 
 
+def ablation_section(report: dict) -> list[str]:
+    """The latest `newsrec ablation` (reports/ablation.json) as the card's section."""
+    full = report["groups"]["every feature"]
+    lines = [
+        ABLATION,
+        "",
+        f"`make ablation` on {report['when']} (training set {report['trainset']}: "
+        f"{report['rows']['train']:,} training rows, {report['rows']['test']:,} test rows); "
+        "each row fitted again without one feature group, the rest as the pipeline trains.",
+        "",
+        "| features | removed | test nDCG@10 | change | test AUC |",
+        "|---|---|---|---|---|",
+        f"| every feature | 0 | {full['test_ndcg@10']:.4f} | | {full['test_auc']:.4f} |",
+    ]
+    for name, g in report["groups"].items():
+        if g["features"]:
+            lines.append(
+                f"| without {name} | {len(g['features'])} | {g['test_ndcg@10']:.4f} | "
+                f"{g['test_ndcg@10_change']:+.4f} | {g['test_auc']:.4f} |"
+            )
+    lines += [
+        "",
+        "The same inputs and settings under each training objective (the one to keep: the best on validation):",
+        "",
+        "| objective | validation nDCG@10 | test nDCG@10 | test AUC | fit CPU s |",
+        "|---|---|---|---|---|",
+    ]
+    for name, o in report["objectives"].items():
+        best = " (best)" if name == report["best"] else ""
+        lines.append(
+            f"| {name}{best} | {o['valid_ndcg@10']:.4f} | {o['test_ndcg@10']:.4f} | {o['test_auc']:.4f} | "
+            f"{o['fit_seconds']:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def with_section(card: str, heading: str, section: list[str]) -> str:
+    """The card with `section` (starting with `heading`) in place of its section of that
+    heading, or before its parameters when it has none."""
+    lines = card.split("\n")
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    else:
+        start = end = lines.index("## Parameters") if "## Parameters" in lines else len(lines)
+    return "\n".join([*lines[:start], *section, *lines[end:]])
+
+
 def with_packaging_cost(card: str, line: str) -> str:
     """The card with `line` (starting with PACKAGED) at the end of its size section, in place
     of an earlier one: packaging the same version twice leaves one measurement."""
@@ -68,9 +117,10 @@ def model_card(
     source: str,
     size: dict | None = None,
     metric: str = "ndcg@10",
+    ablation: dict | None = None,
 ) -> str:
     """Markdown for one model version; `size` is train.json's configurations, registered and
-    size_reasons, `metric` the one its gates judge."""
+    size_reasons, `metric` the one its gates judge, `ablation` the latest `newsrec ablation`."""
     lines = [
         f"# Model card: {name} v{version}",
         "",
@@ -108,6 +158,7 @@ def model_card(
     ]
     lines += [f"| {n} | " + " | ".join(f"{v:.4f}" for v in r.values()) + " |" for n, r in realised.items()]
     lines += ["", *_size(size, metric)]
+    lines += ablation_section(ablation) if ablation else []
     lines += ["## Parameters", ""] + [f"- `{k}`: {v}" for k, v in params.items()]
     lines += [
         "",

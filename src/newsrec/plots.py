@@ -59,6 +59,33 @@ def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranki
     return fig
 
 
+def ablation(report: dict, title: str = "What each feature group and objective earn (test nDCG@10)"):
+    """Left: the change in test nDCG@10 with each feature group removed; right: each
+    training objective's validation and test nDCG@10."""
+    groups = {k: v for k, v in report["groups"].items() if v["features"]}
+    objectives = report["objectives"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.45 * max(len(groups), len(objectives)) + 1.8))
+    names = list(groups)
+    change = np.array([groups[n]["test_ndcg@10_change"] for n in names])
+    a.barh(names, change, color=np.where(change < 0, "tab:red", "tab:green"))
+    a.axvline(0, color="k", lw=0.8)
+    a.set(xlabel="test nDCG@10 without the group, minus with every feature", title="Feature groups")
+    a.invert_yaxis()
+    labels = [n.replace(": ", ":\n") for n in objectives]
+    y = np.arange(len(labels))
+    b.barh(y - 0.2, [o["valid_ndcg@10"] for o in objectives.values()], 0.4, label="validation")
+    b.barh(y + 0.2, [o["test_ndcg@10"] for o in objectives.values()], 0.4, label="test")
+    b.set_yticks(y, labels, fontsize=7)
+    lo = min(min(o["valid_ndcg@10"], o["test_ndcg@10"]) for o in objectives.values())
+    b.set_xlim(lo - 0.02, None)
+    b.set(xlabel="nDCG@10", title="Training objectives")
+    b.invert_yaxis()
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def simulate(result: dict, what: str = "Simulated days"):
     """Per simulated day and policy: CTR, nDCG@10 and quality of what was shown, and the
     oracle's (dotted); the shock as a dashed line, drift detected as an open circle, a

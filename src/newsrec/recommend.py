@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from newsrec.config import Ranking
+from newsrec.features.context import context_arrays
 from newsrec.features.request import fill_matrix, floats, request_arrays
 from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS
 from newsrec.model import predict
@@ -130,7 +131,8 @@ class Ranker:
             else:
                 x[c] = np.full(n, np.nan if v is None else float(v))
         x["request_time"] = np.full(n, request_time.timestamp())
-        return x | request_arrays(x)
+        x |= request_arrays(x)
+        return x | context_arrays(x)  # the request is one impression
 
     def recommend(
         self,

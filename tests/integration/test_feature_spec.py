@@ -47,7 +47,8 @@ def test_on_demand_view_and_service_are_the_declared_ones(feast_objects):
     }
     assert served == declared
     model_inputs = {c for _, c in served}
-    assert set(spec.MODEL_FEATURES) <= model_inputs  # everything the model reads is served
+    # everything the model reads is served, but the impression context: computed over a request's candidates
+    assert set(spec.MODEL_FEATURES) - set(spec.CONTEXT) <= model_inputs and not set(spec.CONTEXT) & model_inputs
 
 
 def test_serving_and_monitoring_read_the_declared_columns():

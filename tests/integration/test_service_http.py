@@ -130,12 +130,13 @@ def _user_and_candidates(proj: Path) -> tuple[str, list[str], pd.Timestamp]:
 
 def _offline_scores(proj: Path, user: str, news: list[str], t: pd.Timestamp) -> dict[str, float]:
     from newsrec.bootstrap import context
+    from newsrec.features.context import with_context
     from newsrec.features.request import fill_defaults
     from newsrec.model import predict
 
     ctx = context(root=proj)
     ent = pd.DataFrame({"user_id": user, "news_id": news, "event_timestamp": t, "request_time": t.timestamp()})
-    frame = ctx.feature_store.historical(ent)
+    frame = with_context(ctx.feature_store.historical(ent).assign(impression_id=0))  # one request's candidates
     model, meta = ctx.registry.load_model(ctx.registry.champion())
     x, _ = fill_defaults(frame, meta["defaults"])
     return dict(zip(frame["news_id"], predict(model, x)))
@@ -477,6 +478,7 @@ def _served_features_are_the_offline_ones_as_of_the_store_update(proj: Path) -> 
             "news_id": log["news_id"].to_numpy(),
             "event_timestamp": pd.to_datetime(log["features_as_of"], utc=True).to_numpy(),
             "request_time": (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(),
+            "request_id": log["request_id"].to_numpy(),  # each request's candidates: the impression context's
         }
     )
     offline = as_of(ent, {v.table: getattr(ft, v.table) for v in VIEWS})

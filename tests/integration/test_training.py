@@ -342,3 +342,39 @@ def test_the_size_gate_registers_the_smaller_model_when_asked_and_close_enough(p
     run = _client(project).get_run(t["run_id"])
     assert run.data.metrics["full.leaves"] == t["configurations"]["full"]["leaves"]
     assert run.data.params["train.prefer_smaller"] == "True"
+
+
+def test_ablation_reports_each_feature_group_and_objective_on_the_card_and_the_champions_run(project):
+    """`newsrec ablation`: every feature group removed in turn and the objectives compared on
+    the project's training set; the table on the model card and the report on the champion's run."""
+    import mlflow
+
+    from newsrec.ablation import LIGHTGBM, POINTWISE
+    from newsrec.features.spec import FEATURE_GROUPS
+
+    sh(project, "newsrec", "ablation")
+    a = _json(project, "ablation.json")
+    groups, full = a["groups"], a["groups"]["every feature"]
+    assert list(groups) == ["every feature", *FEATURE_GROUPS]
+    for name, features in FEATURE_GROUPS.items():
+        g = groups[name]
+        assert g["features"] == list(features) and 0 < g["test_ndcg@10"] < 1 and 0 < g["test_auc"] < 1
+        assert g["test_ndcg@10_change"] == pytest.approx(g["test_ndcg@10"] - full["test_ndcg@10"])
+    # the reader's tastes are most of what the world's click model holds: without them, worse
+    assert groups["user"]["test_ndcg@10"] < full["test_ndcg@10"]
+    # the pipeline's own model is the every-feature fit, and its test figure is evaluate's
+    assert full["test_ndcg@10"] == pytest.approx(_json(project, "metrics.json")["model"]["ndcg@10"], abs=1e-9)
+    obj = a["objectives"]
+    assert list(obj) == [POINTWISE, *LIGHTGBM] and obj[POINTWISE]["test_ndcg@10"] == full["test_ndcg@10"]
+    assert a["best"] == max(obj, key=lambda k: obj[k]["valid_ndcg@10"])
+    assert (project / "reports" / "plots" / "ablation.png").stat().st_size > 0
+    card = (project / "reports" / "model_card.md").read_text()
+    table = card[card.index("## Ablation and training objective") : card.index("## Parameters")]
+    assert f"| every feature | 0 | {full['test_ndcg@10']:.4f} |" in table
+    assert f"| without user | {len(FEATURE_GROUPS['user'])} | {groups['user']['test_ndcg@10']:.4f} |" in table
+    assert f"| {a['best']} (best) |" in table
+    champion = _client(project).get_model_version_by_alias("newsrec-ranker", "champion")
+    run_id = champion.tags["run_id"]
+    assert json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/ablation.json"))["trainset"] == a["trainset"]
+    if card.startswith(f"# Model card: newsrec-ranker v{champion.version}\n"):  # the card of the champion
+        assert mlflow.artifacts.load_text(f"runs:/{run_id}/model_card.md") == card

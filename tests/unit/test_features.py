@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import digamma
 
 from newsrec.config import Features
 from newsrec.features.build import build_features
@@ -157,9 +158,18 @@ def test_request_features_and_defaults():
             "category_idx": [1, 0],
             "user_emb": [np.array([1.0, 0.0]), None],
             "news_emb": [np.array([0.6, 0.8]), np.array([1.0, 0])],
+            "user_clicks_7d": [3, np.nan],
+            "user_cands_7d": [40, np.nan],
+            "user_cat_hist": [np.array([1.0, 3.0], np.float32), None],
+            "user_cat_clicks_1d": [np.array([0.0, 2.0], np.float32), None],
+            "user_cat_imps_1d": [np.array([1.0, 5.0], np.float32), None],
         }
     )
     r = request_features(df)
+    assert r["user_ctr"].iloc[0] == pytest.approx(4 / 60) and np.isnan(r["user_ctr"].iloc[1])
+    assert r["category_clicks_1d"].iloc[0] == 2.0 and r["category_ctr_1d"].iloc[0] == pytest.approx((2 + 5 / 15) / 10)
+    # Dirichlet(1, 1) + 1 and 3 clicks + 0 and 2 more: E[log share of category 1] = psi(6) - psi(8)
+    assert r["category_elog"].iloc[0] == pytest.approx(digamma(6) - digamma(8))
     assert r["freshness_hours"].tolist() == [2.0, 0.0]  # never negative
     assert r["category_affinity"].iloc[0] == pytest.approx(0.8) and np.isnan(r["category_affinity"].iloc[1])
     assert r["content_similarity"].iloc[0] == pytest.approx(0.6) and np.isnan(r["content_similarity"].iloc[1])
@@ -168,6 +178,7 @@ def test_request_features_and_defaults():
     filled, counts = fill_defaults(x, d)
     assert not filled.isna().any().any()
     assert filled["category_affinity"].iloc[1] == 0.25 and filled["content_similarity"].iloc[1] == 0.0
+    assert d["category_idx"] == 3  # an article without metadata: `other`, the last of the 4 categories
     assert counts["news_ctr"] == 1 and counts["freshness_hours"] == 0
 
 
@@ -194,6 +205,10 @@ def test_vectorised_request_features_equal_the_row_by_row_definition(seed):
         kind = rng.integers(0, 6)
         return None if kind == 0 else np.nan if kind == 1 else rng.normal(size=int(rng.choice([0, 3, 4])))
 
+    def counts():  # per category, as the user view holds them: all of one user's vectors have its length
+        kind = rng.integers(0, 6)
+        return None if kind == 0 else rng.integers(0, 5, size=4).astype(np.float32)
+
     df = pd.DataFrame(
         {
             "request_time": rng.uniform(0, 1e6, n),
@@ -204,10 +219,28 @@ def test_vectorised_request_features_equal_the_row_by_row_definition(seed):
             ),
             "user_emb": [vec() for _ in range(n)],
             "news_emb": [vec() for _ in range(n)],
+            "user_clicks_7d": [np.nan if rng.random() < 0.2 else float(rng.integers(0, 9)) for _ in range(n)],
+            "user_cands_7d": [np.nan if rng.random() < 0.2 else float(rng.integers(0, 90)) for _ in range(n)],
+            "user_cat_hist": [counts() for _ in range(n)],
+            "user_cat_clicks_1d": [counts() for _ in range(n)],
+            "user_cat_imps_1d": [counts() for _ in range(n)],
         }
     )
     r = request_features(df)
     idx = df["category_idx"].to_numpy(np.float64, na_value=np.nan)
+    for i, row in df.iterrows():
+        ctr = (row["user_clicks_7d"] + 1) / (row["user_cands_7d"] + 20)
+        hist, day, shown = (row[c] for c in ("user_cat_hist", "user_cat_clicks_1d", "user_cat_imps_1d"))
+        clicks, seen, mine = _row_pick(day, idx[i]), _row_pick(shown, idx[i]), _row_pick(hist, idx[i])
+        k = len(hist) if _row_pick(hist, 0) == _row_pick(hist, 0) else np.nan
+        total = (
+            float(np.sum(hist)) + float(np.sum(day)) if k == k and _row_pick(day, 0) == _row_pick(day, 0) else np.nan
+        )
+        elog = digamma(2 / k + mine + clicks) - digamma(2 + total) if k == k else np.nan
+        np.testing.assert_allclose(r["user_ctr"][i], ctr, rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(r["category_clicks_1d"][i], clicks, equal_nan=True)
+        np.testing.assert_allclose(r["category_ctr_1d"][i], (clicks + 5 * ctr) / (seen + 5), rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(r["category_elog"][i], elog, rtol=1e-9, atol=1e-12, equal_nan=True)
     want_aff = [_row_pick(a, i) for a, i in zip(df["user_aff"], idx)]
     want_dot = [_row_dot(u, v) for u, v in zip(df["user_emb"], df["news_emb"])]
     np.testing.assert_allclose(r["category_affinity"], want_aff, rtol=1e-12, equal_nan=True)

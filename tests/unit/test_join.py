@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsrec.features.join import as_of, as_of_partitioned, entity_rows
-from newsrec.features.spec import REQUEST_FEATURES, VIEWS, view
+from newsrec.features.spec import CONTEXT, REQUEST_FEATURES, VIEWS, view
 
 T0 = pd.Timestamp("1970-01-02", tz="UTC")  # day 1 after the epoch: 86400 s
 
@@ -43,6 +43,24 @@ def test_entity_rows_keep_labeled_candidates_with_their_time_in_seconds_and_feat
     # features as of the online store's last update: 01:30 -> 01:00; 00:00 is an update itself
     assert rows["event_timestamp"].tolist() == [_t(0), _t(1)]
     assert entity_rows(imps, advance_hours=2)["event_timestamp"].tolist() == [_t(0), _t(0)]
+
+
+def _complete(tables: dict[str, pd.DataFrame], rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """Every declared column a table lacks, filled at random (vectors of 2, one per category)."""
+    for v in VIEWS:
+        df = tables[v.table]
+        for c, dtype in v.columns.items():
+            if c not in df:
+                n = len(df)
+                df[c] = (
+                    [rng.integers(0, 3, 2).astype(np.float32) for _ in range(n)]
+                    if dtype == "float32[]"
+                    else rng.integers(0, 50, n)
+                    if dtype == "int64"
+                    else rng.random(n)
+                )
+        tables[v.table] = df[[v.key, "event_timestamp", *v.columns]]
+    return tables
 
 
 def _tables() -> dict[str, pd.DataFrame]:
@@ -83,7 +101,7 @@ def _tables() -> dict[str, pd.DataFrame]:
     )
     for df in (users, meta, stats):
         df["event_timestamp"] = pd.to_datetime(df["event_timestamp"], utc=True)
-    return {"users": users, "news_meta": meta, "news_stats": stats}
+    return _complete({"users": users, "news_meta": meta, "news_stats": stats}, np.random.default_rng(0))
 
 
 def test_as_of_takes_the_latest_row_at_or_before_within_each_ttl_in_input_order():
@@ -99,9 +117,15 @@ def test_as_of_takes_the_latest_row_at_or_before_within_each_ttl_in_input_order(
     )
     out = as_of(ent, _tables())
     assert out["impression_id"].tolist() == [1, 2, 3, 4]  # input order, not time order
-    # the entity columns, then each view's columns, then the on-demand ones: nothing else (no old index)
+    # the entity columns, then each view's columns, then the on-demand ones and the impression
+    # context: nothing else (no old index)
     views = [c for v in VIEWS for c in v.columns]
-    assert list(out.columns) == [*ent.columns, *views, *REQUEST_FEATURES] and out.index.tolist() == [0, 1, 2, 3]
+    assert list(out.columns) == [*ent.columns, *views, *REQUEST_FEATURES, *CONTEXT] and out.index.tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
     # the user row at exactly 12:00 counts (at or before); 13:00 is the future; 7 days and 1 h after 13:00 it expired
     np.testing.assert_array_equal(out["history_len"], [2, 1, np.nan, np.nan])
     # news stats: the 06:00 snapshot, the first row before it, and nothing after the 2-day TTL
@@ -132,7 +156,7 @@ def _random_tables(rng: np.random.Generator, days: int) -> dict[str, pd.DataFram
     for c in ("news_imps", "news_clicks", "news_imps_1d", "news_clicks_1d"):
         stats[c] = rng.integers(0, 100, n_s)
     stats["news_ctr"], stats["news_quality"] = rng.random(n_s), rng.random(n_s)
-    return {"users": users, "news_meta": meta, "news_stats": stats}
+    return _complete({"users": users, "news_meta": meta, "news_stats": stats}, rng)
 
 
 @settings(max_examples=25, deadline=None)

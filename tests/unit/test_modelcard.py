@@ -57,3 +57,26 @@ def test_the_packaging_line_ends_the_size_section_once():
     assert again == with_packaging_cost(_card(), f"{PACKAGED} 4.90 µs per candidate")
     bare = with_packaging_cost("# Model card: m v3\n\n## Parameters\n", f"{PACKAGED} 1.00 µs per candidate")
     assert bare.endswith(f"{SIZE}\n\n{PACKAGED} 1.00 µs per candidate\n")
+
+
+def test_the_ablation_section_replaces_its_earlier_self_before_the_parameters():
+    from newsrec.modelcard import ABLATION, ablation_section, with_section
+
+    def report(x: float) -> dict:
+        g = {"features": [], "test_ndcg@10": x, "test_auc": 0.7}
+        return {
+            "when": "2026-12-06T00:00:00+00:00",
+            "trainset": "abc",
+            "rows": {"train": 10, "valid": 5, "test": 5},
+            "groups": {"every feature": g, "user": g | {"features": ["a", "b"], "test_ndcg@10_change": -0.1}},
+            "objectives": {"o1": {"valid_ndcg@10": 0.5, "test_ndcg@10": 0.5, "test_auc": 0.7, "fit_seconds": 1.0}},
+            "best": "o1",
+        }
+
+    card = "# Model card\n\n## Size and scoring cost\n\nx\n\n## Parameters\n\n- a: 1\n"
+    once = with_section(card, ABLATION, ablation_section(report(0.5)))
+    twice = with_section(once, ABLATION, ablation_section(report(0.6)))
+    assert twice.count(ABLATION) == 1 and "| every feature | 0 | 0.6000 |" in twice and "0.5000 | |" not in twice
+    assert twice.index("## Size and scoring cost") < twice.index(ABLATION) < twice.index("## Parameters")
+    assert "| without user | 2 | 0.6000 | -0.1000 | 0.7000 |" in twice and "| o1 (best) | 0.5000 |" in twice
+    assert twice.endswith("## Parameters\n\n- a: 1\n")

@@ -290,11 +290,20 @@ def test_request_features_with_one_long_vectors_and_a_missing_category():
             "category_idx": pd.Series([0, pd.NA], dtype=object),  # as Ranker.features builds it
             "user_emb": [np.array([2.0]), None],
             "news_emb": [np.array([3.0]), np.array([3.0])],
+            "user_clicks_7d": [1, 1],
+            "user_cands_7d": [19, 19],
+            "user_cat_hist": [np.array([3.0])] * 2,
+            "user_cat_clicks_1d": [np.array([1.0])] * 2,
+            "user_cat_imps_1d": [np.array([2.0])] * 2,
         }
     )
     r = request_features(df)
     np.testing.assert_array_equal(r["category_affinity"], [0.7, np.nan])
     np.testing.assert_array_equal(r["content_similarity"], [6.0, np.nan])  # 2 * 3; no user vector
+    np.testing.assert_allclose(r["user_ctr"], [2 / 39] * 2)  # (1 + 1) / (19 + 20)
+    np.testing.assert_array_equal(r["category_clicks_1d"], [1.0, np.nan])
+    np.testing.assert_allclose(r["category_ctr_1d"], [(1 + 5 * 2 / 39) / (2 + 5), np.nan])
+    np.testing.assert_allclose(r["category_elog"], [0.0, np.nan], atol=1e-12)  # one category: log 1
 
 
 def test_fit_defaults_medians_and_all_missing_columns():
@@ -448,8 +457,9 @@ def T(hours: float) -> pd.Timestamp:
 def _tables(news, imps, hist, fb, unit="us"):
     tz = f"datetime64[{unit}, UTC]"
     news = pd.DataFrame(news, columns=["news_id", "category", "title", "abstract", "first_seen"])
-    imps = pd.DataFrame(imps, columns=["news_id", "time", "clicked"])
+    imps = pd.DataFrame(imps, columns=["news_id", "time", "clicked"]).assign(user_id="U1")
     hist = pd.DataFrame(hist, columns=["user_id", "time", "history", "n_clicks"])
+    hist["n_candidates"] = hist["n_clicks"].fillna(0) + 1
     fb = pd.DataFrame(fb, columns=["news_id", "time", "rating"])
     news["first_seen"] = pd.to_datetime(news["first_seen"], utc=True).astype(tz)
     for df in (imps, hist, fb):
@@ -543,8 +553,15 @@ def test_user_rows_by_hand():
     f = _build(_tables(**USER_WORLD))
     u = f.users.sort_values("event_timestamp").reset_index(drop=True)
     assert u["history_len"].tolist() == [2, 3, 0, 1]
-    assert u["user_imps_1d"].tolist() == [0, 1, 1, 0] and u["user_clicks_1d"].tolist() == [0, 1, 0, 0]
-    assert u["user_imps_7d"].tolist() == [0, 1, 2, 1] and u["user_clicks_7d"].tolist() == [0, 1, 1, 2]
+    # each row at the hour after its impression (T(0) -> T(1), T(12) -> T(13), ...), its own impression counted
+    assert u["event_timestamp"].tolist() == [T(1), T(13), T(31), T(199)]
+    assert u["user_imps_1d"].tolist() == [1, 2, 2, 1] and u["user_clicks_1d"].tolist() == [1, 1, 2, 0]
+    assert u["user_imps_7d"].tolist() == [1, 2, 3, 1] and u["user_clicks_7d"].tolist() == [1, 1, 3, 0]
+    assert u["user_cands_7d"].tolist() == [2, 3, 6, 1]  # n_candidates 2, 1, 3, 1
+    # per category (news, sports, finance, other): the history's clicks, and the log's last day
+    np.testing.assert_array_equal(np.vstack(u["user_cat_hist"]), [[1, 0, 0, 0], [1, 1, 0, 1], [0] * 4, [0, 1, 0, 0]])
+    np.testing.assert_array_equal(np.vstack(u["user_cat_imps_1d"]), [[1, 0, 0, 0], [1, 0, 0, 0], [0] * 4, [0] * 4])
+    assert not np.vstack(u["user_cat_clicks_1d"]).any()  # the one impression of N1 was not clicked
     # affinity (counts + 2/4) / (known + 2); N404 is unknown, N3's category is unknown -> "other"
     np.testing.assert_allclose(
         np.vstack(u["user_aff"]),

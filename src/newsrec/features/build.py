@@ -21,10 +21,12 @@ from scipy import sparse
 
 from newsrec.config import Features as FeatureParams
 from newsrec.features.content import title_embeddings, unit
+from newsrec.features.spec import STATS_VIEW, USER_VIEW
 from newsrec.features.windows import trailing_sums
 from newsrec.ranking import weighted_rating
 
 DAY = np.timedelta64(24, "h")
+HOUR = np.timedelta64(1, "h")
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,15 @@ def user_rows(
     n_cats: int,
     p: FeatureParams,
     keep: np.ndarray | None = None,
+    imps: pd.DataFrame | None = None,
+    imp_cat: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """User features as of each impression time (one row per impression; with `keep`, only
-    those impressions' rows, their activity windows still counting every impression)."""
+    """User features after each impression (one row per impression, at the snapshot after it,
+    `row_times`; with `keep`, only those impressions' rows, their activity windows still
+    counting every impression): what its history says (length, category affinity, title
+    profile) and what the log says of the user strictly before the row, the impression's own
+    clicks included (activity windows; per category, from `imps` and the category of each of
+    its rows, `imp_cat`, the candidates shown and clicked over the last day)."""
     every = hist
     if keep is not None:
         hist = hist[keep]
@@ -111,24 +119,47 @@ def user_rows(
     aff = (counts + p.affinity_prior / n_cats) / (known[:, None] + p.affinity_prior)
     w = sparse.csr_matrix((1.0 / known[rows], (rows, codes)), shape=(n, len(news)))
     profile = unit(np.asarray(w @ emb))
+    imps = imps if imps is not None else pd.DataFrame({"user_id": [], "time": pd.Series([], dtype="datetime64[us]")})
     users = pd.Categorical(every["user_id"])
+    users = pd.Categorical(every["user_id"], categories=users.categories.union(pd.Index(imps["user_id"].unique())))
     t_all = _naive(every["time"])
+    r_all = row_times(t_all, p)
     clicks = every["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
+    cands = every["n_candidates"].fillna(0).to_numpy(dtype=np.float64)
     q = np.flatnonzero(keep) if keep is not None else np.arange(len(every))
     out = pd.DataFrame(
         {
             "user_id": hist["user_id"].to_numpy(),
-            "event_timestamp": hist["time"].to_numpy(),
+            "event_timestamp": _ts(r_all[q]),
             "history_len": lens.astype(np.int64),
         }
     )
-    counted = np.column_stack([np.ones(len(every)), clicks])  # impressions and clicks, summed together
+    counted = np.column_stack([np.ones(len(every)), clicks, cands])  # impressions, clicks, candidates
     for name, win in (("1d", DAY), ("7d", 7 * DAY)):
-        sums = trailing_sums(users.codes, t_all, counted, users.codes[q], t_all[q], win).astype(np.int64)
+        sums = trailing_sums(users.codes, t_all, counted, users.codes[q], r_all[q], win).astype(np.int64)
         out[f"user_imps_{name}"], out[f"user_clicks_{name}"] = sums[:, 0], sums[:, 1]
+        if name == "7d":
+            out["user_cands_7d"] = sums[:, 2]
     out["user_aff"] = pd.Series(list(aff.astype(np.float32)), index=out.index, dtype=object)
     out["user_emb"] = pd.Series(list(profile.astype(np.float32)), index=out.index, dtype=object)
-    return out
+    out["user_cat_hist"] = pd.Series(list(counts.astype(np.float32)), index=out.index, dtype=object)
+    # per category: a key per (user, category), n_cats queries per row
+    u_imp = pd.Categorical(imps["user_id"], categories=users.categories).codes.astype(np.int64)
+    keys = u_imp * n_cats + (imp_cat if imp_cat is not None else np.zeros(len(imps), np.int64))
+    shown = np.column_stack([np.ones(len(imps)), imps["clicked"].fillna(0).to_numpy(np.float64)])
+    q_keys = (users.codes[q].astype(np.int64)[:, None] * n_cats + np.arange(n_cats)).ravel()
+    q_t = np.repeat(r_all[q], n_cats)
+    per = trailing_sums(keys, _naive(imps["time"]), shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
+    out["user_cat_imps_1d"] = pd.Series(list(per[:, :, 0].astype(np.float32)), index=out.index, dtype=object)
+    out["user_cat_clicks_1d"] = pd.Series(list(per[:, :, 1].astype(np.float32)), index=out.index, dtype=object)
+    return out[["user_id", "event_timestamp", *USER_VIEW.columns]]
+
+
+def row_times(t: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """The time of the user row of an impression at `t` (naive UTC): the snapshot after it,
+    when its clicks are in the log (the same step as the article stats')."""
+    us = int(np.timedelta64(p.snapshot_hours, "h").astype("timedelta64[us]").astype(np.int64))
+    return (((t.astype("datetime64[us]").astype(np.int64) // us) + 1) * us).astype("datetime64[us]")
 
 
 def news_stats_rows(
@@ -165,7 +196,7 @@ def news_stats_rows(
     before = np.zeros((len(qk), len(CARRIED))) if carry is None else _carried(carry, ids.to_numpy()[qk])
     total = np.zeros(len(CARRIED)) if carry is None else carry.total
     counted = np.column_stack([np.ones(mine.sum()), clicked[mine]])  # impressions and clicks, summed together
-    for name, win in (("", None), ("_1d", DAY)):
+    for name, win in (("", None), ("_1d", DAY), ("_6h", 6 * HOUR), ("_1h", HOUR)):
         sums = trailing_sums(k_imp[mine], t_imp[mine], counted, qk, qt, win)
         if win is None:  # the whole past: the events before the ones given too
             sums = sums + before[:, :2]
@@ -176,7 +207,8 @@ def news_stats_rows(
     g_imps, g_clicks = g[:, 0] + total[0], g[:, 1] + total[1]
     c_ctr = np.where(g_imps > 0, g_clicks / np.maximum(g_imps, 1), 0.05)
     v, mi = out["news_imps"].to_numpy(), p.ctr_prior_impressions
-    out["news_ctr"] = (out["news_clicks"].to_numpy() + mi * c_ctr) / (v + mi)
+    for name in ("", "_6h", "_1h"):
+        out[f"news_ctr{name}"] = (out[f"news_clicks{name}"].to_numpy() + mi * c_ctr) / (out[f"news_imps{name}"] + mi)
     if source == "ratings":
         f = k_fb >= 0
         r = feedback["rating"].to_numpy(dtype=np.float64)[f]
@@ -195,7 +227,7 @@ def news_stats_rows(
         out["news_quality"] = weighted_rating(
             out["news_clicks"] / np.maximum(v, 1), v, p.quality_prior_impressions, c_ctr
         )
-    return out
+    return out[["news_id", "event_timestamp", *STATS_VIEW.columns]]
 
 
 def _positions(ids: pd.Index, col: pd.Series) -> np.ndarray:
@@ -245,10 +277,12 @@ def build_features(
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     emb = title_vectors(news, p, content_fit) if emb is None else emb
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
-    t_hist = _naive(hist["time"])
-    keep = None if win is None else (t_hist > win[0]) & (t_hist <= win[1])
+    r_hist = row_times(_naive(hist["time"]), p)
+    keep = None if win is None else (r_hist > win[0]) & (r_hist <= win[1])
     d = len(described)  # a user's affinity and profile count the described articles only
-    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, keep)
+    at = _positions(pd.Index(news["news_id"]), imps["news_id"])  # every shown article is in `news`
+    imp_cat = np.where(at >= 0, cat_idx[at], len(categories) - 1)
+    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, keep, imps, imp_cat)
     seen = news["first_seen"].notna().to_numpy()
     if win is not None:
         t_first = _naive(news["first_seen"])

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from newsrec.data.slices import Table
+from newsrec.features.context import impression_context
 from newsrec.features.partitioned import serial
 from newsrec.features.request import request_features
 from newsrec.features.spec import VIEWS
@@ -42,7 +43,8 @@ def entity_rows(imps: pd.DataFrame, advance_hours: int) -> pd.DataFrame:
 def as_of(entities: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """For every entity row (user_id, news_id, event_timestamp, request_time, ...), the
     latest row of each feature table at or before its timestamp and within the table's TTL
-    (missing: NaN), then the on-demand request features. Rows keep their input order."""
+    (missing: NaN), then the on-demand request features and the impression context (by
+    impression_id, or request_id for logged requests). Rows keep their input order."""
     out = entities.assign(
         _row=range(len(entities)), event_timestamp=entities["event_timestamp"].astype("datetime64[us, UTC]")
     )
@@ -54,7 +56,11 @@ def as_of(entities: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFra
             out, right, on="event_timestamp", by=v.key, direction="backward", tolerance=pd.Timedelta(v.ttl)
         )
     out = out.sort_values("_row").drop(columns="_row").reset_index(drop=True)
-    return pd.concat([out, request_features(out)], axis=1)
+    out = pd.concat([out, request_features(out)], axis=1)
+    by = next((c for c in ("impression_id", "request_id") if c in out), None)
+    if by is None:
+        raise ValueError("the impression context needs each entity row's impression: an impression_id column")
+    return pd.concat([out, impression_context(out, by)], axis=1)
 
 
 def as_of_partitioned(

@@ -28,15 +28,17 @@ from newsrec.features.build import (
     Carry,
     FeatureTables,
     build_features,
+    row_times,
     title_vectors,
     undescribed_of,
     undescribed_rows,
 )
 
 DAY = pd.Timedelta(days=1)
-# what `build_features` reads of the events (the article stats and the undescribed articles):
+# what `build_features` reads of the events (the article stats, the users' per-category
+# activity and the undescribed articles):
 # a part reads these columns only, two days of impressions being most of its memory
-IMPRESSION_COLUMNS = ["news_id", "time", "clicked"]
+IMPRESSION_COLUMNS = ["news_id", "user_id", "time", "clicked"]
 FEEDBACK_COLUMNS = ["news_id", "time", "rating"]
 LOOKBACK = pd.Timedelta(days=7)  # the longest activity window of user_rows
 
@@ -70,8 +72,8 @@ def windows(
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Whole UTC days (lo, hi], one after another, holding every feature row's timestamp:
     impressions (users), first_seen (articles), an event's next snapshot (article stats)."""
-    firsts = [_utc(hist["time"]), _utc(news["first_seen"].dropna())]
-    lasts = [_utc(hist["time"]), _utc(news["first_seen"].dropna())]
+    firsts = [_utc(hist["time"]) + step, _utc(news["first_seen"].dropna())]  # a user's row: the snapshot after
+    lasts = [_utc(hist["time"]) + step, _utc(news["first_seen"].dropna())]
     lasts += [_utc(imps["time"]) + step, _utc(feedback["time"]) + step]
     lo = min((s.min() for s in firsts if len(s)), default=None)
     hi = max((s.max() for s in lasts if len(s)), default=None)
@@ -183,8 +185,9 @@ def build_part(
         undescribed=undescribed,
         emb=emb,
     )
-    t = _utc(part.histories["time"])
-    inside = ((t > part.window[0]) & (t <= part.window[1])).to_numpy()
+    t = row_times(_naive_us(part.histories["time"]), p)
+    lo, hi = (np.datetime64(w.tz_convert(None), "us") for w in part.window)
+    inside = (t > lo) & (t <= hi)
     return ft, part.histories.index.to_numpy()[inside]
 
 
@@ -273,9 +276,9 @@ def build_from_tables(
     # as `windows` takes them: rows' times, an event's next snapshot
     first, lasts = tables["impressions"].earliest("news_id")  # each article's first impression
     lows, highs = [], [t + step for t in lasts]
-    for b in tables["histories"].batches(["time"]):
-        lows.append(b["time"].min())
-        highs.append(b["time"].max())
+    for b in tables["histories"].batches(["time"]):  # a user's row: the snapshot after its impression
+        lows.append(b["time"].min() + step)
+        highs.append(b["time"].max() + step)
     n_feedback = 0
     for b in tables["feedback"].batches(["time"]):
         n_feedback += len(b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import digamma
 
 from newsrec.features.spec import MODEL_FEATURES
 
@@ -25,7 +26,30 @@ DEFAULTS: dict[str, float] = {
     "freshness_hours": np.nan,  # filled with the median age: an article Feast knows nothing about
     "category_affinity": np.nan,  # filled with 1 / number of categories: no preference known
     "content_similarity": 0.0,  # no history, no similarity
+    "user_cands_7d": 0,
+    "category_idx": np.nan,  # an article Feast knows nothing about: the last category, `other`
+    "news_imps_6h": 0,
+    "news_clicks_6h": 0,
+    "news_imps_1h": 0,
+    "news_clicks_1h": 0,
+    "news_ctr_6h": np.nan,
+    "news_ctr_1h": np.nan,
+    "user_ctr": np.nan,  # no user row: the median reader's
+    "category_clicks_1d": 0.0,
+    "category_ctr_1d": np.nan,
+    "category_elog": np.nan,
+    "fresh_rank": np.nan,
+    "fresh_gap": np.nan,
+    "pop_rank": np.nan,
+    "pop_gap": np.nan,
 }
+DEFAULTS = {c: DEFAULTS[c] for c in MODEL_FEATURES}  # in the model's order
+# user_ctr: clicks per candidate shown, smoothed as if the user had this many clicks in this many candidates more
+USER_CTR_PRIOR = (1.0, 20.0)
+# category_ctr_1d: the user's own rate weighs as this many candidates of the category
+CATEGORY_CTR_PRIOR = 5.0
+# category_elog: the Dirichlet prior's pseudo-clicks, spread evenly over the categories
+CATEGORY_PRIOR = 2.0
 
 
 def request_features(df: pd.DataFrame) -> pd.DataFrame:
@@ -35,17 +59,56 @@ def request_features(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(request_arrays({c: df[c].to_numpy() for c in REQUEST_INPUTS}), index=df.index)
 
 
-REQUEST_INPUTS = ("request_time", "first_seen_ts", "category_idx", "user_aff", "user_emb", "news_emb")
+REQUEST_INPUTS = (
+    "request_time",
+    "first_seen_ts",
+    "category_idx",
+    "user_aff",
+    "user_emb",
+    "news_emb",
+    "user_clicks_7d",
+    "user_cands_7d",
+    "user_cat_hist",
+    "user_cat_clicks_1d",
+    "user_cat_imps_1d",
+)
 
 
 def request_arrays(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`request_features` on columns as arrays (REQUEST_INPUTS): the request path's form."""
     age = (floats(x["request_time"]) - floats(x["first_seen_ts"])) / 3600.0
+    cat = floats(x["category_idx"])
+    aff = _pick(np.asarray(x["user_aff"], dtype=object), cat)
+    in_cat = _pick(np.asarray(x["user_cat_hist"], dtype=object), cat)
+    clicks = _pick(np.asarray(x["user_cat_clicks_1d"], dtype=object), cat)
+    shown = _pick(np.asarray(x["user_cat_imps_1d"], dtype=object), cat)
+    day_clicks = _sums(np.asarray(x["user_cat_clicks_1d"], dtype=object))
+    n_cats = _lengths(np.asarray(x["user_cat_hist"], dtype=object)).astype(np.float64)
+    n_cats[n_cats <= 0] = np.nan
+    a, m = USER_CTR_PRIOR
+    user_ctr = (floats(x["user_clicks_7d"]) + a) / (floats(x["user_cands_7d"]) + m)
+    # the history's clicks in the category, then the last day's on top
+    known = _sums(np.asarray(x["user_cat_hist"], dtype=object))
+    alpha = CATEGORY_PRIOR / n_cats
     return {
         "freshness_hours": np.clip(age, 0.0, None),
-        "category_affinity": _pick(np.asarray(x["user_aff"], dtype=object), floats(x["category_idx"])),
+        "category_affinity": aff,
         "content_similarity": _dots(np.asarray(x["user_emb"], dtype=object), np.asarray(x["news_emb"], dtype=object)),
+        "user_ctr": user_ctr,
+        "category_clicks_1d": clicks,
+        "category_ctr_1d": (clicks + CATEGORY_CTR_PRIOR * user_ctr) / (shown + CATEGORY_CTR_PRIOR),
+        "category_elog": digamma(alpha + in_cat + clicks) - digamma(CATEGORY_PRIOR + known + day_clicks),
     }
+
+
+def _sums(values: np.ndarray) -> np.ndarray:
+    """The sum of each vector; NaN where there is none."""
+    out = np.full(len(values), np.nan)
+    lengths = _lengths(values)
+    for n in np.unique(lengths[lengths >= 0]):
+        rows = np.flatnonzero(lengths == n)
+        out[rows] = np.vstack(values[rows]).astype(np.float64).sum(axis=1) if n else 0.0
+    return out
 
 
 def floats(s) -> np.ndarray:
@@ -102,6 +165,8 @@ def fit_defaults(x: pd.DataFrame, n_categories: int) -> dict[str, float]:
         value = DEFAULTS[col]
         if col == "category_affinity":
             value = 1.0 / n_categories
+        elif col == "category_idx":
+            value = float(n_categories - 1)  # `other`, the category of an undescribed article
         elif np.isnan(value):
             value = float(x[col].median()) if col in x and x[col].notna().any() else 0.0
         out[col] = float(value)

@@ -12,6 +12,7 @@ from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data.io import read_json, write_json, write_text
 from newsrec.gates import Decision, promotion_decision, success_decision
+from newsrec.lineage import training_key
 from newsrec.modelcard import model_card
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def promote(
         p.ingest.source,
         {k: trained.get(k) for k in ("configurations", "registered", "size_reasons")},
         p.promote.metric,
+        _ablation(paths),
     )
     write_text(paths.model_card, card)
     with registry.run(run_id=trained["run_id"]) as run:
@@ -115,3 +117,11 @@ def rollback(registry: Registry, say: Say | None = None) -> Rollback:
     registry.tag_version(current, {ROLLED_BACK: f"champion moved back to v{previous} on {when}"})
     (say or progress("rollback"))(f"{registry.name}: champion v{current} -> v{previous}")
     return Rollback(registry.name, current, previous)
+
+
+def _ablation(paths: Paths) -> dict | None:
+    """The latest `newsrec ablation`, when it was run on this very training set."""
+    if not paths.ablation.exists() or not paths.trainset.exists():
+        return None
+    report = read_json(paths.ablation)
+    return report if report.get("trainset") == training_key(paths.trainset, {})[:12] else None

@@ -11,6 +11,7 @@ from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
 from newsrec.data import schema, slices
 from newsrec.data.io import atomic_dir
+from newsrec.features.context import with_context
 from newsrec.features.join import as_of_to_files, entity_rows, labeled_days
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
 from newsrec.model import Span, check_counts, check_split, split_counts, split_rows
@@ -40,7 +41,7 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
             f"{len(entities) / 1e6 * FEAST_GB_PER_M:.0f} GB for these; `engine.kind: dask` joins a day per task "
             f"(docs/scale.md)"
         )
-    frame = store.historical(entities)
+    frame = with_context(store.historical(entities))  # Feast's rows, then each candidate among its impression's
     times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
     frame["split"] = split_rows(times, frame["impression_id"], p.trainset)
     check_split(frame["split"], frame["clicked"], p.trainset)
