@@ -59,26 +59,32 @@ def scorers(metrics: dict[str, dict[str, float]], title: str = "Test days: ranki
     return fig
 
 
-def ablation(report: dict, title: str = "What each feature group and objective earn (test nDCG@10)"):
-    """Left: the change in test nDCG@10 with each feature group removed; right: each
-    training objective's validation and test nDCG@10."""
+def ablation(report: dict, title: str = "What each feature group and training objective earn"):
+    """Left: the change in test nDCG@10 with each feature group removed, against the band the
+    same model's fits span with other seeds (chance); right: each training objective's mean
+    validation and test nDCG@10, with the range over its seeds."""
     groups = {k: v for k, v in report["groups"].items() if v["features"]}
     objectives = report["objectives"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.45 * max(len(groups), len(objectives)) + 1.8))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 0.5 * max(len(groups), len(objectives)) + 2.0))
     names = list(groups)
     change = np.array([groups[n]["test_ndcg@10_change"] for n in names])
-    a.barh(names, change, color=np.where(change < 0, "tab:red", "tab:green"))
+    lo, hi = next(iter(objectives.values()))["test_ndcg@10_range"]
+    a.axvspan(-(hi - lo), hi - lo, color="0.85", label="chance: the seeds' spread")
+    a.barh(names, change, color=np.where(change < -(hi - lo), "tab:red", "tab:gray"))
     a.axvline(0, color="k", lw=0.8)
-    a.set(xlabel="test nDCG@10 without the group, minus with every feature", title="Feature groups")
+    a.set(xlabel="test nDCG@10 without the group, minus with every feature", title="Feature groups (red: it earns)")
     a.invert_yaxis()
+    a.legend(fontsize=8, loc="lower left")
     labels = [n.replace(": ", ":\n") for n in objectives]
     y = np.arange(len(labels))
-    b.barh(y - 0.2, [o["valid_ndcg@10"] for o in objectives.values()], 0.4, label="validation")
-    b.barh(y + 0.2, [o["test_ndcg@10"] for o in objectives.values()], 0.4, label="test")
+    for off, key, label in ((-0.2, "valid_ndcg@10", "validation"), (0.2, "test_ndcg@10", "test")):
+        mean = np.array([o[key] for o in objectives.values()])
+        span = np.array([o[f"{key}_range"] for o in objectives.values()]).T
+        b.barh(y + off, mean, 0.4, xerr=np.abs(span - mean), capsize=3, label=label)
     b.set_yticks(y, labels, fontsize=7)
-    lo = min(min(o["valid_ndcg@10"], o["test_ndcg@10"]) for o in objectives.values())
-    b.set_xlim(lo - 0.02, None)
-    b.set(xlabel="nDCG@10", title="Training objectives")
+    low = min(min(o["valid_ndcg@10_range"][0], o["test_ndcg@10_range"][0]) for o in objectives.values())
+    b.set_xlim(low - 0.01, None)
+    b.set(xlabel="nDCG@10 (mean, range over the seeds)", title="Training objectives")
     b.invert_yaxis()
     b.legend(fontsize=8)
     fig.suptitle(title)

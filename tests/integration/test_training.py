@@ -365,14 +365,20 @@ def test_ablation_reports_each_feature_group_and_objective_on_the_card_and_the_c
     # the pipeline's own model is the every-feature fit, and its test figure is evaluate's
     assert full["test_ndcg@10"] == pytest.approx(_json(project, "metrics.json")["model"]["ndcg@10"], abs=1e-9)
     obj = a["objectives"]
-    assert list(obj) == [POINTWISE, *LIGHTGBM] and obj[POINTWISE]["test_ndcg@10"] == full["test_ndcg@10"]
+    assert list(obj) == [POINTWISE, *LIGHTGBM] and all(len(o["seeds"]) == 4 for o in obj.values())
+    # the pipeline's seed is the pipeline's model: the every-feature fit
+    seed = str(yaml.safe_load((project / "params.yaml").read_text())["train"]["seed"])
+    assert obj[POINTWISE]["seeds"][seed]["test_ndcg@10"] == pytest.approx(full["test_ndcg@10"], abs=1e-12)
     assert a["best"] == max(obj, key=lambda k: obj[k]["valid_ndcg@10"])
+    # another objective replaces the pipeline's only when it wins on validation with every seed
+    beats = obj[a["best"]]["valid_ndcg@10_range"][0] > obj[POINTWISE]["valid_ndcg@10_range"][1]
+    assert a["kept"] == (a["best"] if beats else POINTWISE)
     assert (project / "reports" / "plots" / "ablation.png").stat().st_size > 0
     card = (project / "reports" / "model_card.md").read_text()
     table = card[card.index("## Ablation and training objective") : card.index("## Parameters")]
     assert f"| every feature | 0 | {full['test_ndcg@10']:.4f} |" in table
     assert f"| without user | {len(FEATURE_GROUPS['user'])} | {groups['user']['test_ndcg@10']:.4f} |" in table
-    assert f"| {a['best']} (best) |" in table
+    assert f"| {a['best']} (best) |" in table and f"**Kept:** {a['why']}." in table
     champion = _client(project).get_model_version_by_alias("newsrec-ranker", "champion")
     run_id = champion.tags["run_id"]
     assert json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/ablation.json"))["trainset"] == a["trainset"]

@@ -302,3 +302,38 @@ def test_articles_missing_from_the_news_table_get_the_same_engagement_and_defaul
     assert all(not np.any(v) for v in undescribed["news_emb"])
     first = t["impressions"].groupby("news_id")["time"].min()
     assert (undescribed["event_timestamp"] == first[sorted(missing)].to_numpy()).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_one_users_vectors_shared_by_every_row_give_what_copies_give(seed):
+    """Serving puts the user's vectors in every candidate's row as one object (the request
+    path's shortcut in request_arrays): the same values as a row of its own each."""
+    from newsrec.features.request import REQUEST_INPUTS, request_arrays
+
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 30)), int(rng.integers(0, 6))
+    user = {c: rng.integers(0, 4, k).astype(np.float32) for c in ("user_aff", "user_cat_hist")}
+    user |= {c: rng.integers(0, 4, k).astype(np.float32) for c in ("user_cat_clicks_1d", "user_cat_imps_1d")}
+    user["user_emb"] = rng.normal(size=3).astype(np.float32)
+    x = {
+        "request_time": rng.uniform(0, 1e6, n),
+        "first_seen_ts": rng.uniform(0, 1e6, n),
+        "category_idx": np.where(rng.random(n) < 0.2, np.nan, rng.integers(-1, k + 1, n)),
+        "news_emb": np.empty(n, dtype=object),
+        "user_clicks_7d": np.full(n, 3.0),
+        "user_cands_7d": np.full(n, 40.0),
+    }
+    for i in range(n):
+        x["news_emb"][i] = None if rng.random() < 0.2 else rng.normal(size=3)
+    shared, copies = dict(x), dict(x)
+    for c, v in user.items():
+        shared[c] = np.empty(n, dtype=object)
+        shared[c].fill(v)
+        copies[c] = np.empty(n, dtype=object)
+        for i in range(n):
+            copies[c][i] = v.copy()
+    assert set(REQUEST_INPUTS) <= set(shared)
+    a, b = request_arrays(shared), request_arrays(copies)
+    for c in a:
+        np.testing.assert_allclose(a[c], b[c], rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=c)

@@ -69,8 +69,19 @@ def test_the_ablation_section_replaces_its_earlier_self_before_the_parameters():
             "trainset": "abc",
             "rows": {"train": 10, "valid": 5, "test": 5},
             "groups": {"every feature": g, "user": g | {"features": ["a", "b"], "test_ndcg@10_change": -0.1}},
-            "objectives": {"o1": {"valid_ndcg@10": 0.5, "test_ndcg@10": 0.5, "test_auc": 0.7, "fit_seconds": 1.0}},
+            "objectives": {
+                "o1": {
+                    "valid_ndcg@10": 0.5,
+                    "test_ndcg@10": 0.5,
+                    "test_auc": 0.7,
+                    "fit_seconds": 1.0,
+                    "valid_ndcg@10_range": [0.499, 0.501],
+                    "test_ndcg@10_range": [0.498, 0.501],
+                    "seeds": {"7": {}, "8": {}},
+                }
+            },
             "best": "o1",
+            "why": "the pipeline's stays",
         }
 
     card = "# Model card\n\n## Size and scoring cost\n\nx\n\n## Parameters\n\n- a: 1\n"
@@ -78,5 +89,8 @@ def test_the_ablation_section_replaces_its_earlier_self_before_the_parameters():
     twice = with_section(once, ABLATION, ablation_section(report(0.6)))
     assert twice.count(ABLATION) == 1 and "| every feature | 0 | 0.6000 |" in twice and "0.5000 | |" not in twice
     assert twice.index("## Size and scoring cost") < twice.index(ABLATION) < twice.index("## Parameters")
-    assert "| without user | 2 | 0.6000 | -0.1000 | 0.7000 |" in twice and "| o1 (best) | 0.5000 |" in twice
+    assert "| without user | 2 | 0.6000 | -0.1000 | 0.7000 |" in twice
+    assert "2 seeds lands between 0.4980 and 0.5010 test nDCG@10: a change within 0.0030 is chance" in twice
+    assert "| o1 (best) | 0.5000 (0.4990-0.5010) | 0.5000 (0.4980-0.5010) |" in twice
+    assert "**Kept:** the pipeline's stays." in twice
     assert twice.endswith("## Parameters\n\n- a: 1\n")

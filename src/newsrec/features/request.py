@@ -104,6 +104,9 @@ def request_arrays(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _sums(values: np.ndarray) -> np.ndarray:
     """The sum of each vector; NaN where there is none."""
     out = np.full(len(values), np.nan)
+    if (one := _same(values)) is not None:
+        out[:] = one.sum()
+        return out
     lengths = _lengths(values)
     for n in np.unique(lengths[lengths >= 0]):
         rows = np.flatnonzero(lengths == n)
@@ -128,9 +131,23 @@ def _lengths(values: np.ndarray) -> np.ndarray:
     return np.fromiter((-1 if v is None or isinstance(v, float) else len(v) for v in values), np.int64, len(values))
 
 
+def _same(values: np.ndarray) -> np.ndarray | None:
+    """The one vector every row holds, as float64 (serving puts the user's vector in each
+    candidate's row: one object), else None. The request path's shortcut: the same values."""
+    first = values[0] if len(values) else None
+    if first is None or isinstance(first, float) or any(v is not first for v in values):
+        return None
+    return np.asarray(first, dtype=np.float64)
+
+
 def _pick(aff: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """aff[i][idx[i]]: the user's affinity for the article's category; NaN where unknown."""
     out = np.full(len(aff), np.nan)
+    if (one := _same(aff)) is not None:
+        ok = ~np.isnan(idx)
+        ok[ok] &= (idx[ok] >= 0) & (idx[ok] < len(one))
+        out[ok] = one[idx[ok].astype(np.int64)]
+        return out
     lengths = _lengths(aff)
     ok = (lengths > 0) & ~np.isnan(idx)
     ok[ok] &= (idx[ok] >= 0) & (idx[ok] < lengths[ok])
@@ -144,6 +161,12 @@ def _pick(aff: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def _dots(users: np.ndarray, news: np.ndarray) -> np.ndarray:
     """The dot product of each pair of vectors; NaN where one is missing or sizes differ."""
     out = np.full(len(users), np.nan)
+    if (one := _same(users)) is not None:  # one user's vector against each article's
+        ln = _lengths(news)
+        rows = np.flatnonzero(ln == len(one))
+        if len(rows):
+            out[rows] = np.vstack(news[rows]).astype(np.float64) @ one if len(one) else 0.0
+        return out
     lu, ln = _lengths(users), _lengths(news)
     ok = (lu >= 0) & (lu == ln)
     for n in np.unique(lu[ok]):

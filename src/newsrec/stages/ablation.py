@@ -50,10 +50,12 @@ def ablation(p: Params, paths: Paths, registry: Registry | None = None, say: Say
     }
     say(
         f"{len(raw['train']):,} training rows, {len(raw['valid']):,} validation, {len(raw['test']):,} test: "
-        f"{1 + len(core.FEATURE_GROUPS)} fits without a feature group, then {len(core.LIGHTGBM)} LightGBM objectives"
+        f"{1 + len(core.FEATURE_GROUPS)} fits without a feature group, then {1 + len(core.LIGHTGBM)} objectives "
+        f"with {1 + core.SEEDS} seeds each"
     )
-    groups = core.ablate(split["train"], split["valid"], split["test"], p.train, say)
-    objectives = core.objectives(split["train"], split["valid"], split["test"], p.train, groups["every feature"], say)
+    tvt = (split["train"], split["valid"], split["test"])
+    groups = core.ablate(*tvt, p.train, say)
+    objectives = core.objectives(*tvt, p.train, say)
     out = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "trainset": training_key(paths.trainset, {})[:12],  # which training set: its content's hash
@@ -63,7 +65,6 @@ def ablation(p: Params, paths: Paths, registry: Registry | None = None, say: Say
     } | objectives
     write_json(paths.ablation, out)
     plots.save(plots.ablation(out), paths.ablation_plot)
-    say(f"best objective on validation nDCG@10: {out['best']}")
     _on_card_and_run(paths, registry, out, say)
     say(f"{paths.ablation}, {paths.ablation_plot}")
     return out
