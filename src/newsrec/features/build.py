@@ -121,7 +121,9 @@ def user_rows(
     profile = unit(np.asarray(w @ emb))
     imps = imps if imps is not None else pd.DataFrame({"user_id": [], "time": pd.Series([], dtype="datetime64[us]")})
     users = pd.Categorical(every["user_id"])
-    users = pd.Categorical(every["user_id"], categories=users.categories.union(pd.Index(imps["user_id"].unique())))
+    users = pd.Categorical(
+        every["user_id"], categories=users.categories.union(pd.Index(imps["user_id"].dropna().unique()))
+    )
     t_all = _naive(every["time"])
     r_all = row_times(t_all, p)
     clicks = every["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
@@ -145,11 +147,13 @@ def user_rows(
     out["user_cat_hist"] = pd.Series(list(counts.astype(np.float32)), index=out.index, dtype=object)
     # per category: a key per (user, category), n_cats queries per row
     u_imp = pd.Categorical(imps["user_id"], categories=users.categories).codes.astype(np.int64)
-    keys = u_imp * n_cats + (imp_cat if imp_cat is not None else np.zeros(len(imps), np.int64))
-    shown = np.column_stack([np.ones(len(imps)), imps["clicked"].fillna(0).to_numpy(np.float64)])
+    known = u_imp >= 0  # a part's impressions may come with only its own users' ids (NaN: another's)
+    cat = imp_cat if imp_cat is not None else np.zeros(len(imps), np.int64)
+    keys = u_imp[known] * n_cats + cat[known]
+    shown = np.column_stack([np.ones(len(imps)), imps["clicked"].fillna(0).to_numpy(np.float64)])[known]
     q_keys = (users.codes[q].astype(np.int64)[:, None] * n_cats + np.arange(n_cats)).ravel()
     q_t = np.repeat(r_all[q], n_cats)
-    per = trailing_sums(keys, _naive(imps["time"]), shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
+    per = trailing_sums(keys, _naive(imps["time"])[known], shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
     out["user_cat_imps_1d"] = pd.Series(list(per[:, :, 0].astype(np.float32)), index=out.index, dtype=object)
     out["user_cat_clicks_1d"] = pd.Series(list(per[:, :, 1].astype(np.float32)), index=out.index, dtype=object)
     return out[["user_id", "event_timestamp", *USER_VIEW.columns]]

@@ -248,13 +248,16 @@ class Slices:
 
     def read(self, tables: dict[str, Table], news_ids: pd.Index) -> Part:
         """The part's events; their articles as Categoricals over `news_ids` (every article,
-        described or not), which the build looks up once per article, not once per row."""
+        described or not), which the build looks up once per article, not once per row, and
+        the impressions' users over the part's own (no string per row)."""
         lo, hi = self.window
         by = {"news_id": news_ids}
+        hist = tables["histories"].slice(lo - LOOKBACK, hi, hi_closed=True)
+        users = pd.Index(hist["user_id"].unique())  # the impressions of other users count for no row here
         return Part(
             self.window,
-            tables["impressions"].slice(self.cut, hi, columns=IMPRESSION_COLUMNS, categories=by),
-            tables["histories"].slice(lo - LOOKBACK, hi, hi_closed=True),
+            tables["impressions"].slice(self.cut, hi, columns=IMPRESSION_COLUMNS, categories=by | {"user_id": users}),
+            hist,
             tables["feedback"].slice(self.cut, hi, columns=FEEDBACK_COLUMNS, categories=by),
             self.carry,
         )
