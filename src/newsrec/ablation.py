@@ -134,18 +134,25 @@ def _pointwise(train: Split, p: Train):
     return lambda m: predict(model, m)
 
 
-def objectives(train: Split, valid: Split, test: Split, p: Train, say: Callable[[str], None]) -> dict:
+def objectives(
+    train: Split, valid: Split, test: Split, p: Train, say: Callable[[str], None], pipeline: dict | None = None
+) -> dict:
     """Per objective, each fitted with the pipeline's seed and SEEDS more (what a seed moves:
     which rows early stopping holds out): the mean validation and test nDCG@10 and AUC, the
     range of each nDCG@10 over the seeds, and the fit's CPU seconds. Also which one is best on
     mean validation nDCG@10, and which to keep: the pipeline's, unless another's worst seed
-    beats its best on validation (more than chance)."""
+    beats its best on validation (more than chance). `pipeline`: the pipeline's model with its
+    own seed already measured (ablate's every-feature row), not fitted again."""
     fits = {POINTWISE: _pointwise} | {n: (lambda t, q, o=o: fit_lightgbm(t, o, q)) for n, o in LIGHTGBM.items()}
     seeds = range(p.seed, p.seed + 1 + SEEDS)
     out = {}
     for name, fitter in fits.items():
         runs = {}
         for seed in seeds:
+            if name == POINTWISE and seed == p.seed and pipeline:
+                runs[str(seed)] = {k: pipeline[k] for k in ("valid_ndcg@10", "valid_auc", "test_ndcg@10", "test_auc")}
+                runs[str(seed)]["fit_seconds"] = pipeline["fit_seconds"]
+                continue
             t0 = time.process_time()
             score = fitter(train, p.model_copy(update={"seed": seed}))
             seconds = time.process_time() - t0

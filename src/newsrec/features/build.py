@@ -120,10 +120,8 @@ def user_rows(
     w = sparse.csr_matrix((1.0 / known[rows], (rows, codes)), shape=(n, len(news)))
     profile = unit(np.asarray(w @ emb))
     imps = imps if imps is not None else pd.DataFrame({"user_id": [], "time": pd.Series([], dtype="datetime64[us]")})
-    users = pd.Categorical(every["user_id"])
-    users = pd.Categorical(
-        every["user_id"], categories=users.categories.union(pd.Index(imps["user_id"].dropna().unique()))
-    )
+    ids = pd.Index(every["user_id"].unique()).union(pd.Index(imps["user_id"].dropna().unique()))  # sorted
+    users = pd.Categorical(every["user_id"], categories=ids)
     t_all = _naive(every["time"])
     r_all = row_times(t_all, p)
     clicks = every["n_clicks"].fillna(0).to_numpy(dtype=np.float64)

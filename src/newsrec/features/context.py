@@ -32,11 +32,11 @@ def context_arrays(x: dict[str, np.ndarray], groups: np.ndarray | None = None) -
     codes, n = _codes(groups, len(fresh))
     has = ~np.isnan(fresh)
     fresh_rank = np.full(len(fresh), np.nan)
-    fresh_rank[has] = _rank(codes[has], fresh[has], n)
+    fresh_rank[has] = _rank(codes[has], fresh[has])
     return {
         "fresh_rank": fresh_rank,
         "fresh_gap": fresh - _reduce(np.fmin, codes, fresh, n, np.inf)[codes],
-        "pop_rank": _rank(codes, -pop, n),
+        "pop_rank": _rank(codes, -pop),
         "pop_gap": _reduce(np.fmax, codes, clicks, n, -np.inf)[codes] - clicks,
     }
 
@@ -59,7 +59,7 @@ def _codes(groups, n: int) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
-def _rank(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+def _rank(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
     """1 + the number of rows of the same group with a smaller value (ties share the best rank)."""
     if not len(values):
         return np.zeros(0)

@@ -55,7 +55,7 @@ def ablation(p: Params, paths: Paths, registry: Registry | None = None, say: Say
     )
     tvt = (split["train"], split["valid"], split["test"])
     groups = core.ablate(*tvt, p.train, say)
-    objectives = core.objectives(*tvt, p.train, say)
+    objectives = core.objectives(*tvt, p.train, say, groups["every feature"])
     out = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "trainset": training_key(paths.trainset, {})[:12],  # which training set: its content's hash
