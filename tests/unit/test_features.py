@@ -73,7 +73,9 @@ def random_tables(seed: int, n_imps: int = 80, days: float = 3.0) -> dict[str, p
 
 
 def perturb_after(t: dict[str, pd.DataFrame], cut: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """Rewrite every event strictly after `cut`: flip clicks, new histories, new ratings."""
+    """Rewrite every event strictly after `cut`: flip clicks, new ratings, and new histories
+    where the snapshot (hour) of their impression begins after it: a history is what the site
+    knew of the reader before the impression's day, so known in that hour (the day's profile row)."""
     t = {k: v.copy() for k, v in t.items()}
     late = t["impressions"]["time"] > cut
     t["impressions"].loc[late, "clicked"] = 1 - t["impressions"].loc[late, "clicked"]
@@ -81,7 +83,8 @@ def perturb_after(t: dict[str, pd.DataFrame], cut: pd.Timestamp) -> dict[str, pd
     h = t["histories"]
     late_h = h["time"] > cut
     h.loc[late_h, "n_clicks"] = h.loc[late_h, "impression_id"].map(n).fillna(0).astype(int)
-    h.loc[late_h, "history"] = pd.Series([["N1", "N2", "N3"]] * int(late_h.sum()), index=h.index[late_h])
+    new_h = h["time"].dt.floor("h") > cut
+    h.loc[new_h, "history"] = pd.Series([["N1", "N2", "N3"]] * int(new_h.sum()), index=h.index[new_h])
     late_f = t["feedback"]["time"] > cut
     t["feedback"].loc[late_f, "rating"] = 6 - t["feedback"].loc[late_f, "rating"]
     return t

@@ -1,7 +1,9 @@
 """The `features` stage: canonical tables -> point-in-time feature tables for Feast.
 
-- users: one row per impression, as of its time: history length, activity windows from
-  the log strictly before it, category affinity and a title profile from its history.
+- users: a row after each impression, and one when the reader's day begins (the profile:
+  the history the site knew before that day, at the snapshot of the day's first impression,
+  so that first request sees it): history length, activity windows from the log strictly
+  before the row, category affinity and a title profile from the history.
 - news_meta: one row per article at its first_seen: category index and title vector.
   Every article the impression log shows has one, described by the news table or not (a
   metadata feed lagging the log is common): an undescribed article takes the documented
@@ -48,6 +50,9 @@ class FeatureTables:
     news_stats: pd.DataFrame
     quality_source: str  # "ratings" or "ctr"
     undescribed: int = 0  # articles in the impression log that the news table does not describe
+    # each users row's impression (its row in the histories given) and whether it is that day's profile
+    user_source: np.ndarray | None = None
+    user_profile: np.ndarray | None = None
 
 
 def with_undescribed(
@@ -85,6 +90,40 @@ def _naive(s: pd.Series) -> np.ndarray:
     return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
+def user_plan(
+    user_ids: pd.Series, t: np.ndarray, p: FeatureParams, win: tuple[np.datetime64, np.datetime64] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The user rows the histories give (times `t`, naive UTC), as (impression, timestamp,
+    profile?), ordered by impression, a profile before its impression's own row:
+    - after each impression, at the snapshot after it (`row_times`): its clicks counted;
+    - the profile, for a reader's first impression of a UTC day, at the snapshot that
+      impression falls in: a history is what the site knew of the reader before that day
+      (newsrec.collect), so the day's first request sees it, as the later ones do. It takes
+      the place of a row of the day before at the same time (its history is a day older).
+    With `win` (lo, hi]: the rows whose timestamp falls in it."""
+    n = len(t)
+    codes = pd.factorize(pd.Series(user_ids).astype(object), use_na_sentinel=False)[0]
+    day = t.astype("datetime64[D]")
+    order = np.lexsort((t, day, codes))
+    first = np.zeros(n, dtype=bool)
+    c, d = codes[order], day[order]
+    first[order] = np.r_[True, (c[1:] != c[:-1]) | (d[1:] != d[:-1])] if n else first
+    after = row_times(t, p)
+    src_p = np.flatnonzero(first)
+    at_p = snapshot_floor(t[src_p], p)
+    taken = pd.MultiIndex.from_arrays([codes, after]).isin(pd.MultiIndex.from_arrays([codes[src_p], at_p]))
+    src_i = np.flatnonzero(~taken)
+    src = np.concatenate([src_p, src_i])
+    at = np.concatenate([at_p, after[src_i]])
+    profile = np.r_[np.ones(len(src_p), bool), np.zeros(len(src_i), bool)]
+    rank = np.lexsort((~profile, src))
+    src, at, profile = src[rank], at[rank], profile[rank]
+    if win is not None:
+        inside = (at > win[0]) & (at <= win[1])
+        src, at, profile = src[inside], at[inside], profile[inside]
+    return src, at, profile
+
+
 def user_rows(
     hist: pd.DataFrame,
     news: pd.DataFrame,
@@ -92,19 +131,20 @@ def user_rows(
     cat_idx: np.ndarray,
     n_cats: int,
     p: FeatureParams,
-    keep: np.ndarray | None = None,
+    plan: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     imps: pd.DataFrame | None = None,
     imp_cat: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """User features after each impression (one row per impression, at the snapshot after it,
-    `row_times`; with `keep`, only those impressions' rows, their activity windows still
-    counting every impression): what its history says (length, category affinity, title
-    profile) and what the log says of the user strictly before the row, the impression's own
-    clicks included (activity windows; per category, from `imps` and the category of each of
-    its rows, `imp_cat`, the candidates shown and clicked over the last day)."""
+    """The user rows of `plan` (`user_plan`; all of them by default): what the impression's
+    history says (length, category affinity, title profile) and what the log says of the user
+    strictly before the row, an impression's own clicks included in the row after it (activity
+    windows; per category, from `imps` and the category of each of its rows, `imp_cat`, the
+    candidates shown and clicked over the last day). The activity windows count every
+    impression of `hist`, those of rows not in the plan too."""
     every = hist
-    if keep is not None:
-        hist = hist[keep]
+    t_all = _naive(every["time"])
+    q, r_q, _ = plan if plan is not None else user_plan(every["user_id"], t_all, p)
+    hist = every.iloc[q]
     n = len(hist)
     lens = hist["history"].map(len).to_numpy(dtype=np.int64)  # int even when there are no rows
     flat = (
@@ -122,21 +162,18 @@ def user_rows(
     imps = imps if imps is not None else pd.DataFrame({"user_id": [], "time": pd.Series([], dtype="datetime64[us]")})
     ids = pd.Index(every["user_id"].unique()).union(pd.Index(imps["user_id"].dropna().unique()))  # sorted
     users = pd.Categorical(every["user_id"], categories=ids)
-    t_all = _naive(every["time"])
-    r_all = row_times(t_all, p)
     clicks = every["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
     cands = every["n_candidates"].fillna(0).to_numpy(dtype=np.float64)
-    q = np.flatnonzero(keep) if keep is not None else np.arange(len(every))
     out = pd.DataFrame(
         {
             "user_id": hist["user_id"].to_numpy(),
-            "event_timestamp": _ts(r_all[q]),
+            "event_timestamp": _ts(r_q),
             "history_len": lens.astype(np.int64),
         }
     )
     counted = np.column_stack([np.ones(len(every)), clicks, cands])  # impressions, clicks, candidates
     for name, win in (("1d", DAY), ("7d", 7 * DAY)):
-        sums = trailing_sums(users.codes, t_all, counted, users.codes[q], r_all[q], win).astype(np.int64)
+        sums = trailing_sums(users.codes, t_all, counted, users.codes[q], r_q, win).astype(np.int64)
         out[f"user_imps_{name}"], out[f"user_clicks_{name}"] = sums[:, 0], sums[:, 1]
         if name == "7d":
             out["user_cands_7d"] = sums[:, 2]
@@ -150,7 +187,7 @@ def user_rows(
     keys = u_imp[known] * n_cats + cat[known]
     shown = np.column_stack([np.ones(len(imps)), imps["clicked"].fillna(0).to_numpy(np.float64)])[known]
     q_keys = (users.codes[q].astype(np.int64)[:, None] * n_cats + np.arange(n_cats)).ravel()
-    q_t = np.repeat(r_all[q], n_cats)
+    q_t = np.repeat(r_q, n_cats)
     per = trailing_sums(keys, _naive(imps["time"])[known], shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
     out["user_cat_imps_1d"] = pd.Series(list(per[:, :, 0].astype(np.float32)), index=out.index, dtype=object)
     out["user_cat_clicks_1d"] = pd.Series(list(per[:, :, 1].astype(np.float32)), index=out.index, dtype=object)
@@ -162,6 +199,12 @@ def row_times(t: np.ndarray, p: FeatureParams) -> np.ndarray:
     when its clicks are in the log (the same step as the article stats')."""
     us = int(np.timedelta64(p.snapshot_hours, "h").astype("timedelta64[us]").astype(np.int64))
     return (((t.astype("datetime64[us]").astype(np.int64) // us) + 1) * us).astype("datetime64[us]")
+
+
+def snapshot_floor(t: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """The snapshot `t` (naive UTC) falls in: the last one at or before it."""
+    us = int(np.timedelta64(p.snapshot_hours, "h").astype("timedelta64[us]").astype(np.int64))
+    return ((t.astype("datetime64[us]").astype(np.int64) // us) * us).astype("datetime64[us]")
 
 
 def news_stats_rows(
@@ -181,8 +224,7 @@ def news_stats_rows(
     ids = pd.Index(seen["news_id"])
     t_imp, t_fb = _naive(imps["time"]), _naive(feedback["time"])
     k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
-    us = int(step.astype("timedelta64[us]").astype(np.int64))
-    snap = lambda t: ((t.astype(np.int64) // us) * us).astype("datetime64[us]")  # noqa: E731
+    snap = lambda t: snapshot_floor(t, p)  # noqa: E731
     first = _naive(seen["first_seen"])
     q_keys = np.concatenate([np.arange(len(ids)), k_imp[k_imp >= 0], k_fb[k_fb >= 0]])
     q_t = np.concatenate([first, snap(t_imp[k_imp >= 0]) + step, snap(t_fb[k_fb >= 0]) + step])
@@ -279,12 +321,11 @@ def build_features(
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     emb = title_vectors(news, p, content_fit) if emb is None else emb
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
-    r_hist = row_times(_naive(hist["time"]), p)
-    keep = None if win is None else (r_hist > win[0]) & (r_hist <= win[1])
+    plan = user_plan(hist["user_id"], _naive(hist["time"]), p, win)
     d = len(described)  # a user's affinity and profile count the described articles only
     at = _positions(pd.Index(news["news_id"]), imps["news_id"])  # every shown article is in `news`
     imp_cat = np.where(at >= 0, cat_idx[at], len(categories) - 1)
-    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, keep, imps, imp_cat)
+    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, plan, imps, imp_cat)
     seen = news["first_seen"].notna().to_numpy()
     if win is not None:
         t_first = _naive(news["first_seen"])
@@ -301,4 +342,4 @@ def build_features(
     stats = news_stats_rows(imps, feedback, news, source, p, win, carry)
     for df in (users, meta, stats):
         df["event_timestamp"] = _ts(df["event_timestamp"])
-    return FeatureTables(users, meta, stats, source, n_undescribed)
+    return FeatureTables(users, meta, stats, source, n_undescribed, plan[0], plan[2])

@@ -7,7 +7,8 @@ its rows need:
 - impressions and ratings from `cut` = lo - 1 day - the snapshot step up to hi: the 1-day
   windows and the snapshot rows of its articles. Everything before `cut` comes summed, per
   article and over all articles (a `Carry`), from one pass over the events;
-- histories from lo - 7 days up to hi: its users' activity windows;
+- histories from lo - 7 days up to hi and the snapshot after it: its users' activity
+  windows, and the profile of a reader's day that begins in that snapshot (stamped at hi);
 - the whole news table (small), and the articles it does not describe, made once from every
   impression.
 """
@@ -28,7 +29,6 @@ from newsrec.features.build import (
     Carry,
     FeatureTables,
     build_features,
-    row_times,
     title_vectors,
     undescribed_of,
     undescribed_rows,
@@ -72,7 +72,7 @@ def windows(
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Whole UTC days (lo, hi], one after another, holding every feature row's timestamp:
     impressions (users), first_seen (articles), an event's next snapshot (article stats)."""
-    firsts = [_utc(hist["time"]) + step, _utc(news["first_seen"].dropna())]  # a user's row: the snapshot after
+    firsts = [_utc(hist["time"]).dt.floor(step), _utc(news["first_seen"].dropna())]  # a user's first: a profile
     lasts = [_utc(hist["time"]) + step, _utc(news["first_seen"].dropna())]
     lasts += [_utc(imps["time"]) + step, _utc(feedback["time"]) + step]
     lo = min((s.min() for s in firsts if len(s)), default=None)
@@ -154,7 +154,7 @@ def parts(
             Part(
                 (lo, hi),
                 imps[((t_imp >= cut) & (t_imp < hi)).to_numpy()],
-                hist[((t_hist >= lo - LOOKBACK) & (t_hist <= hi)).to_numpy()],
+                hist[((t_hist >= lo - LOOKBACK) & (t_hist < hi + step)).to_numpy()],
                 feedback[((t_fb >= cut) & (t_fb < hi)).to_numpy()],
                 carry,
             )
@@ -171,7 +171,8 @@ def build_part(
     undescribed: pd.DataFrame,
     emb: np.ndarray,
 ) -> tuple[FeatureTables, np.ndarray]:
-    """One part's feature rows, and the row numbers (in the whole histories table) of its users' rows."""
+    """One part's feature rows, and the order of its users' rows in the whole build: twice the
+    row number (in the whole histories table) of each one's impression, plus one after it."""
     ft = build_features(
         news,
         part.impressions,
@@ -185,10 +186,7 @@ def build_part(
         undescribed=undescribed,
         emb=emb,
     )
-    t = row_times(_naive_us(part.histories["time"]), p)
-    lo, hi = (np.datetime64(w.tz_convert(None), "us") for w in part.window)
-    inside = (t > lo) & (t <= hi)
-    return ft, part.histories.index.to_numpy()[inside]
+    return ft, 2 * part.histories.index.to_numpy()[ft.user_source] + ~ft.user_profile
 
 
 def build_partitioned(
@@ -219,8 +217,8 @@ def build_partitioned(
 def combine(
     built: list[tuple[FeatureTables, np.ndarray]], every: pd.DataFrame, source: str, undescribed: int
 ) -> FeatureTables:
-    """The parts' rows as one build: users in the order of the histories table, articles in
-    the news table's order (stats by article, then time)."""
+    """The parts' rows as one build: users in the order of the histories table (a profile
+    before its impression's own row), articles in the news table's order (stats by article, then time)."""
     if not built:
         raise ValueError("no feature rows: the tables hold no impressions or articles")
     order = pd.Index(every["news_id"])
@@ -245,6 +243,7 @@ class Slices:
     window: tuple[pd.Timestamp, pd.Timestamp]
     cut: pd.Timestamp
     carry: Carry
+    step: pd.Timedelta  # the snapshot: histories are read up to the window's end and one step after
 
     def read(self, tables: dict[str, Table], news_ids: pd.Index) -> Part:
         """The part's events; their articles as Categoricals over `news_ids` (every article,
@@ -252,7 +251,7 @@ class Slices:
         the impressions' users over the part's own (no string per row)."""
         lo, hi = self.window
         by = {"news_id": news_ids}
-        hist = tables["histories"].slice(lo - LOOKBACK, hi, hi_closed=True)
+        hist = tables["histories"].slice(lo - LOOKBACK, hi + self.step)
         users = pd.Index(hist["user_id"].unique())  # the impressions of other users count for no row here
         return Part(
             self.window,
@@ -279,8 +278,8 @@ def build_from_tables(
     # as `windows` takes them: rows' times, an event's next snapshot
     first, lasts = tables["impressions"].earliest("news_id")  # each article's first impression
     lows, highs = [], [t + step for t in lasts]
-    for b in tables["histories"].batches(["time"]):  # a user's row: the snapshot after its impression
-        lows.append(b["time"].min() + step)
+    for b in tables["histories"].batches(["time"]):  # a user's rows: a profile, the snapshot after
+        lows.append(b["time"].min().floor(step))
         highs.append(b["time"].max() + step)
     n_feedback = 0
     for b in tables["feedback"].batches(["time"]):
@@ -308,7 +307,7 @@ def build_from_tables(
         pd.Index(every.dropna(subset=["first_seen"])["news_id"]),
         cuts,
     )
-    todo = [Slices(w, cut, carry) for w, cut, carry in zip(wins, cuts, carried)]
+    todo = [Slices(w, cut, carry, step) for w, cut, carry in zip(wins, cuts, carried)]
     emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
 
     def one(s: Slices) -> tuple[FeatureTables, np.ndarray]:
