@@ -552,38 +552,40 @@ USER_WORLD = dict(
 def test_user_rows_by_hand():
     f = _build(_tables(**USER_WORLD))
     u = f.users.sort_values("event_timestamp").reset_index(drop=True)
-    # a profile where a day's first impression falls (T(0), T(30), T(198)), then each impression's row at the hour
+    # the profile at the hour the reader's first impression falls in (T(0)), then each impression's row at the hour
     # after it (T(0) -> T(1), T(12) -> T(13), ...), its own impression counted
-    assert u["event_timestamp"].tolist() == [T(0), T(1), T(13), T(30), T(31), T(198), T(199)]
-    assert u["history_len"].tolist() == [2, 2, 3, 0, 0, 1, 1]
-    assert u["user_imps_1d"].tolist() == [0, 1, 2, 1, 2, 0, 1] and u["user_clicks_1d"].tolist() == [0, 1, 1, 0, 2, 0, 0]
-    assert u["user_imps_7d"].tolist() == [0, 1, 2, 2, 3, 1, 1] and u["user_clicks_7d"].tolist() == [0, 1, 1, 1, 3, 2, 0]
-    assert u["user_cands_7d"].tolist() == [0, 2, 3, 3, 6, 3, 1]  # n_candidates 2, 1, 3, 1
+    assert u["event_timestamp"].tolist() == [T(0), T(1), T(13), T(31), T(199)]
+    assert u["history_len"].tolist() == [2, 2, 3, 0, 1]
+    assert u["user_imps_1d"].tolist() == [0, 1, 2, 2, 1] and u["user_clicks_1d"].tolist() == [0, 1, 1, 2, 0]
+    assert u["user_imps_7d"].tolist() == [0, 1, 2, 3, 1] and u["user_clicks_7d"].tolist() == [0, 1, 1, 3, 0]
+    assert u["user_cands_7d"].tolist() == [0, 2, 3, 6, 1]  # n_candidates 2, 1, 3, 1
     # per category (news, sports, finance, other): the history's clicks, and the log's last day
-    hist = [[1, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 1], [0] * 4, [0] * 4, [0, 1, 0, 0], [0, 1, 0, 0]]
+    hist = [[1, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 1], [0] * 4, [0, 1, 0, 0]]
     np.testing.assert_array_equal(np.vstack(u["user_cat_hist"]), hist)
-    shown = [[0] * 4, [1, 0, 0, 0], [1, 0, 0, 0], [0] * 4, [0] * 4, [0] * 4, [0] * 4]
+    shown = [[0] * 4, [1, 0, 0, 0], [1, 0, 0, 0], [0] * 4, [0] * 4]
     np.testing.assert_array_equal(np.vstack(u["user_cat_imps_1d"]), shown)
     assert not np.vstack(u["user_cat_clicks_1d"]).any()  # the one impression of N1 was not clicked
     # affinity (counts + 2/4) / (known + 2); N404 is unknown, N3's category is unknown -> "other"
     a, b, c, d = [0.5, 1 / 6, 1 / 6, 1 / 6], [0.3, 0.3, 0.1, 0.3], [0.25] * 4, [1 / 6, 0.5, 1 / 6, 1 / 6]
-    np.testing.assert_allclose(np.vstack(u["user_aff"]), [a, a, b, c, c, d, d], rtol=1e-6)
+    np.testing.assert_allclose(np.vstack(u["user_aff"]), [a, a, b, c, d], rtol=1e-6)
     emb = dict(zip(f.news_meta["news_id"], f.news_meta["news_emb"]))
     three = unit((emb["N1"] + emb["N2"] + emb["N3"])[None].astype(np.float64))[0]
-    want = [emb["N1"], emb["N1"], three, np.zeros(2), np.zeros(2), emb["N2"], emb["N2"]]
+    want = [emb["N1"], emb["N1"], three, np.zeros(2), emb["N2"]]
     np.testing.assert_allclose(np.vstack(u["user_emb"]), np.vstack(want), atol=1e-6)
     meta = f.news_meta.sort_values("news_id")
     assert meta["category_idx"].tolist() == [0, 1, 3]
     assert meta["first_seen_ts"].tolist() == [1793574000.0] * 3  # 2026-11-01T23:00Z in epoch seconds
 
 
-def test_a_days_profile_takes_the_place_of_the_row_of_the_day_before_at_its_time():
-    # U1 reads at 23:30 (row at 00:00) and again at 00:20 the next day (its profile at 00:00: the new day's history)
-    world = dict(USER_WORLD, hist=[("U1", T(-0.5), ["N1"], 1), ("U1", T(1 / 3), ["N1", "N2"], 0)])
-    u = _build(_tables(**world)).users.sort_values("event_timestamp").reset_index(drop=True)
-    assert u["event_timestamp"].tolist() == [T(-1), T(0), T(1)]  # a profile, one at midnight, the row after
-    assert u["history_len"].tolist() == [1, 2, 2]  # the midnight row is the new day's profile
-    assert u["user_imps_1d"].tolist() == [0, 1, 2] and u["user_clicks_1d"].tolist() == [0, 1, 1]
+def test_a_profile_for_a_readers_first_ingested_impression_only():
+    # U1's first impression is ingested, U2's first is collected (served traffic: no history from the data)
+    world = dict(USER_WORLD, hist=[("U1", T(2.5), ["N1"], 1), ("U1", T(30), [], 0), ("U2", T(3.5), ["N2"], 1)])
+    news, imps, hist, fb = _tables(**world)
+    hist["split"] = ["test", "test", "live"]
+    u = _build((news, imps, hist, fb)).users.sort_values(["user_id", "event_timestamp"]).reset_index(drop=True)
+    assert u["user_id"].tolist() == ["U1", "U1", "U1", "U2"]
+    assert u["event_timestamp"].tolist() == [T(2), T(3), T(31), T(4)]  # U1's profile at the hour of its first
+    assert u["history_len"].tolist() == [1, 1, 0, 1] and u["user_imps_1d"].tolist() == [0, 1, 1, 1]
 
 
 def test_feature_tables_have_the_declared_columns_and_types():

@@ -103,6 +103,7 @@ def test_the_parts_read_from_the_files_make_the_whole_build(tmp_path_factory, se
     first = logged["impressions"].groupby("news_id")["time"].min()
     logged["news"] = logged["news"].assign(first_seen=logged["news"]["news_id"].map(first).astype(first.dtype))
     later = {k: v[v["time"] >= cut] if "time" in v else v.iloc[0:0] for k, v in t.items()}
+    later["histories"] = later["histories"].assign(split="live")  # as `collect` writes them: no profile
     _write(logged, root / "canonical", group)
     if collected:
         _write(later, root / "collected", group)

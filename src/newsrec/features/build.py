@@ -1,9 +1,9 @@
 """The `features` stage: canonical tables -> point-in-time feature tables for Feast.
 
-- users: a row after each impression, and one when the reader's day begins (the profile:
-  the history the site knew before that day, at the snapshot of the day's first impression,
-  so that first request sees it): history length, activity windows from the log strictly
-  before the row, category affinity and a title profile from the history.
+- users: a row after each impression, and a profile at the snapshot a reader's first
+  ingested impression falls in (the history the data gives, known before the log, so that
+  first request sees it): history length, activity windows from the log strictly before
+  the row, category affinity and a title profile from the history.
 - news_meta: one row per article at its first_seen: category index and title vector.
   Every article the impression log shows has one, described by the news table or not (a
   metadata feed lagging the log is common): an undescribed article takes the documented
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from newsrec.collect import SPLIT as COLLECTED
 from newsrec.config import Features as FeatureParams
 from newsrec.features.content import title_embeddings, unit
 from newsrec.features.spec import STATS_VIEW, USER_VIEW
@@ -90,38 +91,45 @@ def _naive(s: pd.Series) -> np.ndarray:
     return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
+def first_ingested(hist: pd.DataFrame) -> pd.Series:
+    """Each reader's first ingested impression's time, by user_id (collected rows aside)."""
+    h = hist if "split" not in hist else hist[(hist["split"] != COLLECTED).to_numpy()]
+    return h.groupby("user_id", sort=False)["time"].min()
+
+
+def profiled(hist: pd.DataFrame, firsts: pd.Series | None = None) -> np.ndarray:
+    """Which impressions of `hist` are a reader's first ingested one (`firsts`, by user_id:
+    `first_ingested` of these rows by default), one per reader."""
+    firsts = first_ingested(hist) if firsts is None else firsts
+    hit = (hist["time"] == hist["user_id"].map(firsts)).to_numpy()
+    if "split" in hist:
+        hit &= (hist["split"] != COLLECTED).to_numpy()
+    at = np.flatnonzero(hit)
+    hit[at[pd.Series(hist["user_id"].to_numpy()[at]).duplicated().to_numpy()]] = False
+    return hit
+
+
 def user_plan(
-    user_ids: pd.Series, t: np.ndarray, p: FeatureParams, win: tuple[np.datetime64, np.datetime64] | None = None
+    t: np.ndarray, profile: np.ndarray, p: FeatureParams, win: tuple[np.datetime64, np.datetime64] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The user rows the histories give (times `t`, naive UTC), as (impression, timestamp,
+    """The user rows of impressions at times `t` (naive UTC), as (impression, timestamp,
     profile?), ordered by impression, a profile before its impression's own row:
     - after each impression, at the snapshot after it (`row_times`): its clicks counted;
-    - the profile, for a reader's first impression of a UTC day, at the snapshot that
-      impression falls in: a history is what the site knew of the reader before that day
-      (newsrec.collect), so the day's first request sees it, as the later ones do. It takes
-      the place of a row of the day before at the same time (its history is a day older).
+    - for the impressions in `profile` (a reader's first ingested one: `profiled`), a profile
+      at the snapshot it falls in: the history the data gives is what the site knew of the
+      reader before the log (MIND's clicks before it; the simulator's the same), so the
+      reader's first request sees it. A reader first seen in served traffic has none.
     With `win` (lo, hi]: the rows whose timestamp falls in it."""
-    n = len(t)
-    codes = pd.factorize(pd.Series(user_ids).astype(object), use_na_sentinel=False)[0]
-    day = t.astype("datetime64[D]")
-    order = np.lexsort((t, day, codes))
-    first = np.zeros(n, dtype=bool)
-    c, d = codes[order], day[order]
-    first[order] = np.r_[True, (c[1:] != c[:-1]) | (d[1:] != d[:-1])] if n else first
-    after = row_times(t, p)
-    src_p = np.flatnonzero(first)
-    at_p = snapshot_floor(t[src_p], p)
-    taken = pd.MultiIndex.from_arrays([codes, after]).isin(pd.MultiIndex.from_arrays([codes[src_p], at_p]))
-    src_i = np.flatnonzero(~taken)
-    src = np.concatenate([src_p, src_i])
-    at = np.concatenate([at_p, after[src_i]])
-    profile = np.r_[np.ones(len(src_p), bool), np.zeros(len(src_i), bool)]
-    rank = np.lexsort((~profile, src))
-    src, at, profile = src[rank], at[rank], profile[rank]
+    src_p = np.flatnonzero(profile)
+    src = np.concatenate([src_p, np.arange(len(t))])
+    at = np.concatenate([snapshot_floor(t[src_p], p), row_times(t, p)])
+    is_profile = np.r_[np.ones(len(src_p), bool), np.zeros(len(t), bool)]
+    rank = np.lexsort((~is_profile, src))
+    src, at, is_profile = src[rank], at[rank], is_profile[rank]
     if win is not None:
         inside = (at > win[0]) & (at <= win[1])
-        src, at, profile = src[inside], at[inside], profile[inside]
-    return src, at, profile
+        src, at, is_profile = src[inside], at[inside], is_profile[inside]
+    return src, at, is_profile
 
 
 def user_rows(
@@ -143,7 +151,7 @@ def user_rows(
     impression of `hist`, those of rows not in the plan too."""
     every = hist
     t_all = _naive(every["time"])
-    q, r_q, _ = plan if plan is not None else user_plan(every["user_id"], t_all, p)
+    q, r_q, _ = plan if plan is not None else user_plan(t_all, profiled(every), p)
     hist = every.iloc[q]
     n = len(hist)
     lens = hist["history"].map(len).to_numpy(dtype=np.int64)  # int even when there are no rows
@@ -306,6 +314,7 @@ def build_features(
     carry: Carry | None = None,
     undescribed: pd.DataFrame | None = None,
     emb: np.ndarray | None = None,
+    firsts: pd.Series | None = None,
 ) -> FeatureTables:
     """All feature tables from the canonical ones; categories fix the affinity layout;
     the title vectors are fitted on `content_fit` (the logged titles) where given. With
@@ -313,7 +322,8 @@ def build_features(
     store forward needs), from the same events, so the same values. A part of the events
     (newsrec.features.partitioned) comes with the `carry` of those before it, the
     `undescribed` rows made from every impression and the title vectors made once (`emb`,
-    `title_vectors`: a process of its own, with other BLAS threads, could differ in the last bit)."""
+    `title_vectors`: a process of its own, with other BLAS threads, could differ in the last bit)
+    and each reader's first ingested impression (`firsts`, `first_ingested` of every one)."""
     source = p.quality_source if p.quality_source != "auto" else ("ratings" if len(feedback) else "ctr")
     described = news
     news, n_undescribed = with_undescribed(news, imps, undescribed)
@@ -321,7 +331,7 @@ def build_features(
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     emb = title_vectors(news, p, content_fit) if emb is None else emb
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
-    plan = user_plan(hist["user_id"], _naive(hist["time"]), p, win)
+    plan = user_plan(_naive(hist["time"]), profiled(hist, firsts), p, win)
     d = len(described)  # a user's affinity and profile count the described articles only
     at = _positions(pd.Index(news["news_id"]), imps["news_id"])  # every shown article is in `news`
     imp_cat = np.where(at >= 0, cat_idx[at], len(categories) - 1)

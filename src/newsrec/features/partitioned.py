@@ -8,7 +8,8 @@ its rows need:
   windows and the snapshot rows of its articles. Everything before `cut` comes summed, per
   article and over all articles (a `Carry`), from one pass over the events;
 - histories from lo - 7 days up to hi and the snapshot after it: its users' activity
-  windows, and the profile of a reader's day that begins in that snapshot (stamped at hi);
+  windows, and a first impression whose profile is stamped at hi; the readers whose first
+  ingested impression falls in the part (`firsts`, from one pass over the histories);
 - the whole news table (small), and the articles it does not describe, made once from every
   impression.
 """
@@ -29,6 +30,7 @@ from newsrec.features.build import (
     Carry,
     FeatureTables,
     build_features,
+    first_ingested,
     title_vectors,
     undescribed_of,
     undescribed_rows,
@@ -57,10 +59,17 @@ class Part:
     histories: pd.DataFrame  # indexed by row number in the whole table (to put the rows back in order)
     feedback: pd.DataFrame
     carry: Carry
+    firsts: pd.Series  # the first ingested impression (by user_id) of the readers whose one is in the part
 
     @property
     def rows(self) -> int:
         return len(self.impressions) + len(self.histories) + len(self.feedback)
+
+
+def in_part(firsts: pd.Series, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Series:
+    """The first impressions at lo <= time < hi: those whose profile a part (lo, hi - step] may hold."""
+    t = _utc(firsts)
+    return firsts[((t >= lo) & (t < hi)).to_numpy()]
 
 
 def _utc(s: pd.Series) -> pd.Series:
@@ -148,6 +157,7 @@ def parts(
     carried = carries(every, imps, feedback, cuts)
     t_imp, t_fb, t_hist = _utc(imps["time"]), _utc(feedback["time"]), _utc(hist["time"])
     hist = hist.reset_index(drop=True)
+    firsts = first_ingested(hist)
     out = []
     for (lo, hi), cut, carry in zip(wins, cuts, carried):
         out.append(
@@ -157,6 +167,7 @@ def parts(
                 hist[((t_hist >= lo - LOOKBACK) & (t_hist < hi + step)).to_numpy()],
                 feedback[((t_fb >= cut) & (t_fb < hi)).to_numpy()],
                 carry,
+                in_part(firsts, lo, hi + step),
             )
         )
     return out
@@ -185,6 +196,7 @@ def build_part(
         carry=part.carry,
         undescribed=undescribed,
         emb=emb,
+        firsts=part.firsts,
     )
     return ft, 2 * part.histories.index.to_numpy()[ft.user_source] + ~ft.user_profile
 
@@ -244,6 +256,7 @@ class Slices:
     cut: pd.Timestamp
     carry: Carry
     step: pd.Timedelta  # the snapshot: histories are read up to the window's end and one step after
+    firsts: pd.Series  # the first ingested impression of the readers whose one falls in the part
 
     def read(self, tables: dict[str, Table], news_ids: pd.Index) -> Part:
         """The part's events; their articles as Categoricals over `news_ids` (every article,
@@ -259,6 +272,7 @@ class Slices:
             hist,
             tables["feedback"].slice(self.cut, hi, columns=FEEDBACK_COLUMNS, categories=by),
             self.carry,
+            self.firsts,
         )
 
 
@@ -278,9 +292,12 @@ def build_from_tables(
     # as `windows` takes them: rows' times, an event's next snapshot
     first, lasts = tables["impressions"].earliest("news_id")  # each article's first impression
     lows, highs = [], [t + step for t in lasts]
-    for b in tables["histories"].batches(["time"]):  # a user's rows: a profile, the snapshot after
+    firsts = []  # each reader's first ingested impression
+    for b in tables["histories"].batches(["user_id", "time", "split"]):  # a user's rows: a profile, the snapshot after
         lows.append(b["time"].min().floor(step))
         highs.append(b["time"].max() + step)
+        firsts.append(first_ingested(b))
+    first_of = pd.concat(firsts).groupby(level=0, sort=False).min() if firsts else pd.Series(dtype=schema.PD_TS)
     n_feedback = 0
     for b in tables["feedback"].batches(["time"]):
         n_feedback += len(b)
@@ -307,7 +324,9 @@ def build_from_tables(
         pd.Index(every.dropna(subset=["first_seen"])["news_id"]),
         cuts,
     )
-    todo = [Slices(w, cut, carry, step) for w, cut, carry in zip(wins, cuts, carried)]
+    todo = [
+        Slices(w, cut, carry, step, in_part(first_of, w[0], w[1] + step)) for w, cut, carry in zip(wins, cuts, carried)
+    ]
     emb = title_vectors(every, p, content_fit)  # once, here: every part gets the same vectors
 
     def one(s: Slices) -> tuple[FeatureTables, np.ndarray]:
