@@ -51,7 +51,7 @@ class FeatureTables:
     news_stats: pd.DataFrame
     quality_source: str  # "ratings" or "ctr"
     undescribed: int = 0  # articles in the impression log that the news table does not describe
-    # each users row's impression (its row in the histories given) and whether it is that day's profile
+    # each users row's impression (its row in the histories given) and whether it is the reader's profile
     user_source: np.ndarray | None = None
     user_profile: np.ndarray | None = None
 
@@ -232,10 +232,11 @@ def news_stats_rows(
     ids = pd.Index(seen["news_id"])
     t_imp, t_fb = _naive(imps["time"]), _naive(feedback["time"])
     k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
-    snap = lambda t: snapshot_floor(t, p)  # noqa: E731
     first = _naive(seen["first_seen"])
     q_keys = np.concatenate([np.arange(len(ids)), k_imp[k_imp >= 0], k_fb[k_fb >= 0]])
-    q_t = np.concatenate([first, snap(t_imp[k_imp >= 0]) + step, snap(t_fb[k_fb >= 0]) + step])
+    q_t = np.concatenate(
+        [first, snapshot_floor(t_imp[k_imp >= 0], p) + step, snapshot_floor(t_fb[k_fb >= 0], p) + step]
+    )
     if window is not None:
         inside = (q_t > window[0]) & (q_t <= window[1])
         q_keys, q_t = q_keys[inside], q_t[inside]

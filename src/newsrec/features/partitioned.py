@@ -81,7 +81,10 @@ def windows(
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Whole UTC days (lo, hi], one after another, holding every feature row's timestamp:
     impressions (users), first_seen (articles), an event's next snapshot (article stats)."""
-    firsts = [_utc(hist["time"]).dt.floor(step), _utc(news["first_seen"].dropna())]  # a user's first: a profile
+    firsts = [
+        _utc(hist["time"]).dt.floor(step),
+        _utc(news["first_seen"].dropna()),
+    ]  # a profile: its impression's snapshot
     lasts = [_utc(hist["time"]) + step, _utc(news["first_seen"].dropna())]
     lasts += [_utc(imps["time"]) + step, _utc(feedback["time"]) + step]
     lo = min((s.min() for s in firsts if len(s)), default=None)
