@@ -202,6 +202,19 @@ def user_rows(
     return out[["user_id", "event_timestamp", *USER_VIEW.columns]]
 
 
+def _last_day(imps: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """The impressions a day or less before the earliest of the row times `at` (naive UTC)
+    and after: all that a one-day window of those rows counts (all of `imps` when they span
+    less than a day before it; none without rows). Moving the store an hour forward then
+    reads a day of impressions, not the whole log."""
+    if not len(at):
+        return imps.iloc[0:0]
+    t = _naive(imps["time"])
+    if not len(t) or t.min() >= at.min() - DAY:
+        return imps
+    return imps[t >= at.min() - DAY]
+
+
 def row_times(t: np.ndarray, p: FeatureParams) -> np.ndarray:
     """The time of the user row of an impression at `t` (naive UTC): the snapshot after it,
     when its clicks are in the log (the same step as the article stats')."""
@@ -233,10 +246,14 @@ def news_stats_rows(
     t_imp, t_fb = _naive(imps["time"]), _naive(feedback["time"])
     k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
     first = _naive(seen["first_seen"])
-    q_keys = np.concatenate([np.arange(len(ids)), k_imp[k_imp >= 0], k_fb[k_fb >= 0]])
-    q_t = np.concatenate(
-        [first, snapshot_floor(t_imp[k_imp >= 0], p) + step, snapshot_floor(t_fb[k_fb >= 0], p) + step]
-    )
+    # the events that make a row (at the snapshot after them); with a window, only those
+    # after lo - step can (floor(t) + step > lo means t > lo - step)
+    new_imp, new_fb = k_imp >= 0, k_fb >= 0
+    if window is not None:
+        new_imp &= t_imp > window[0] - step
+        new_fb &= t_fb > window[0] - step
+    q_keys = np.concatenate([np.arange(len(ids)), k_imp[new_imp], k_fb[new_fb]])
+    q_t = np.concatenate([first, snapshot_floor(t_imp[new_imp], p) + step, snapshot_floor(t_fb[new_fb], p) + step])
     if window is not None:
         inside = (q_t > window[0]) & (q_t <= window[1])
         q_keys, q_t = q_keys[inside], q_t[inside]
@@ -248,9 +265,11 @@ def news_stats_rows(
     out = pd.DataFrame({"news_id": ids.to_numpy()[qk], "event_timestamp": _ts(qt)})
     before = np.zeros((len(qk), len(CARRIED))) if carry is None else _carried(carry, ids.to_numpy()[qk])
     total = np.zeros(len(CARRIED)) if carry is None else carry.total
-    counted = np.column_stack([np.ones(mine.sum()), clicked[mine]])  # impressions and clicks, summed together
     for name, win in (("", None), ("_1d", DAY), ("_6h", 6 * HOUR), ("_1h", HOUR)):
-        sums = trailing_sums(k_imp[mine], t_imp[mine], counted, qk, qt, win)
+        # a window of `win` before the rows reads no event before the earliest row's
+        use = mine if win is None or not len(qt) else mine & (t_imp >= qt.min() - win)
+        counted = np.column_stack([np.ones(use.sum()), clicked[use]])  # impressions and clicks, summed together
+        sums = trailing_sums(k_imp[use], t_imp[use], counted, qk, qt, win)
         if win is None:  # the whole past: the events before the ones given too
             sums = sums + before[:, :2]
         out[f"news_imps{name}"], out[f"news_clicks{name}"] = sums[:, 0].astype(np.int64), sums[:, 1].astype(np.int64)
@@ -334,9 +353,10 @@ def build_features(
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
     plan = user_plan(_naive(hist["time"]), profiled(hist, firsts), p, win)
     d = len(described)  # a user's affinity and profile count the described articles only
-    at = _positions(pd.Index(news["news_id"]), imps["news_id"])  # every shown article is in `news`
+    day = _last_day(imps, plan[1])  # the per-category sums read a day before each row, no more
+    at = _positions(pd.Index(news["news_id"]), day["news_id"])  # every shown article is in `news`
     imp_cat = np.where(at >= 0, cat_idx[at], len(categories) - 1)
-    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, plan, imps, imp_cat)
+    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, plan, day, imp_cat)
     seen = news["first_seen"].notna().to_numpy()
     if win is not None:
         t_first = _naive(news["first_seen"])
