@@ -18,8 +18,10 @@ UV     := $(shell command -v uv 2>/dev/null || echo "$(SYSPY) -m uv")
 # the uv that `newsrec package` exports the lock's pins and builds the wheel with (tests too)
 export NEWSREC_UV := $(UV)
 PYTEST_ARGS ?=
-# pytest-xdist workers for the test targets; the tests sharing the trained project stay on one
+# pytest-xdist workers for the test targets; the tests sharing the trained project stay on one.
+# loadgroup: a module marked xdist_group runs on one worker, so its module fixture is built once
 TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 # PROFILE=prod: the real servers of `make up` (addresses from the environment, see README)
 PROFILE ?=
@@ -159,13 +161,13 @@ lint: install ## ruff check, ruff format --check, and actionlint on the hosted-C
 	actionlint .github/workflows/ci.yml
 
 test-fast: install ## unit and data-contract tests (under a minute, on both cores): the inner loop
-	python -m pytest tests/unit tests/data -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	python -m pytest tests/unit tests/data -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 test: install lint ## the README's test command (what CI runs): lint, then every test but the slow ones
-	python -m pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 test-full: install ## every test, the slow end-to-end ones too
-	python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, the shedding rule on a queue model, online reads (Redis vs SQLite), monitoring, simulated days, live days, scale-out on Dask
 	python bench/world.py

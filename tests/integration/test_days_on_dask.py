@@ -13,6 +13,9 @@ import yaml
 from scratch import SMALL_SPLIT, SMALL_TRAIN, SMALL_WORLD, make_project, set_params, sh
 from worlds import scored_log
 
+# its tests share the module's project: one worker builds it once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("days_on_dask")
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
@@ -48,12 +51,15 @@ def _task_runs(prefix: str) -> dict[str, str]:
 def test_every_day_judged_as_a_task_on_dask_is_that_nights_decision(served, prefect, monkeypatch):
     from flows import on_engine
     from flows.monitor import monitor
+    from newsrec.bootstrap import context
+    from newsrec.stages.monitor import monitor as monitor_stage
 
     proj, days = served
     monkeypatch.setenv("NEWSREC_ROOT", str(proj))
     history = proj / "reports" / "monitor" / "decisions.jsonl"
-    for d in days:  # each night in its turn, in one process
-        sh(proj, "newsrec", "monitor", "--end", d)
+    ctx = context(root=proj)
+    for d in days:  # each night in its turn, in one process (this one: the CLI's stage, without its start-up)
+        monitor_stage(ctx.params, ctx.paths, ctx.registry, d, say=lambda m: None)
     nights = [json.loads(x) for x in history.read_text().splitlines()]
     history.unlink()
     set_params(proj, "engine", kind="dask", workers=2)

@@ -15,6 +15,10 @@ from newsrec.procs import free_port
 TABLES = ("users", "news_meta", "news_stats")
 
 
+# its tests share the module's project: one worker builds it once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("engine")
+
+
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
     proj = make_project(

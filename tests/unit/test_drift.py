@@ -105,3 +105,12 @@ def test_drift_since_is_the_first_day_of_the_unbroken_run_of_drifting_windows(tm
     assert drift_since(paths, ["2026-11-12"]) == "2026-11-10"  # 10 and 11 drifted, then today
     assert drift_since(paths, ["2026-11-14"]) == "2026-11-13"  # 12 was not judged drifting: a new run
     assert drift_since(paths, ["2026-11-10"]) == "2026-11-10"  # 9 was kept
+
+
+def test_two_monitor_runs_in_one_second_get_a_folder_each(tmp_path):
+    from newsrec.stages.monitor import _new_folder
+
+    base = tmp_path / "monitor" / "20261206-140000"
+    got = [_new_folder(base) for _ in range(3)]
+    assert [f.name for f in got] == ["20261206-140000", "20261206-140000-2", "20261206-140000-3"]
+    assert all(f.is_dir() for f in got)

@@ -236,6 +236,20 @@ def _judge(
     return out, s
 
 
+def _new_folder(base: Path) -> Path:
+    """`base`, or `base`-2, -3, ...: a run's own folder, made (two runs in one second, in
+    one process or two, would otherwise write their reports into one)."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
+
+
 def _record(paths: Paths, m: Monitoring) -> Monitoring:
     """The decision as the latest (decision.json) and, once judged, in the history that
     drift_since reads, with the first day of the drift it continues."""
@@ -269,7 +283,7 @@ def monitor(p: Params, paths: Paths, registry: Registry, end: str | None = None,
     if not window:
         return _empty(p, paths, say)
     say(f"window {window[0]}..{window[-1]} of {len(days)} logged day(s) in {paths.predictions}")
-    m, s = _judge(p, paths, registry, window, paths.monitor / time.strftime("%Y%m%d-%H%M%S"), say)
+    m, s = _judge(p, paths, registry, window, _new_folder(paths.monitor / time.strftime("%Y%m%d-%H%M%S")), say)
     out = _record(paths, m)
     if s is None:
         raise _corrupt(out)
