@@ -19,6 +19,7 @@ SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredict
 
 
 Span = tuple[pd.Timestamp, pd.Timestamp]  # the first and last time of all the rows
+UNUSED = "unused"  # the split of rows outside every window: the training set does not keep them
 
 
 class TrainingDataError(ValueError):
@@ -30,7 +31,7 @@ def split_by_day(times: pd.Series, p: Trainset, span: Span | None = None) -> pd.
     (of `span`, the times of all the rows when these are a part of them)."""
     day = (times - (span[0] if span else times.min()).floor("D")).dt.days
     edges = np.cumsum([p.train_days, p.valid_days, p.test_days])
-    labels = np.select([day < edges[0], day < edges[1], day < edges[2]], ["train", "valid", "test"], "unused")
+    labels = np.select([day < edges[0], day < edges[1], day < edges[2]], ["train", "valid", "test"], UNUSED)
     return pd.Series(labels, index=times.index)
 
 
@@ -53,7 +54,7 @@ def split_recent(times: pd.Series, impression_ids, p: Trainset, span: Span | Non
     labels = np.select(
         [held & (u < p.holdout / 2), held & (u < p.holdout), day > last - p.window_days],
         ["valid", "test", "train"],
-        "unused",
+        UNUSED,
     )
     return pd.Series(labels, index=times.index)
 

@@ -14,7 +14,7 @@ from newsrec.data.io import atomic_dir
 from newsrec.features.context import with_context
 from newsrec.features.join import as_of_to_files, entity_rows, labeled_days
 from newsrec.features.spec import MODEL_FEATURES, SERVICE
-from newsrec.model import Span, check_counts, check_split, split_counts, split_rows
+from newsrec.model import UNUSED, Span, check_counts, check_split, split_counts, split_rows
 from newsrec.stages.collect import tables
 
 if TYPE_CHECKING:
@@ -34,7 +34,20 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
     if p.engine.kind == "dask":  # the same point-in-time join, a day per task, each reading its slices and
         return _trainset_on_dask(p, paths, say)  # writing its rows: nothing is gathered here
     entities = entity_rows(tables(paths, ["impressions"])["impressions"], p.features.advance_hours)
-    say(f"{len(entities):,} labeled candidate rows -> Feast get_historical_features({SERVICE})")
+    # the split first, on the entity rows: rows outside its windows (older than a retrain's
+    # window_days, or past the day split's days) are not joined at all (a retrain on the days
+    # since a drift joins those days, not the whole history). `span`: all the rows' first and
+    # last time, so the rows kept are split as among all of them
+    times = pd.to_datetime(entities["request_time"], unit="s", utc=True)
+    span = (times.min(), times.max())
+    split = split_rows(times, entities["impression_id"], p.trainset, span)
+    check_split(split, entities["clicked"], p.trainset)  # an empty split or one class: said before the join
+    used = (split != UNUSED).to_numpy()
+    say(
+        f"{len(entities):,} labeled candidate rows, {used.sum():,} of them in the split's days -> "
+        f"Feast get_historical_features({SERVICE})"
+    )
+    entities = entities[used]
     if len(entities) > FEAST_ROWS:
         say(
             f"warning: Feast's join in one process took about {FEAST_GB_PER_M} GB per million rows here, so about "
@@ -43,7 +56,7 @@ def trainset(p: Params, paths: Paths, store: FeatureStore, say: Say | None = Non
         )
     frame = with_context(store.historical(entities))  # Feast's rows, then each candidate among its impression's
     times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
-    frame["split"] = split_rows(times, frame["impression_id"], p.trainset)
+    frame["split"] = split_rows(times, frame["impression_id"], p.trainset, span)
     check_split(frame["split"], frame["clicked"], p.trainset)
     frame = frame[KEEP + MODEL_FEATURES].sort_values(["request_time", "impression_id", "news_id"])
     with atomic_dir(paths.trainset.parent) as tmp:
@@ -63,6 +76,7 @@ def _finisher(p: Params, span: Span):
     def finish(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         times = pd.to_datetime(frame["request_time"], unit="s", utc=True)
         frame["split"] = split_rows(times, frame["impression_id"], p.trainset, span)
+        frame = frame[(frame["split"] != UNUSED).to_numpy()]  # as the in-process join: outside the split, not kept
         frame = frame[KEEP + MODEL_FEATURES].sort_values(["request_time", "impression_id", "news_id"])
         missing = frame[MODEL_FEATURES].isna().sum().to_dict()
         return frame, {"counts": split_counts(frame["split"], frame["clicked"]), "missing": missing}
