@@ -75,7 +75,6 @@ def run_checks(
             gx.Checkpoint(
                 name=table,
                 validation_definitions=[vd],
-                actions=[],
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
             )
         )
