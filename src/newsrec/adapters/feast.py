@@ -395,12 +395,22 @@ class FeatureStore:
 
     def online_rows(self, views: tuple[View, ...], key: str, ids: list[str]) -> pd.DataFrame:
         """The views' latest online rows for `ids`, as stored: their values, and per view the
-        time of the entity's row (`<view>__ts`, epoch seconds; see `fresh`)."""
-        feats = [f"{v.name}:{c}" for v in views for c in v.columns]
-        got = self.fs.get_online_features(features=feats, entity_rows=[{key: i} for i in ids])
-        df = pd.DataFrame(got.to_dict(include_event_timestamps=True)).set_index(key)
-        ts = {f"{v.name}{TS}": df[[f"{c}__ts" for c in v.columns]].max(axis=1) for v in views}
-        return pd.concat([df[[c for v in views for c in v.columns]], pd.DataFrame(ts)], axis=1)
+        time of the entity's row (`<view>__ts`, epoch seconds; see `fresh`). Read through the
+        online store's own `online_read`, a query per view: `get_online_features` gives the
+        same values, with a response object built per value in between, at 2.8x the time
+        for the whole article table (3,837 articles: 687 ms against 246 ms)."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        online, config = self.fs._get_provider().online_store, self.fs.config
+        keys = [EntityKey(join_keys=[key], entity_values=[Value(string_val=str(i))]) for i in ids]
+        index, values, ts = pd.Index(ids, name=key), {}, {}
+        for v in views:
+            got = online.online_read(config, self.fs.get_feature_view(v.name), keys, list(v.columns))
+            for c in v.columns:
+                values[c] = [_value(row.get(c)) if row else None for _, row in got]
+            ts[f"{v.name}{TS}"] = [t.timestamp() if t is not None else float("nan") for t, _ in got]
+        return pd.concat([pd.DataFrame(values, index=index), pd.DataFrame(ts, index=index)], axis=1)
 
     def online_user(self, user_id: str, as_of: pd.Timestamp | None = None) -> dict | None:
         """The user's latest features; None for a user the store does not know, or whose row
@@ -443,6 +453,16 @@ def _articles(rows: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
     """The articles' rows a request at `as_of` sees; ids the store does not hold dropped."""
     out = fresh(rows, NEWS_VIEWS, as_of)
     return out[out["first_seen_ts"].notna()]
+
+
+def _value(v):
+    """A stored feature value (Feast's Value proto) as Python: a number, a list for a
+    vector, None where unset."""
+    kind = v.WhichOneof("val") if v is not None else None
+    if kind is None or kind == "null_val":
+        return None
+    x = getattr(v, kind)
+    return list(x.val) if kind.endswith("_list_val") else x
 
 
 def _scalar(v):
@@ -492,7 +512,7 @@ class OnlineFeatures:
     article."""
 
     def __init__(
-        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float = 0.05
+        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float = 0.02
     ) -> None:
         self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
         self.wait_ms = wait_ms
