@@ -201,17 +201,28 @@ def _feedback(rows: pd.DataFrame) -> pd.DataFrame:
 def union(logged: dict[str, pd.DataFrame], collected: dict[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
     """The canonical tables of both sources as one: rows appended, each article once (its
     logged row first), first_seen the earliest impression of either."""
+    return _union(logged, collected)[0]
+
+
+def _union(
+    logged: dict[str, pd.DataFrame], collected: dict[str, pd.DataFrame] | None, first: pd.Series | None = None
+) -> tuple[dict[str, pd.DataFrame], pd.Series | None]:
+    """`union`, and each article's first impression in it (by news_id). With `first`, that
+    of `logged`'s impressions, only the collected impressions are grouped."""
     if not collected or not len(collected["impressions"]):
-        return logged
+        return logged, first
     out = {
         k: pd.concat([f for f in (logged[k], collected[k]) if len(f)] or [logged[k]], ignore_index=True)
         for k in ("impressions", "histories", "feedback")
     }
     news = pd.concat([logged["news"], collected["news"]], ignore_index=True).drop_duplicates("news_id")
-    first = out["impressions"].groupby("news_id")["time"].min()
+    if first is None:
+        first = out["impressions"].groupby("news_id")["time"].min()
+    else:
+        first = pd.concat([first, collected["impressions"].groupby("news_id")["time"].min()]).groupby(level=0).min()
     news["first_seen"] = news["news_id"].map(first).astype(schema.PD_TS)
     out["news"] = news.reset_index(drop=True)
-    return out
+    return out, first
 
 
 Part = tuple[str, Hashable, Callable[[], tuple[pd.DataFrame, pd.DataFrame]]]
@@ -242,10 +253,10 @@ def union_in_parts(
         chain = (*chain, name, key)
         chains.append(chain)
     memo = {} if memo is None else memo
-    start, so_far = 0, logged
+    start, so_far, first = 0, logged, None  # first: each article's first impression in so_far, once known
     for i in range(len(parts_) - 1, -1, -1):
         if memo.get(parts_[i][0], (None,))[0] == chains[i]:
-            start, so_far = i + 1, memo[parts_[i][0]][1]
+            start, so_far, first = i + 1, *memo[parts_[i][0]][1:]
             break
     kept = {n: memo[n] for n, *_ in parts_[:start][-2:] if n in memo}  # the next call changes at most the last
     memo.clear()
@@ -259,6 +270,6 @@ def union_in_parts(
         log = pd.concat([x[0] for x in loaded if len(x[0])] or [pd.DataFrame()], ignore_index=True)
         outcomes = pd.concat([x[1] for x in loaded if len(x[1])] or [pd.DataFrame()], ignore_index=True)
         if len(log) and len(outcomes):
-            so_far = union(so_far, collect(log, outcomes, so_far, feed, history_max))
-        memo[parts_[group[-1]][0]] = (chains[group[-1]], so_far)
+            so_far, first = _union(so_far, collect(log, outcomes, so_far, feed, history_max), first)
+        memo[parts_[group[-1]][0]] = (chains[group[-1]], so_far, first)
     return so_far

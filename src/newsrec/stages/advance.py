@@ -20,7 +20,7 @@ from newsrec.data.canonical import read_table
 from newsrec.data.mind import read_news
 from newsrec.features.build import build_features
 from newsrec.features.spec import META_VIEW, VIEWS
-from newsrec.predlog import log_days, log_files, read_log
+from newsrec.predlog import log_files, read_log
 from newsrec.stages.features import feature_categories
 
 if TYPE_CHECKING:
@@ -56,25 +56,40 @@ def known_events(p: Params, paths: Paths) -> dict[str, pd.DataFrame]:
     feed = _table(feed_file, lambda f: read_news(f).to_pandas()) if feed_file.exists() else logged["news"].iloc[0:0]
     base = tuple(_TABLES[f][0] for f in (*map(paths.table, schema.TABLES), feed_file) if f in _TABLES)
     base += (p.collect.history_max,)
-    days = sorted(set(log_days(paths.predictions)) & set(log_days(paths.outcomes)))
-    hours = [h for d in days for h in _hours(paths, d)]
+    log, out = _by_day(paths.predictions), _by_day(paths.outcomes)  # each folder listed once
+    hours = [h for d in sorted(set(log) & set(out)) for h in _hours(d, (log[d], out[d]))]
     return core.union_in_parts(logged, hours, feed, p.collect.history_max, _DAYS, base)
 
 
-def _hours(paths: Paths, day: str) -> list[core.Part]:
-    """The day's logged hours, each (hour, the files holding its requests, load)."""
-    files = {root: log_files(root, day, day) for root in (paths.predictions, paths.outcomes)}
-    frames = {f: _hourly(f) for fs in files.values() for f in fs}
+def _by_day(root) -> dict[str, list]:
+    """The log's files by day (YYYY-MM-DD), the days with files only."""
+    days: dict[str, list] = {}
+    for f in log_files(root):
+        days.setdefault(f.parent.name.split("=", 1)[1], []).append(f)
+    return days
+
+
+_PIECES: dict = {}  # per day: its files and its hours (a day's files are only ever added to)
+
+
+def _hours(day: str, files: tuple[list, list]) -> list[core.Part]:
+    """The day's logged hours, each (hour, the files holding its requests, load), from its
+    prediction log and outcome files; made again only when the day's files change."""
+    key = tuple(tuple(fs) for fs in files)
+    if (hit := _PIECES.get(day)) is not None and hit[0] == key:
+        return hit[1]
+    frames = {f: _hourly(f) for fs in files for f in fs}
     hours = sorted({h for f in frames for h in frames[f]})
 
     def piece(h: str) -> core.Part:
-        holding = [[f for f in fs if h in frames[f]] for fs in files.values()]
+        holding = [[f for f in fs if h in frames[f]] for fs in files]
         load = lambda: tuple(  # noqa: E731
             pd.concat([frames[f][h] for f in fs], ignore_index=True) if fs else pd.DataFrame() for fs in holding
         )
         return h, tuple(tuple(f.name for f in fs) for fs in holding), load
 
-    return [piece(h) for h in hours]
+    _PIECES[day] = (key, [piece(h) for h in hours])
+    return _PIECES[day][1]
 
 
 def _hourly(f) -> dict[str, pd.DataFrame]:
