@@ -3,6 +3,10 @@ of (its last update, until] are built by the same `build_features` as the `featu
 stage, from everything known up to then (the ingested tables, and the served traffic:
 the prediction log joined with its outcomes, collected in memory the way `collect` does),
 and pushed to Feast. A request at time t then sees the store's last update, never after t.
+
+In one process, a move goes on from the last (newsrec.features.moving): it collects only
+the hours whose log changed, and builds its window from the last day of events and the
+sums before it, so its cost does not grow with the log.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from newsrec.console import Say, progress
 from newsrec.data import schema
 from newsrec.data.canonical import read_table
 from newsrec.data.mind import read_news
-from newsrec.features.build import build_features
+from newsrec.features.moving import Moving
 from newsrec.features.spec import META_VIEW, VIEWS
 from newsrec.predlog import log_files, read_log
 from newsrec.stages.features import feature_categories
@@ -37,6 +41,8 @@ class Advanced:
 _LOG: dict = {}  # log files read by this process, by hour (a file never changes once written)
 _TABLES: dict = {}  # canonical tables read by this process, by path and modification time
 _DAYS: dict = {}  # the collected hours (newsrec.collect.union_in_parts's memo)
+_MOVING = Moving()  # what a move keeps for the next (newsrec.features.moving)
+_CHAIN: list = [None]  # the inputs of the last known_events: its collected hours' chain
 
 
 def _table(path, read=read_table) -> pd.DataFrame:
@@ -58,7 +64,16 @@ def known_events(p: Params, paths: Paths) -> dict[str, pd.DataFrame]:
     base += (p.collect.history_max,)
     log, out = _by_day(paths.predictions), _by_day(paths.outcomes)  # each folder listed once
     hours = [h for d in sorted(set(log) & set(out)) for h in _hours(d, (log[d], out[d]))]
-    return core.union_in_parts(logged, hours, feed, p.collect.history_max, _DAYS, base)
+    t = core.union_in_parts(logged, hours, feed, p.collect.history_max, _DAYS, base)
+    _CHAIN[0] = _DAYS[hours[-1][0]][0] if hours else (base,)
+    return t
+
+
+def extends(before: tuple | None, now: tuple) -> bool:
+    """Whether the tables of the chain `now` are those of `before` with rows appended: the
+    same inputs, hour for hour, and maybe more hours (union_in_parts then went on from the
+    tables it gave last)."""
+    return before is not None and now[: len(before)] == before
 
 
 def _by_day(root) -> dict[str, list]:
@@ -109,18 +124,10 @@ def advance(p: Params, paths: Paths, store: FeatureStore, until: pd.Timestamp, s
     until = pd.Timestamp(until).tz_convert("UTC") if pd.Timestamp(until).tzinfo else pd.Timestamp(until, tz="UTC")
     if until <= since:
         return Advanced(since.isoformat(), since.isoformat(), {})
+    before = _CHAIN[0]
     t = known_events(p, paths)
     logged_titles = _table(paths.table("news"))["title"]
-    ft = build_features(
-        t["news"],
-        t["impressions"],
-        t["histories"],
-        t["feedback"],
-        feature_categories(p),
-        p.features,
-        logged_titles,
-        window=(since, until),
-    )
+    ft = _MOVING.build(t, extends(before, _CHAIN[0]), feature_categories(p), p.features, logged_titles, (since, until))
     rows, changed = {}, {}
     for v in VIEWS:
         new = getattr(ft, v.table)

@@ -1,0 +1,143 @@
+"""Moving the online store forward a window at a time (newsrec.stages.advance), at the cost
+of the new events, not of the whole log.
+
+A move builds the rows of its window (lo, hi] the way a part of the partitioned build does
+(newsrec.features.partitioned): from the impressions and ratings since lo - 1 day - the
+snapshot step (the `cut`), those before it summed in a `Carry`, and the histories of the 7
+days before. What the next move needs again is kept: the events' times, the sums before
+the cut (moved on by the events the cut passes), each article's first impression and each
+reader's first ingested one. The tables given to a move must be those of the last move
+with rows appended at the end (`extends`); anything else (another order, rows dropped, a
+cut earlier than the last) starts over from the whole tables, as the first move does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from newsrec.config import Features as FeatureParams
+from newsrec.features.build import CARRIED, Carry, FeatureTables, build_features, first_ingested, undescribed_of
+from newsrec.features.partitioned import DAY, LOOKBACK, in_part
+
+EVENTS = ("impressions", "feedback", "histories")
+
+
+def _naive(s: pd.Series) -> np.ndarray:
+    return pd.to_datetime(s, utc=True).dt.tz_localize(None).to_numpy("datetime64[us]")
+
+
+def _min_by(a: pd.Series, b: pd.Series) -> pd.Series:
+    """The earlier of two times per key (either may lack a key)."""
+    return b if not len(a) else a if not len(b) else pd.concat([a, b]).groupby(level=0, sort=False).min()
+
+
+class Moving:
+    """What one move of the store keeps for the next (see the module's text)."""
+
+    def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self.rows = dict.fromkeys(EVENTS, 0)  # rows of each table taken in so far
+        self.last: dict[str, tuple] = {}  # per table: its rows and the last one's (impression_id, time)
+        self.times = {n: np.empty(0, "datetime64[us]") for n in EVENTS}
+        self.pending = {n: np.empty(0, np.int64) for n in ("impressions", "feedback")}  # rows at or after the cut
+        self.cut: np.datetime64 | None = None
+        self.articles = pd.Index([], dtype=object)  # the keys of `sums`, in the order first met
+        self.sums = np.zeros((0, len(CARRIED)))  # per article: the CARRIED sums of its events before the cut
+        self.first = pd.Series(dtype="datetime64[us, UTC]")  # each article's first impression
+        self.firsts = pd.Series(dtype="datetime64[us, UTC]")  # each reader's first ingested impression
+        self.restarts = getattr(self, "restarts", -1) + 1
+
+    def build(
+        self,
+        t: dict[str, pd.DataFrame],
+        extends: bool,
+        categories: list[str],
+        p: FeatureParams,
+        content_fit: pd.Series | None,
+        window: tuple[pd.Timestamp, pd.Timestamp],
+    ) -> FeatureTables:
+        """`build_features(t's tables, ..., window=window)`, row for row. `extends`: whether
+        `t` is the last move's tables with rows appended (the caller knows: its collected
+        hours continue the last call's); false starts over."""
+        lo, hi = (pd.Timestamp(w) for w in window)
+        step = pd.Timedelta(hours=p.snapshot_hours)
+        cut = np.datetime64((lo - DAY - step).tz_convert(None), "us")
+        if not extends or (self.cut is not None and cut < self.cut) or not self._continues(t):
+            self.restart()
+        self._take(t)
+        self._carry_to(cut, t)
+        if p.quality_source == "auto":  # that of the whole tables: a window without ratings must not switch it
+            p = p.model_copy(update={"quality_source": "ratings" if len(t["feedback"]) else "ctr"})
+        news = t["news"]
+        undescribed = undescribed_of(news, self.first)
+        seen = pd.concat([news, undescribed], ignore_index=True).dropna(subset=["first_seen"])["news_id"]
+        carried = pd.DataFrame(self.sums, index=self.articles, columns=list(CARRIED))
+        carried = carried[carried.index.isin(seen)]
+        part = {n: t[n].iloc[self._between(n, None, hi)] for n in self.pending}
+        hist = t["histories"].iloc[self._between("histories", lo - LOOKBACK, hi + step)]
+        return build_features(
+            news,
+            part["impressions"],
+            hist,
+            part["feedback"],
+            categories,
+            p,
+            content_fit,
+            window=(lo, hi),
+            carry=Carry(carried, carried.to_numpy(np.float64).sum(axis=0)),
+            undescribed=undescribed,
+            firsts=in_part(self.firsts, lo, hi + step),
+        )
+
+    def _continues(self, t: dict[str, pd.DataFrame]) -> bool:
+        """A check of `extends`: each table still holds the last row taken in, where it was."""
+        for n, (rows, last) in self.last.items():
+            if len(t[n]) < rows or (rows and tuple(t[n][["impression_id", "time"]].iloc[rows - 1]) != last):
+                return False
+        return True
+
+    def _between(self, n: str, a: pd.Timestamp | None, b: pd.Timestamp) -> np.ndarray:
+        """The rows of table `n` at a <= time < b, in order (a None: those waiting for the cut)."""
+        at = lambda x: np.datetime64(x.tz_convert(None), "us")  # noqa: E731
+        if a is None:
+            rows = self.pending[n]
+            return rows[self.times[n][rows] < at(b)]
+        return np.flatnonzero((self.times[n] >= at(a)) & (self.times[n] < at(b)))
+
+    def _take(self, t: dict[str, pd.DataFrame]) -> None:
+        """Take in the rows appended since the last move: their times, the articles' first
+        impressions, the readers' first ingested impressions; the events wait for the cut."""
+        for n in EVENTS:
+            new = t[n].iloc[self.rows[n] :]
+            self.times[n] = np.concatenate([self.times[n], _naive(new["time"])])
+            if n in self.pending:
+                self.pending[n] = np.concatenate([self.pending[n], np.arange(self.rows[n], len(t[n]))])
+            if n == "impressions" and len(new):
+                self.first = _min_by(self.first, new.groupby("news_id", sort=False)["time"].min())
+            if n == "histories" and len(new):
+                self.firsts = _min_by(self.firsts, first_ingested(new))
+            self.rows[n] = len(t[n])
+            self.last[n] = (len(t[n]), tuple(t[n][["impression_id", "time"]].iloc[-1]) if len(t[n]) else None)
+
+    def _carry_to(self, cut: np.datetime64, t: dict[str, pd.DataFrame]) -> None:
+        """Add to the sums the waiting events before `cut`."""
+        self.cut = cut
+        for n, cols in (("impressions", (0, 1)), ("feedback", (2, 3))):
+            rows = self.pending[n]
+            before = self.times[n][rows] < cut
+            self.pending[n] = rows[~before]
+            if not before.any():
+                continue
+            ev = t[n].iloc[rows[before]]
+            ids = ev["news_id"].astype(str)
+            grown = self.articles.append(pd.Index(ids[~ids.isin(self.articles)].unique()))
+            if len(grown) > len(self.articles):
+                self.articles = grown
+                self.sums = np.vstack([self.sums, np.zeros((len(grown) - len(self.sums), len(CARRIED)))])
+            keys = self.articles.get_indexer(ids)
+            value = ev["clicked"].fillna(0) if n == "impressions" else ev.get("rating", pd.Series(0.0, ev.index))
+            for j, v in zip(cols, (np.ones(len(ev)), value.to_numpy(np.float64))):
+                self.sums[:, j] += np.bincount(keys, weights=v, minlength=len(self.articles))
