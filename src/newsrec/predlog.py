@@ -264,7 +264,30 @@ def log_files(root: Path, start: str | None = None, end: str | None = None) -> l
     for folder in sorted(Path(root).glob("date=*")):
         d = folder.name.split("=", 1)[1]
         if (start is None or d >= start) and (end is None or d <= end):
-            files += sorted(folder.glob("part-*.parquet"))
+            files += _parts(folder)
+    return files
+
+
+_LISTED: dict = {}  # per day folder: its modification time, its part files, and whether that listing holds
+SETTLED_NS = 1_000_000_000  # a listing made this long after the folder last changed holds until it changes
+
+
+def _parts(folder: Path) -> list[Path]:
+    """The day folder's part files, in order. Listed once while the folder stays as it is:
+    its modification time is the same, and it was listed well after that time. (A file
+    system's clock is coarse: two files added within one of its ticks leave the same time,
+    so a listing made in the tick of the last change is made again.) A past day's folder,
+    with the most files, is then listed once; the day being written, each time."""
+    try:
+        changed = folder.stat().st_mtime_ns
+    except FileNotFoundError:
+        return []
+    hit = _LISTED.get(folder)
+    if hit is not None and hit[0] == changed and hit[2]:
+        return hit[1]
+    now = time.time_ns()
+    files = sorted(folder / n for n in os.listdir(folder) if n.startswith("part-") and n.endswith(".parquet"))
+    _LISTED[folder] = (changed, files, now - changed > SETTLED_NS)
     return files
 
 

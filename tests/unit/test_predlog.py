@@ -173,3 +173,23 @@ def test_a_row_without_a_time_is_counted_lost_and_the_rest_of_its_flush_written(
     log.close()
     assert log.written == 1 and log.lost == 1 and log.by_day["unknown"]["lost"] == 1
     assert read_log(tmp_path / "log")["user_id"].tolist() == ["U0"]
+
+
+def test_the_log_files_are_listed_again_whenever_a_day_may_have_changed(tmp_path):
+    """A day's listing is kept only while its folder is unchanged and was listed well after its
+    last change: files added at once after a listing are seen, on a quiet day and a busy one."""
+    from newsrec.predlog import log_files
+
+    day = tmp_path / "date=2026-11-05"
+    day.mkdir()
+    (day / "part-1.parquet").write_bytes(b"")
+    old = time.time() - 3600
+    os.utime(day, (old, old))  # a past day, settled
+    assert [f.name for f in log_files(tmp_path)] == ["part-1.parquet"]
+    assert [f.name for f in log_files(tmp_path)] == ["part-1.parquet"]  # from the listing kept
+    for n in (2, 3):  # the day being written: each file seen at once, the clock's tick or not
+        (day / f"part-{n}.parquet").write_bytes(b"")
+        (day / "other.tmp").write_bytes(b"")
+        assert [f.name for f in log_files(tmp_path)] == [f"part-{i}.parquet" for i in range(1, n + 1)]
+    (day / "part-1.parquet").unlink()  # set aside
+    assert [f.name for f in log_files(tmp_path)] == ["part-2.parquet", "part-3.parquet"]

@@ -111,7 +111,7 @@ def _hourly(f) -> dict[str, pd.DataFrame]:
     """A log file's rows by the hour of their request (read once: a log file never changes)."""
     if f not in _LOG:
         df = read_log(f.parent.parent, files=[f])
-        hour = pd.to_datetime(df["request_time"], utc=True).dt.floor("h")
+        hour = core.utc(df["request_time"]).dt.floor("h")
         _LOG[f] = {f"{h:%Y-%m-%dT%H}": part.reset_index(drop=True) for h, part in df.groupby(hour, sort=True)}
     return _LOG[f]
 
