@@ -84,6 +84,8 @@ def undescribed_of(news: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
 
 
 def _ts(x) -> pd.Series:
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.datetime64):  # naive UTC: nothing to parse
+        return pd.Series(x.astype("datetime64[us]")).dt.tz_localize("UTC")
     return pd.Series(pd.to_datetime(x, utc=True)).astype("datetime64[us, UTC]")
 
 

@@ -16,15 +16,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from newsrec.collect import utc
 from newsrec.config import Features as FeatureParams
 from newsrec.features.build import CARRIED, Carry, FeatureTables, build_features, first_ingested, undescribed_of
-from newsrec.features.partitioned import DAY, LOOKBACK, in_part
+from newsrec.features.partitioned import DAY, LOOKBACK
 
 EVENTS = ("impressions", "feedback", "histories")
 
 
 def _naive(s: pd.Series) -> np.ndarray:
-    return pd.to_datetime(s, utc=True).dt.tz_localize(None).to_numpy("datetime64[us]")
+    """Naive UTC times, without parsing times that are already UTC."""
+    return utc(s).dt.tz_localize(None).to_numpy("datetime64[us]")
+
+
+def _us(t: pd.Timestamp) -> np.datetime64:
+    return np.datetime64(t.tz_convert(None), "us")
+
+
+def _row(df: pd.DataFrame, i: int) -> tuple:
+    """Row i's impression id and time."""
+    return df["impression_id"].iat[i], df["time"].iat[i]
 
 
 def _min_by(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -48,6 +59,7 @@ class Moving:
         self.sums = np.zeros((0, len(CARRIED)))  # per article: the CARRIED sums of its events before the cut
         self.first = pd.Series(dtype="datetime64[us, UTC]")  # each article's first impression
         self.firsts = pd.Series(dtype="datetime64[us, UTC]")  # each reader's first ingested impression
+        self._firsts_t: tuple = (None, None)  # those, and their naive times
         self.restarts = getattr(self, "restarts", -1) + 1
 
     def build(
@@ -64,7 +76,7 @@ class Moving:
         hours continue the last call's); false starts over."""
         lo, hi = (pd.Timestamp(w) for w in window)
         step = pd.Timedelta(hours=p.snapshot_hours)
-        cut = np.datetime64((lo - DAY - step).tz_convert(None), "us")
+        cut = _us(lo - DAY - step)
         if not extends or (self.cut is not None and cut < self.cut) or not self._continues(t):
             self.restart()
         self._take(t)
@@ -89,23 +101,29 @@ class Moving:
             window=(lo, hi),
             carry=Carry(carried, carried.to_numpy(np.float64).sum(axis=0)),
             undescribed=undescribed,
-            firsts=in_part(self.firsts, lo, hi + step),
+            firsts=self._firsts_in(lo, hi + step),  # partitioned.in_part's, from times kept
         )
 
     def _continues(self, t: dict[str, pd.DataFrame]) -> bool:
         """A check of `extends`: each table still holds the last row taken in, where it was."""
         for n, (rows, last) in self.last.items():
-            if len(t[n]) < rows or (rows and tuple(t[n][["impression_id", "time"]].iloc[rows - 1]) != last):
+            if len(t[n]) < rows or (rows and _row(t[n], rows - 1) != last):
                 return False
         return True
 
+    def _firsts_in(self, a: pd.Timestamp, b: pd.Timestamp) -> pd.Series:
+        """The readers' first ingested impressions at a <= time < b."""
+        if self._firsts_t[0] is not self.firsts:
+            self._firsts_t = (self.firsts, _naive(self.firsts))
+        t = self._firsts_t[1]
+        return self.firsts[(t >= _us(a)) & (t < _us(b))]
+
     def _between(self, n: str, a: pd.Timestamp | None, b: pd.Timestamp) -> np.ndarray:
         """The rows of table `n` at a <= time < b, in order (a None: those waiting for the cut)."""
-        at = lambda x: np.datetime64(x.tz_convert(None), "us")  # noqa: E731
         if a is None:
             rows = self.pending[n]
-            return rows[self.times[n][rows] < at(b)]
-        return np.flatnonzero((self.times[n] >= at(a)) & (self.times[n] < at(b)))
+            return rows[self.times[n][rows] < _us(b)]
+        return np.flatnonzero((self.times[n] >= _us(a)) & (self.times[n] < _us(b)))
 
     def _take(self, t: dict[str, pd.DataFrame]) -> None:
         """Take in the rows appended since the last move: their times, the articles' first
@@ -120,7 +138,7 @@ class Moving:
             if n == "histories" and len(new):
                 self.firsts = _min_by(self.firsts, first_ingested(new))
             self.rows[n] = len(t[n])
-            self.last[n] = (len(t[n]), tuple(t[n][["impression_id", "time"]].iloc[-1]) if len(t[n]) else None)
+            self.last[n] = (len(t[n]), _row(t[n], len(t[n]) - 1) if len(t[n]) else None)
 
     def _carry_to(self, cut: np.datetime64, t: dict[str, pd.DataFrame]) -> None:
         """Add to the sums the waiting events before `cut`."""
