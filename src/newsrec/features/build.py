@@ -89,7 +89,8 @@ def _ts(x) -> pd.Series:
     return pd.Series(pd.to_datetime(x, utc=True)).astype("datetime64[us, UTC]")
 
 
-def _naive(s: pd.Series) -> np.ndarray:
+def naive_utc(s: pd.Series) -> np.ndarray:
+    """Naive UTC times (datetime64[us]) of time-zone-aware times, without parsing them."""
     return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
@@ -152,7 +153,7 @@ def user_rows(
     candidates shown and clicked over the last day). The activity windows count every
     impression of `hist`, those of rows not in the plan too."""
     every = hist
-    t_all = _naive(every["time"])
+    t_all = naive_utc(every["time"])
     q, r_q, _ = plan if plan is not None else user_plan(t_all, profiled(every), p)
     hist = every.iloc[q]
     n = len(hist)
@@ -198,7 +199,7 @@ def user_rows(
     shown = np.column_stack([np.ones(len(imps)), imps["clicked"].fillna(0).to_numpy(np.float64)])[known]
     q_keys = (users.codes[q].astype(np.int64)[:, None] * n_cats + np.arange(n_cats)).ravel()
     q_t = np.repeat(r_q, n_cats)
-    per = trailing_sums(keys, _naive(imps["time"])[known], shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
+    per = trailing_sums(keys, naive_utc(imps["time"])[known], shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
     out["user_cat_imps_1d"] = pd.Series(list(per[:, :, 0].astype(np.float32)), index=out.index, dtype=object)
     out["user_cat_clicks_1d"] = pd.Series(list(per[:, :, 1].astype(np.float32)), index=out.index, dtype=object)
     return out[["user_id", "event_timestamp", *USER_VIEW.columns]]
@@ -211,7 +212,7 @@ def _last_day(imps: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
     reads a day of impressions, not the whole log."""
     if not len(at):
         return imps.iloc[0:0]
-    t = _naive(imps["time"])
+    t = naive_utc(imps["time"])
     if not len(t) or t.min() >= at.min() - DAY:
         return imps
     return imps[t >= at.min() - DAY]
@@ -245,9 +246,9 @@ def news_stats_rows(
     step = np.timedelta64(p.snapshot_hours, "h")
     seen = news.dropna(subset=["first_seen"])
     ids = pd.Index(seen["news_id"])
-    t_imp, t_fb = _naive(imps["time"]), _naive(feedback["time"])
+    t_imp, t_fb = naive_utc(imps["time"]), naive_utc(feedback["time"])
     k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
-    first = _naive(seen["first_seen"])
+    first = naive_utc(seen["first_seen"])
     # the events that make a row (at the snapshot after them); with a window, only those
     # after lo - step can (floor(t) + step > lo means t > lo - step)
     new_imp, new_fb = k_imp >= 0, k_fb >= 0
@@ -353,7 +354,7 @@ def build_features(
     cat_idx = news["category"].map(cat_of).fillna(len(categories) - 1).to_numpy(dtype=np.int64)
     emb = title_vectors(news, p, content_fit) if emb is None else emb
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
-    plan = user_plan(_naive(hist["time"]), profiled(hist, firsts), p, win)
+    plan = user_plan(naive_utc(hist["time"]), profiled(hist, firsts), p, win)
     d = len(described)  # a user's affinity and profile count the described articles only
     day = _last_day(imps, plan[1])  # the per-category sums read a day before each row, no more
     at = _positions(pd.Index(news["news_id"]), day["news_id"])  # every shown article is in `news`
@@ -361,7 +362,7 @@ def build_features(
     users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, plan, day, imp_cat)
     seen = news["first_seen"].notna().to_numpy()
     if win is not None:
-        t_first = _naive(news["first_seen"])
+        t_first = naive_utc(news["first_seen"])
         seen &= (t_first > win[0]) & (t_first <= win[1])
     meta = pd.DataFrame(
         {

@@ -16,17 +16,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from newsrec.collect import utc
 from newsrec.config import Features as FeatureParams
-from newsrec.features.build import CARRIED, Carry, FeatureTables, build_features, first_ingested, undescribed_of
+from newsrec.features.build import (
+    CARRIED,
+    Carry,
+    FeatureTables,
+    build_features,
+    first_ingested,
+    naive_utc,
+    undescribed_of,
+)
 from newsrec.features.partitioned import DAY, LOOKBACK
 
 EVENTS = ("impressions", "feedback", "histories")
-
-
-def _naive(s: pd.Series) -> np.ndarray:
-    """Naive UTC times, without parsing times that are already UTC."""
-    return utc(s).dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
 def _us(t: pd.Timestamp) -> np.datetime64:
@@ -50,8 +52,8 @@ class Moving:
         self.restart()
 
     def restart(self) -> None:
-        self.rows = dict.fromkeys(EVENTS, 0)  # rows of each table taken in so far
-        self.last: dict[str, tuple] = {}  # per table: its rows and the last one's (impression_id, time)
+        # per table: the rows taken in so far and the last one's (impression_id, time)
+        self.last = dict.fromkeys(EVENTS, (0, None))
         self.times = {n: np.empty(0, "datetime64[us]") for n in EVENTS}
         self.pending = {n: np.empty(0, np.int64) for n in ("impressions", "feedback")}  # rows at or after the cut
         self.cut: np.datetime64 | None = None
@@ -114,7 +116,7 @@ class Moving:
     def _firsts_in(self, a: pd.Timestamp, b: pd.Timestamp) -> pd.Series:
         """The readers' first ingested impressions at a <= time < b."""
         if self._firsts_t[0] is not self.firsts:
-            self._firsts_t = (self.firsts, _naive(self.firsts))
+            self._firsts_t = (self.firsts, naive_utc(self.firsts))
         t = self._firsts_t[1]
         return self.firsts[(t >= _us(a)) & (t < _us(b))]
 
@@ -129,15 +131,15 @@ class Moving:
         """Take in the rows appended since the last move: their times, the articles' first
         impressions, the readers' first ingested impressions; the events wait for the cut."""
         for n in EVENTS:
-            new = t[n].iloc[self.rows[n] :]
-            self.times[n] = np.concatenate([self.times[n], _naive(new["time"])])
+            seen = self.last[n][0]
+            new = t[n].iloc[seen:]
+            self.times[n] = np.concatenate([self.times[n], naive_utc(new["time"])])
             if n in self.pending:
-                self.pending[n] = np.concatenate([self.pending[n], np.arange(self.rows[n], len(t[n]))])
+                self.pending[n] = np.concatenate([self.pending[n], np.arange(seen, len(t[n]))])
             if n == "impressions" and len(new):
                 self.first = _min_by(self.first, new.groupby("news_id", sort=False)["time"].min())
             if n == "histories" and len(new):
                 self.firsts = _min_by(self.firsts, first_ingested(new))
-            self.rows[n] = len(t[n])
             self.last[n] = (len(t[n]), _row(t[n], len(t[n]) - 1) if len(t[n]) else None)
 
     def _carry_to(self, cut: np.datetime64, t: dict[str, pd.DataFrame]) -> None:
