@@ -799,7 +799,7 @@ def main() -> None:
             _, scored = ranker.recommend(req, cache.user(req.user_id), news, unknown)
             lat.append(time.perf_counter() - t)
             if peer is not None:
-                x, _ = fill_defaults(scored, ranker.defaults)
+                x, _ = fill_defaults(scored.frame(), ranker.defaults)
                 peer.append(json.dumps({"dataframe_split": x.to_dict(orient="split")}).encode())
         return np.array(lat) * 1000
 

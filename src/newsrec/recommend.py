@@ -2,7 +2,9 @@
 with the same on-demand code as training, score, blend with quality, return the top k.
 
 The BentoML service (services/) fetches the user's online features and a cached table of
-article features and calls `Ranker.recommend`.
+article features and calls `Ranker.recommend`. The request path works on arrays: the
+candidates come as `Candidates`, and the rows for the prediction log leave as `Rows`, laid
+out as a frame by the log's writer, many responses at once.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from newsrec.config import Ranking
 from newsrec.features.context import context_arrays
 from newsrec.features.request import fill_matrix, floats, request_arrays
-from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS
+from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS, Candidates
 from newsrec.model import predict
+from newsrec.predlog import Rows
 from newsrec.ranking import blend, popularity, rank_within
 
 ID_MAX = 200  # the longest user or news id a request may carry
@@ -119,10 +122,12 @@ class Ranker:
         """A Ranker for a model and the metadata logged with it (its fill values)."""
         return cls(model, version, meta["defaults"], ranking.engagement_weight, ranking.quality_weight)
 
-    def features(self, user: dict | None, news: pd.DataFrame, request_time: datetime) -> dict[str, np.ndarray]:
+    def features(
+        self, user: dict | None, news: pd.DataFrame | Candidates, request_time: datetime
+    ) -> dict[str, np.ndarray]:
         """Per candidate: user features, article features, request features (arrays)."""
         n = len(news)
-        x = {c: news[c].to_numpy() for c in NEWS_COLUMNS}
+        x = {c: np.asarray(news[c]) for c in NEWS_COLUMNS}
         for c in USER_COLUMNS:
             v = user.get(c) if user else None
             if v is not None and hasattr(v, "__len__"):  # a vector: the same object for every row
@@ -138,11 +143,11 @@ class Ranker:
         self,
         req: RecommendRequest,
         user: dict | None,
-        news: pd.DataFrame,
+        news: pd.DataFrame | Candidates,
         unknown: list[str],
         features_as_of: datetime | None = None,
         why_no_user: str | None = None,
-    ) -> tuple[Recommendation, pd.DataFrame]:
+    ) -> tuple[Recommendation, Rows]:
         """Rank `news` (the candidates' article features, indexed by news_id; missing values
         where the store has none) for the request; also return the scored rows for the
         prediction log. Without the user's features (`why_no_user` says why, if not that the
@@ -172,19 +177,20 @@ class Ranker:
         order[rank - 1] = np.arange(len(rank))  # the inverse of the ranks: no second sort
         order = order[: req.k]
         request_id = uuid.uuid4().hex
+        ids = np.asarray(news.index, dtype=object)
         items = [
             Item(
-                news_id=str(news.index[i]),
+                news_id=str(ids[i]),
                 engagement=float(engagement[i]),
                 quality=float(quality[i]),
                 score=float(score[i]),
             )
             for i in order
         ]
-        scored = pd.DataFrame(
+        scored = Rows(
             {
                 **{c: logged[:, i] for i, c in enumerate(MODEL_FEATURES)},
-                "news_id": news.index.to_numpy(),
+                "news_id": ids,
                 "engagement": engagement,
                 "quality": quality,
                 "score": score,
@@ -195,8 +201,9 @@ class Ranker:
                 "request_time": pd.Timestamp(now),
                 "model_version": self.version,
                 "fallback": user is None,
-                "features_as_of": np.repeat(_utc([features_as_of]), len(news)),  # NaT when unknown
-            }
+                "features_as_of": _utc(features_as_of),  # NaT when unknown
+            },
+            len(news),
         )
         return Recommendation(
             request_id=request_id,
@@ -211,5 +218,9 @@ class Ranker:
         ), scored
 
 
-def _utc(times: list) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(times, utc=True))
+def _utc(t: datetime | None) -> pd.Timestamp:
+    """`t` in UTC, in nanoseconds (naive: taken as UTC); NaT for None."""
+    if t is None:
+        return pd.NaT
+    t = pd.Timestamp(t)
+    return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).as_unit("ns")

@@ -227,6 +227,7 @@ def test_features_are_one_row_per_candidate_in_its_order():
 
 def test_scored_rows_have_the_prediction_log_columns():
     rec, scored = _ranker().recommend(RecommendRequest(user_id="U1", k=2, request_time=NOW), USER, NEWS, [])
+    scored = scored.frame()
     assert list(scored.columns) == MODEL_FEATURES + [
         "news_id",
         "engagement",
@@ -242,9 +243,11 @@ def test_scored_rows_have_the_prediction_log_columns():
         "features_as_of",
     ]
     assert scored["features_as_of"].isna().all()  # no store time given: NaT, not a made-up time
+    assert str(scored["features_as_of"].dtype) == "datetime64[ns, UTC]"
+    assert str(scored["request_time"].dtype) == "datetime64[us, UTC]"
     as_of = pd.Timestamp(NOW) - pd.Timedelta(minutes=30)
     rec2, scored2 = _ranker().recommend(RecommendRequest(user_id="U1", request_time=NOW), USER, NEWS, [], as_of)
-    assert rec2.features_as_of == as_of and (scored2["features_as_of"] == as_of).all()
+    assert rec2.features_as_of == as_of and (scored2.frame()["features_as_of"] == as_of).all()
     # engagement = ctr (0.3, 0.1, 0.2): ranks 1, 3, 2; the top 2 are shown
     assert scored["rank"].dtype == np.int64 and scored["rank"].tolist() == [1, 3, 2]
     assert scored["shown"].tolist() == [True, False, True]
@@ -255,7 +258,7 @@ def test_scored_rows_have_the_prediction_log_columns():
 def test_request_times_in_other_zones_naive_and_missing():
     tokyo = NOW.astimezone(timezone(timedelta(hours=9)))  # 21:00+09:00, the same instant
     rec, scored = _ranker().recommend(RecommendRequest(user_id="U1", request_time=tokyo), USER, NEWS, [])
-    assert rec.request_time == NOW and scored["freshness_hours"].tolist() == pytest.approx([1.0] * 3)
+    assert rec.request_time == NOW and scored.frame()["freshness_hours"].tolist() == pytest.approx([1.0] * 3)
     rec, _ = _ranker().recommend(RecommendRequest(user_id="U1", request_time=NOW.replace(tzinfo=None)), USER, NEWS, [])
     assert rec.request_time.tzinfo is not None and rec.request_time == NOW  # naive is read as UTC
 
@@ -275,7 +278,7 @@ def test_a_nan_score_is_ranked_last():
     news = NEWS.assign(news_quality=[np.inf, 0.2, 0.5])  # quality scaled: inf/inf -> NaN, 0, 0
     with np.errstate(invalid="ignore"):
         rec, scored = _ranker(0.0, 1.0).recommend(RecommendRequest(user_id="U1", request_time=NOW), USER, news, [])
-    assert [i.news_id for i in rec.items] == ["N2", "N3", "N1"] and scored["rank"].tolist() == [3, 1, 2]
+    assert [i.news_id for i in rec.items] == ["N2", "N3", "N1"] and scored.frame()["rank"].tolist() == [3, 1, 2]
 
 
 # ----------------------------------------------------------------------------- features/request

@@ -6,10 +6,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
-from newsrec.predlog import PredictionLog, losses, read_log
+from newsrec.predlog import PredictionLog, Rows, frame_of, losses, read_log
 
 
 def _rec(i, day="2026-11-05"):
@@ -30,6 +32,48 @@ def test_records_land_in_date_partitions(tmp_path):
     df = read_log(tmp_path)
     assert len(df) == 7 and log.written == 7 and log.dropped == 0
     assert len(read_log(tmp_path, "2026-11-06", "2026-11-06")) == 2
+
+
+def _response(i: int, n: int, as_of) -> Rows:
+    """A response's rows as the request path hands them over (a frame of one response is
+    what the service used to log, the reference below)."""
+    return Rows(
+        {
+            "news_id": np.array([f"N{i}-{j}" for j in range(n)], dtype=object),
+            "score": np.arange(n) / 10 + i,
+            "rank": np.arange(1, n + 1, dtype=np.int64),
+            "shown": np.arange(n) < 2,
+            "request_id": f"r{i}",
+            "request_time": pd.Timestamp(datetime(2026, 11, 5, 23, 59, i % 60, tzinfo=UTC) + timedelta(hours=i % 2)),
+            "fallback": i % 3 == 0,
+            "features_as_of": as_of,
+        },
+        n,
+    )
+
+
+def test_responses_laid_out_at_once_equal_a_frame_per_response(tmp_path):
+    stamp = pd.Timestamp("2026-11-05 22:00", tz="UTC").as_unit("ns")
+    rows = [_response(i, n, stamp if i % 2 else pd.NaT) for i, n in enumerate([3, 1, 4, 0, 2])]
+    one_by_one = pd.concat(
+        [
+            pd.DataFrame(
+                {**r.columns, "features_as_of": np.repeat(pd.to_datetime([r.columns["features_as_of"]], utc=True), r.n)}
+            )
+            for r in rows
+        ],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(frame_of(rows), one_by_one)
+    assert str(frame_of(rows)["request_time"].dtype) == "datetime64[us, UTC]"
+    log = PredictionLog(tmp_path, batch=1_000)
+    for r in rows:
+        assert log.append(r)
+    log.close()
+    got = read_log(tmp_path).sort_values(["request_id", "rank"], ignore_index=True)
+    assert log.written == 10 and sorted(p.name for p in tmp_path.iterdir()) == ["date=2026-11-05", "date=2026-11-06"]
+    want = one_by_one.sort_values(["request_id", "rank"], ignore_index=True)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):

@@ -12,6 +12,7 @@ from newsrec.recommend import RecommendRequest
 
 def test_known_user_ranked_by_engagement_then_blended():
     rec, scored = ranker().recommend(RecommendRequest(user_id="U1", k=2, request_time=NOW), USER, NEWS, [])
+    scored = scored.frame()
     assert [i.news_id for i in rec.items] == ["N1", "N3"] and not rec.fallback and rec.model_version == "7"
     assert rec.items[0].engagement == pytest.approx(0.30)
     assert scored["category_affinity"].tolist() == pytest.approx([0.5, 0.3, 0.2])
@@ -24,7 +25,7 @@ def test_unknown_user_gets_the_quality_popularity_fallback():
     rec, scored = ranker(0.5, 0.5).recommend(RecommendRequest(user_id="new", request_time=NOW), None, NEWS, ["N9"])
     assert rec.fallback and "unknown user" in rec.fallback_reason and rec.unknown_candidates == ["N9"]
     assert rec.items[0].engagement == pytest.approx(1.0)  # the most clicked article in the last day
-    assert scored["fallback"].all()
+    assert scored.frame()["fallback"].all()
 
 
 @pytest.mark.parametrize("user", [USER, None])
