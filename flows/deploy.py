@@ -1,6 +1,7 @@
 """Prefect flow `deploy` (`make deploy`): package the champion (import it into the BentoML
 store), then put it in service: a running service swaps to it without a restart and the
-flow waits until every worker serves it; otherwise the service is started in the background."""
+flow waits until every worker serves it; otherwise the service is started in the background.
+Last, the version's monitoring reference is made, so its first night does not wait for it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prefect import flow, get_run_logger, task
 
 from flows import entry
 from newsrec.bootstrap import context
+from newsrec.stages.monitor import prepare_reference
 from newsrec.stages.package import package as package_stage
 from newsrec.stages.serve import in_service
 
@@ -28,10 +30,19 @@ def serve(version: str) -> str | None:
     return in_service(ctx.params.serve, ctx.paths, version, say=get_run_logger().info)
 
 
+@task(name="reference")
+def reference(version: str) -> None:
+    """The served version's monitoring reference (newsrec.stages.monitor.reference_frame)."""
+    ctx = context()
+    prepare_reference(ctx.params, ctx.paths, ctx.registry, version, get_run_logger().info)
+
+
 @flow(name="deploy")
 def deploy() -> dict:
     packaged = package()
-    return {"package": packaged, "url": serve(packaged["model_version"])}
+    url = serve(packaged["model_version"])
+    reference(packaged["model_version"])
+    return {"package": packaged, "url": url}
 
 
 if __name__ == "__main__":

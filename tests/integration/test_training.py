@@ -264,8 +264,8 @@ def test_model_loading_trusts_only_the_types_the_project_names(project, tmp_path
 
 def test_the_reference_frame_is_made_once_per_version_and_training_set(project):
     """Monitoring judges every live day against the same reference: the model version is
-    loaded and the validation sample scored once per process, again when the training set
-    file changes; each caller gets its own copy."""
+    loaded and the validation sample scored once, again when the training set file changes;
+    each caller gets its own copy, and a new process reads it from disk."""
     import os
 
     import pandas as pd
@@ -291,6 +291,22 @@ def test_the_reference_frame_is_made_once_per_version_and_training_set(project):
     rebuilt = reference_frame(ctx.paths, ctx.params, ctx.registry, champion)
     assert loads == [champion, champion]
     pd.testing.assert_frame_equal(rebuilt, again)
+    # a new process (its memo empty) reads the frame the first made from disk: no model load
+    from newsrec.stages import monitor
+
+    monitor._REFERENCES.clear()
+    pd.testing.assert_frame_equal(reference_frame(ctx.paths, ctx.params, ctx.registry, champion), rebuilt)
+    assert loads == [champion, champion]
+    (f,) = [
+        f
+        for f in (ctx.paths.monitor / "reference").glob("*.parquet")
+        if f.stat().st_mtime_ns
+        == max(g.stat().st_mtime_ns for g in (ctx.paths.monitor / "reference").glob("*.parquet"))
+    ]
+    f.write_bytes(b"not parquet")  # a damaged file is made again
+    monitor._REFERENCES.clear()
+    pd.testing.assert_frame_equal(reference_frame(ctx.paths, ctx.params, ctx.registry, champion), rebuilt)
+    assert loads == [champion, champion, champion]
 
 
 def test_pandas_point_in_time_join_equals_feast(project):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from newsrec.config import Params, Paths
 from newsrec.console import Say, progress
+from newsrec.stages.monitor import prepare_reference
 from newsrec.stages.package import package
 from newsrec.stages.serve import in_service
 
@@ -24,8 +25,9 @@ class Deployed:
 
 
 def deploy(p: Params, paths: Paths, registry: Registry, start: bool = True, say: Say | None = None) -> Deployed:
-    """Package the champion (no Bento build) and put it in service."""
+    """Package the champion (no Bento build), put it in service, and make its monitoring reference."""
     say = say or progress("deploy")
     pkg = package(paths, registry, build=False, say=say)
     url = in_service(p.serve, paths, pkg.model_version, start=start, say=say)
+    prepare_reference(p, paths, registry, pkg.model_version, say)
     return Deployed(pkg.model_version, pkg.bento_model, url)

@@ -6,6 +6,7 @@ reports/monitor/decision.json. Nothing is triggered from here: the monitor flow 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -19,7 +20,7 @@ import pandas as pd
 from newsrec.config import Monitor, Params, Paths
 from newsrec.console import Run, Say, progress
 from newsrec.data.canonical import article_categories
-from newsrec.data.io import read_json, write_json
+from newsrec.data.io import atomic_file, read_json, write_json
 from newsrec.drift import DriftSummary, last_days, performance, sample
 from newsrec.features.spec import MODEL_FEATURES
 from newsrec.gates import DriftDecision, drift_decision
@@ -49,20 +50,58 @@ class Monitoring:
 
 
 _REFERENCES: dict = {}  # this process's last reference frame, by everything it is made of
+REFERENCES_KEPT = 3  # reference files kept on disk (the newest)
 
 
 def reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
     """A sample of the validation split, scored by the model version that served the window:
-    the held-out day just before serving, so its performance is out of sample. Made once per
-    process for the same training set file, registered version (never changed once
-    registered) and params: the live loop judges every day with it."""
+    the held-out day just before serving, so its performance is out of sample. Made once for
+    the same training set file, registered version (never changed once registered) and
+    params, then kept: in the process (the live loop judges every day with it) and on disk
+    under reports/monitor/reference/, so a nightly run in a new process reads it instead of
+    loading the model and scoring the sample again. A deploy makes it (`prepare_reference`)."""
     st = paths.trainset.stat()
     key = (str(paths.trainset), st.st_mtime_ns, st.st_size, registry.uri, registry.name, version)
     key += (p.monitor.reference_rows, p.monitor.seed, p.ranking.engagement_weight, p.ranking.quality_weight)
     if key not in _REFERENCES:
         _REFERENCES.clear()
-        _REFERENCES[key] = _reference_frame(paths, p, registry, version)
+        _REFERENCES[key] = _stored(paths, key, version, lambda: _reference_frame(paths, p, registry, version))
     return _REFERENCES[key].copy()
+
+
+def _stored(paths: Paths, key: tuple, version: str, make) -> pd.DataFrame:
+    """The reference frame of `key` from its file, or made and written (atomically); the
+    oldest files beyond REFERENCES_KEPT are removed. A file that cannot be read is made again."""
+    folder = paths.monitor / "reference"
+    f = folder / f"v{version}-{hashlib.sha1(repr(key).encode()).hexdigest()[:16]}.parquet"
+    if f.exists():
+        try:
+            return pd.read_parquet(f)
+        except Exception:  # a damaged cache file: made again and overwritten below
+            pass
+    frame = make()
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_file(f) as tmp:
+        frame.to_parquet(tmp)
+    for old in sorted(folder.glob("*.parquet"), key=lambda x: x.stat().st_mtime_ns)[:-REFERENCES_KEPT]:
+        old.unlink(missing_ok=True)
+    return frame
+
+
+def prepare_reference(p: Params, paths: Paths, registry: Registry, version: str, say: Say) -> None:
+    """Make the reference frame of a version just put in service, so that its first night's
+    judgement does not wait for it. Monitoring makes it anyway if this could not."""
+    if not paths.trainset.exists():
+        return
+    t = time.monotonic()
+    try:
+        ref = reference_frame(paths, p, registry, version)
+    except Exception as e:  # a failure here loses nothing: the first monitor run makes it
+        say(
+            f"the monitoring reference of v{version} was not made ({type(e).__name__}: {e}); the next monitor run makes it"
+        )
+        return
+    say(f"the monitoring reference of v{version}: {len(ref):,} validation rows scored ({time.monotonic() - t:.1f} s)")
 
 
 def _reference_frame(paths: Paths, p: Params, registry: Registry, version: str) -> pd.DataFrame:
