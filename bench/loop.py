@@ -1,7 +1,8 @@
 """Live days through the real stack (`make loop`): seconds per live day split by part, days
 with a retrain and days without one apart, next to the same days simulated in process
 (`make simulate`'s drift policy on the loop's world, the floor: the same ranking, metrics
-and Evidently judgement without HTTP, Feast, DVC or Prefect), in one run.
+and Evidently judgement without HTTP, Feast, DVC or Prefect), in one run. Evidently is
+imported before the first live day, as the simulated days find it.
 
 Usage: python bench/loop.py [DAYS [SHOCK_DAY]]   (default 3 1: a shock on the second day)
        python bench/loop.py --report             (read the last reports/loop.json instead)
@@ -34,6 +35,10 @@ def run(days: int, shock_day: int) -> dict:
     from newsrec.stages.ui import ui, url
 
     ui(context().paths, ["prefect"])  # the server the drift event goes to, as `make loop` starts it
+    # Evidently's modules take about 6 s to import. The simulated days run later in this
+    # process and find them imported, so the live days do too: without this the first
+    # night alone paid the process's start-up, which no simulated day pays.
+    import monitoring.reports  # noqa: F401
     os.environ["PREFECT_API_URL"] = url("prefect") + "/api"
     from flows.loop import loop
 
