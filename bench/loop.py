@@ -39,6 +39,7 @@ def run(days: int, shock_day: int) -> dict:
     # process and find them imported, so the live days do too: without this the first
     # night alone paid the process's start-up, which no simulated day pays.
     import monitoring.reports  # noqa: F401
+
     os.environ["PREFECT_API_URL"] = url("prefect") + "/api"
     from flows.loop import loop
 
