@@ -267,6 +267,7 @@ def test_the_reference_frame_is_made_once_per_version_and_training_set(project):
     loaded and the validation sample scored once, again when the training set file changes;
     each caller gets its own copy, and a new process reads it from disk."""
     import os
+    import shutil
 
     import pandas as pd
 
@@ -282,6 +283,11 @@ def test_the_reference_frame_is_made_once_per_version_and_training_set(project):
 
     ctx.registry.load_model = counted
     champion = ctx.registry.champion()
+    # made by nothing yet: another test of this project may have deployed (which makes it) or monitored
+    from newsrec.stages import monitor
+
+    shutil.rmtree(ctx.paths.monitor / "reference", ignore_errors=True)
+    monitor._REFERENCES.clear()
     first = reference_frame(ctx.paths, ctx.params, ctx.registry, champion)
     first["score"] = 0.0  # a caller's change stays in its copy
     again = reference_frame(ctx.paths, ctx.params, ctx.registry, champion)
@@ -292,8 +298,6 @@ def test_the_reference_frame_is_made_once_per_version_and_training_set(project):
     assert loads == [champion, champion]
     pd.testing.assert_frame_equal(rebuilt, again)
     # a new process (its memo empty) reads the frame the first made from disk: no model load
-    from newsrec.stages import monitor
-
     monitor._REFERENCES.clear()
     pd.testing.assert_frame_equal(reference_frame(ctx.paths, ctx.params, ctx.registry, champion), rebuilt)
     assert loads == [champion, champion]
