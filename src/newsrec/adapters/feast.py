@@ -509,18 +509,17 @@ class Snapshot:
         """The candidates' rows and the ids the store does not hold (new articles, or not
         articles: ranked with the defaults either way; their values missing, as a reindex
         leaves them); no candidates: the freshest N."""
-        t = self.table
         if candidates is None:
-            top = t.nlargest(self.freshest_n, "first_seen_ts")
-            return Candidates(top.index.to_numpy(dtype=object), {c: top[c].to_numpy() for c in top.columns}), []
+            candidates = self.table.nlargest(self.freshest_n, "first_seen_ts").index.tolist()
         ids = list(dict.fromkeys(candidates))
         index, columns = self.arrays
         at = index.get_indexer(ids)
         missing = at < 0
+        some_missing = bool(missing.any())
         out = {}
         for c, a in columns.items():
             v = a[at]  # a copy; -1 took the last row where the id is unknown, overwritten here
-            if missing.any():
+            if some_missing:
                 v = v if v.dtype.kind in "fO" else v.astype(np.float64)
                 v[missing] = np.nan
             out[c] = v
