@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from newsrec.predlog import PredictionLog, Rows, frame_of, losses, read_log
+from newsrec.predlog import PredictionLog, Rows, frame_of, log_files, losses, read_log, read_part
 
 
 def _rec(i, day="2026-11-05"):
@@ -74,6 +74,10 @@ def test_responses_laid_out_at_once_equal_a_frame_per_response(tmp_path):
     assert log.written == 10 and sorted(p.name for p in tmp_path.iterdir()) == ["date=2026-11-05", "date=2026-11-06"]
     want = one_by_one.sort_values(["request_id", "rank"], ignore_index=True)
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+    for f in log_files(tmp_path):  # each part as pandas reads it, whole or some columns
+        pd.testing.assert_frame_equal(read_part(f), pd.read_parquet(f))
+        cols = ["request_time", "request_id", "features_as_of"]
+        pd.testing.assert_frame_equal(read_part(f, cols), pd.read_parquet(f, columns=cols))
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
@@ -237,3 +241,20 @@ def test_the_log_files_are_listed_again_whenever_a_day_may_have_changed(tmp_path
         assert [f.name for f in log_files(tmp_path)] == [f"part-{i}.parquet" for i in range(1, n + 1)]
     (day / "part-1.parquet").unlink()  # set aside
     assert [f.name for f in log_files(tmp_path)] == ["part-2.parquet", "part-3.parquet"]
+
+
+def test_outcomes_land_in_the_partition_of_their_request_day_whatever_the_time_type(tmp_path):
+    from newsrec.predlog import OUTCOMES, write_outcomes
+
+    utc = pd.to_datetime(["2026-11-05 23:59:59", "2026-11-06 00:00:00", "2026-11-05 00:00:00"], utc=True)
+    for i, times in enumerate([utc, utc.tz_convert("Europe/Berlin"), utc.strftime("%Y-%m-%dT%H:%M:%SZ")]):
+        root = tmp_path / str(i)
+        write_outcomes(
+            root,
+            pd.DataFrame({"request_id": ["a", "b", "c"], "news_id": "N", "clicked": [1, 0, 1], "request_time": times}),
+        )
+        assert sorted(p.name for p in root.iterdir()) == ["date=2026-11-05", "date=2026-11-06"]
+        got = read_log(root).sort_values("request_id", ignore_index=True)
+        assert got.columns.tolist() == OUTCOMES and got["request_id"].tolist() == ["a", "b", "c"]
+        assert (got["request_time"] == pd.Series(utc)).all()
+        assert read_log(root, "2026-11-06", "2026-11-06")["request_id"].tolist() == ["b"]

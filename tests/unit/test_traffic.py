@@ -23,3 +23,77 @@ START = pd.Timestamp("2026-11-09", tz="UTC")
 )
 def test_the_next_live_day_is_the_first_the_store_has_not_begun(as_of, days):
     assert days_into(pd.Timestamp(as_of, tz="UTC"), START) == days
+
+
+def test_an_hours_answers_join_their_requests_rows_as_a_keyed_concat_does():
+    """_ask against a real HTTP server that ranks each request's candidates its own way: every
+    candidate row gets its request's answer, as the keyed concat (the reference) gives it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import numpy as np
+
+    from newsrec.stages.traffic import _ask
+
+    class Ranking(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 -- http.server's name
+            req = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            ids = sorted(req["candidates"], reverse=len(req["candidates"]) % 2 == 0)
+            body = json.dumps(
+                {
+                    "request_id": f"r-{req['user_id']}",
+                    "model_version": "3",
+                    "items": [{"news_id": n, "engagement": 0.1 * i, "score": 1.0 - 0.1 * i} for i, n in enumerate(ids)],
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    rng = np.random.default_rng(0)
+    batch = []
+    for u in range(40):
+        ids = [f"N{j}" for j in rng.choice(30, int(rng.integers(1, 12)), replace=False)]
+        rows = pd.DataFrame({"news_id": ids, "user_id": f"U{u}", "p_click": rng.random(len(ids))})
+        batch.append(({"user_id": f"U{u}", "candidates": ids}, rows))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ranking)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        got = _ask(f"http://127.0.0.1:{server.server_address[1]}", batch, clients=4)
+    finally:
+        server.shutdown()
+    key = ["user_id", "news_id"]
+    want = pd.concat([rows for _, rows in batch], ignore_index=True)
+    assert len(got) == len(want) and got[key].drop_duplicates().shape[0] == len(want)
+    got = got.sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got[want.columns], want.sort_values(key, ignore_index=True))
+    assert (got["request_id"] == "r-" + got["user_id"]).all() and (got["model_version"] == "3").all()
+    for _, g in got.groupby("user_id"):  # ranks follow the answer's order of that request
+        ids = sorted(g["news_id"], reverse=len(g) % 2 == 0)
+        assert g.set_index("news_id").loc[ids, "rank"].tolist() == list(range(1, len(g) + 1))
+
+
+@pytest.mark.parametrize("span_h", [0, 1, 3])
+def test_a_log_files_rows_by_hour_are_what_a_groupby_gives(tmp_path, span_h):
+    import numpy as np
+
+    from newsrec.stages.advance import _hourly
+
+    rng = np.random.default_rng(span_h)
+    start = pd.Timestamp("2026-11-05 10:00", tz="UTC")
+    times = start + pd.to_timedelta(np.sort(rng.integers(0, 3600 * (span_h + 1), 50)), "s")
+    df = pd.DataFrame({"request_id": [f"r{i}" for i in range(50)], "request_time": times, "score": rng.random(50)})
+    (tmp_path / "date=2026-11-05").mkdir()
+    f = tmp_path / "date=2026-11-05" / "part-1.parquet"
+    df.to_parquet(f, index=False)
+    got = _hourly(f)
+    want = {f"{h:%Y-%m-%dT%H}": p.reset_index(drop=True) for h, p in df.groupby(df["request_time"].dt.floor("h"))}
+    assert list(got) == list(want) and len(got) == len(set(times.floor("h")))
+    for k in want:
+        pd.testing.assert_frame_equal(got[k], want[k])

@@ -112,7 +112,10 @@ def _hourly(f) -> dict[str, pd.DataFrame]:
     if f not in _LOG:
         df = read_log(f.parent.parent, files=[f])
         hour = core.utc(df["request_time"]).dt.floor("h")
-        _LOG[f] = {f"{h:%Y-%m-%dT%H}": part.reset_index(drop=True) for h, part in df.groupby(hour, sort=True)}
+        if len(hour) and hour.notna().all() and hour.min() == hour.max():
+            _LOG[f] = {f"{hour.iloc[0]:%Y-%m-%dT%H}": df}  # one hour (most files): what the groupby gives
+        else:
+            _LOG[f] = {f"{h:%Y-%m-%dT%H}": part.reset_index(drop=True) for h, part in df.groupby(hour, sort=True)}
     return _LOG[f]
 
 
