@@ -53,7 +53,7 @@ def _serve():
 
 
 SERVE = _serve()
-DEADLINE = Deadline.in_services(SERVE.queue_target_services, SERVE.max_wait_ms)  # one per worker process
+DEADLINE = Deadline.in_services(SERVE.queue_target_services, SERVE.max_wait_services)  # one per worker process
 
 
 @bentoml.asgi_app(status, path="/status")
@@ -117,11 +117,19 @@ class Recommender:
             "features_store": self.features.snapshot.store.name if self.features.snapshot.store else None,
             "features_reloads": self.features.reloads,  # whole article tables read
             "features_updates": self.features.updates,  # advances read in part (the pushed articles)
+            "features_load_ms": round(self.features.load_seconds * 1000, 1),  # the last change's read
             "errors": [
                 e for e in (self.model.error, self.features.error, self.features.read_error, self.log.error) if e
             ],
             "log": {
                 k: getattr(self.log, k) for k in ("written", "dropped", "failed", "quarantined", "lost", "healthy")
+            },
+            # the worker's shedding rule now (services/guard.Deadline): its mean time per request,
+            # the queue target it makes, and the requests shed so far
+            "shedding": {
+                "service_ms": round(DEADLINE.service * 1000, 2),
+                "target_ms": round(DEADLINE.target * 1000, 1),
+                "shed": DEADLINE.shed,
             },
         }
 

@@ -417,7 +417,7 @@ def test_bentoml_serve_subprocess_and_prediction_log(packaged, tmp_path):
         # the hourly advances reached the workers as updates (only the pushed articles read
         # again), which the parity check below holds to the offline features
         st = json.loads(urllib.request.urlopen(f"{url}/status/", timeout=10).read())
-        assert st["features_updates"] >= 12, st
+        assert st["features_updates"] >= 12 and st["features_load_ms"] > 0, st
     from newsrec.predlog import read_log
 
     log = read_log(proj / "data" / "predictions")

@@ -542,6 +542,7 @@ class OnlineFeatures:
         self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
         self.wait_ms = wait_ms
         self.reloads, self.updates, self.error = 0, 0, None
+        self.load_seconds = 0.0  # how long the last store change took to read (pick-up, less the poll)
         self.read_error: str | None = None  # the last failed user read, until a read succeeds
         self.where = home_of(home)
         self.snapshot = self._load(self._version())
@@ -579,7 +580,9 @@ class OnlineFeatures:
                 if self.snapshot.table is not None and v[1] == 0:  # never swap a store in for a missing one
                     raise FileNotFoundError(f"the online store in service is missing ({self.snapshot.store.where})")
                 if v != self.snapshot.version:
+                    began = time.monotonic()
                     self.snapshot = self._load(v, self.snapshot)
+                    self.load_seconds = time.monotonic() - began
                 self.error = None
             except Exception as e:  # keep serving the last good store; /status reports it
                 self.error = f"{type(e).__name__}: {e}"
