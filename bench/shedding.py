@@ -1,5 +1,5 @@
 """The service's shedding rule (services/guard.Deadline) on a simulated queue, to choose
-serve.queue_target_services and serve.max_wait_services without the machine's noise.
+serve.queue_target_services without the machine's noise.
 
 `bench/serve.py` loads the real service at 80% and at 2x of its measured capacity, but one
 run is only as good as the machine is steady: its speed here drifts by up to 2x within
@@ -10,14 +10,14 @@ minutes, and a slower minute turns "80%" into 90% or more. This model runs the r
   over `serve.workers` workers (each connection belongs to one worker: the workers share a
   listening socket, not a queue);
 - a request that finds `serve.max_concurrency` requests in its worker gets 503 at the door,
-  and so does one with more work ahead than the maximum wait, or than the target while the
-  queue stands (at no cost to the worker);
+  and so does one with more work ahead than the target while the queue stands, or from a
+  shed at take-up until a request finds the worker empty (at no cost to the worker);
 - each worker takes its requests up one at a time, first come first served, and asks its
   Deadline: a shed request costs `--shed-ms` of the worker (the body is parsed before the API
   asks), a served one a service time drawn from a lognormal with the mean that capacity
   implies (workers / capacity) and the coefficient of variation `--cv`, and the Deadline is
   told it (its target is so many of the worker's mean service times);
-- per queue target and maximum wait: the sheds in `--seconds` at 80% and at 90% of capacity (mean and max over
+- per queue target: the sheds in `--seconds` at 80% and at 90% of capacity (mean and max over
   `--seeds` runs), the p99 of the answered requests at 80% and at 2x, and their ratio.
   In service times the model's figures do not depend on `--capacity`: a faster machine
   gives the same sheds and the same ratio, at shorter waits.
@@ -28,7 +28,7 @@ at 80% still queues now and then), not a fault; the target trades them against t
 p99. The figures are a model's: the real service's service times have a longer tail.
 
 Usage: python bench/shedding.py [--capacity 210] [--workers 2] [--cv 0.35] [--shed-ms 3.3]
-           [--targets 10,15,20,25,30] [--max-waits 25,28,30,35] [--seconds 60] [--seeds 10]
+           [--targets 10,15,20,25,30] [--seconds 60] [--seeds 10]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from services.guard import Deadline  # noqa: E402
 def simulate(
     load: float,
     target_services: float,
-    max_wait_services: float,
+    max_wait_ms: float,
     *,
     capacity: float,
     workers: int,
@@ -71,7 +71,7 @@ def simulate(
     service = rng.lognormal(np.log(mean_s) - sigma**2 / 2, sigma, n)
     shed, refused, latency = 0, 0, []
     for w in range(workers):
-        d = Deadline.in_services(target_services, max_wait_services, 1000 * mean_s, interval_ms)
+        d = Deadline.in_services(target_services, max_wait_ms, 1000 * mean_s, interval_ms)
         d.drained = 0.0  # the model's clock starts at 0
         free = 0.0  # when the worker is next free
         inside: collections.deque = collections.deque()  # when each admitted request leaves
@@ -98,14 +98,14 @@ def simulate(
     }
 
 
-def sweep(a: argparse.Namespace, max_concurrency: int) -> list[dict]:
+def sweep(a: argparse.Namespace, max_wait_ms: float, max_concurrency: int) -> list[dict]:
     common = {"capacity": a.capacity, "workers": a.workers, "cv": a.cv, "shed_ms": a.shed_ms}
     common["max_concurrency"] = max_concurrency
     rows = []
-    for t, m in ((t, m) for t in a.targets for m in a.max_waits if m >= t):
+    for t in a.targets:
         runs = {
             load: [
-                simulate(load, t, m, seconds=a.seconds if load < 1 else a.seconds / 2, seed=s, **common)
+                simulate(load, t, max_wait_ms, seconds=a.seconds if load < 1 else a.seconds / 2, seed=s, **common)
                 for s in range(a.seeds)
             ]
             for load in (0.8, 0.9, 2.0)
@@ -115,7 +115,6 @@ def sweep(a: argparse.Namespace, max_concurrency: int) -> list[dict]:
         rows.append(
             {
                 "target_services": t,
-                "max_wait_services": m,
                 "target_ms": t * 1000 * a.workers / a.capacity,
                 "requests_80": int(np.mean([r["requests"] for r in runs[0.8]])),
                 "shed_80": [r["shed"] for r in runs[0.8]],
@@ -135,7 +134,6 @@ def main() -> None:
     ap.add_argument("--cv", type=float, default=0.35, help="service time's coefficient of variation")
     ap.add_argument("--shed-ms", type=float, default=3.3, help="worker time a shed request costs")
     ap.add_argument("--targets", default="10,15,20,25,30", help="queue targets to compare (mean service times)")
-    ap.add_argument("--max-waits", default="25,28,30,35", help="maximum waits to compare (mean service times)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the 80%% and 90%% runs (2x: half)")
     ap.add_argument("--seeds", type=int, default=10)
     a = ap.parse_args()
@@ -144,22 +142,20 @@ def main() -> None:
     serve = load_params(Path(__file__).resolve().parents[1] / "params.yaml").serve
     a.workers = a.workers or serve.workers
     a.targets = [float(x) for x in a.targets.split(",")]
-    a.max_waits = [float(x) for x in a.max_waits.split(",")]
     print(
         f"model: {a.workers} workers, capacity {a.capacity:.0f} req/s (service time mean "
         f"{1000 * a.workers / a.capacity:.1f} ms, cv {a.cv}), a shed costs {a.shed_ms} ms, "
-        f"serve.max_concurrency {serve.max_concurrency}; {a.seeds} runs per load, {a.seconds:.0f} s (2x: half)"
+        f"serve.max_wait_ms {serve.max_wait_ms:.0f}, serve.max_concurrency {serve.max_concurrency}; {a.seeds} runs per load, {a.seconds:.0f} s (2x: half)"
     )
     print(
-        f"{'queue target (ms)':>22} {'max wait':>9} {'sheds at 80%: mean':>19} {'max':>5} {'at 90%: mean':>13} {'max':>5} "
+        f"{'queue target (ms)':>22} {'sheds at 80%: mean':>19} {'max':>5} {'at 90%: mean':>13} {'max':>5} "
         f"{'p99 80%':>9} {'p99 2x':>8} {'2x/80%':>7}"
     )
-    rows = sweep(a, serve.max_concurrency)
+    rows = sweep(a, serve.max_wait_ms, serve.max_concurrency)
     for r in rows:
-        ours = (r["target_services"], r["max_wait_services"]) == (serve.queue_target_services, serve.max_wait_services)
-        mark = "  <- params" if ours else ""
+        mark = "  <- params" if r["target_services"] == serve.queue_target_services else ""
         print(
-            f"{r['target_services']:>5.0f} services ({r['target_ms']:>4.0f} ms) {r['max_wait_services']:>9.0f} {np.mean(r['shed_80']):>19.1f} {max(r['shed_80']):>5} "
+            f"{r['target_services']:>5.0f} services ({r['target_ms']:>4.0f} ms) {np.mean(r['shed_80']):>19.1f} {max(r['shed_80']):>5} "
             f"{np.mean(r['shed_90']):>13.1f} {max(r['shed_90']):>5} {r['p99_80_ms']:>6.0f} ms "
             f"{r['p99_2x_ms']:>5.0f} ms {r['ratio']:>6.2f}x{mark}"
         )

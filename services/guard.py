@@ -56,65 +56,51 @@ class Deadline:
     """Which admitted requests to shed when the worker takes them up (CoDel's idea, as
     servers use it for request queues): a burst that the worker drains is served, a standing
     queue is not. While some request has waited at most the target within the last
-    `interval_ms`, the queue drains and only a wait over the maximum wait is shed; once none
-    has for that long, the queue stands, and every wait over the target is shed, so the
-    answered requests keep a short wait and the rest are told at once to come back.
+    `interval_ms`, the queue drains and only a wait over `max_wait_ms` is shed; once none has
+    for that long, the queue stands, and every wait over the target is shed, so the answered
+    requests keep a short wait and the rest are told at once to come back.
 
-    Both the target and the maximum wait are so many of the worker's mean service times
-    (`target_services`, `max_wait_services`; measured: `served` is told each request's time,
-    a moving average of the last few dozen), so the rule holds a queue of so much work
-    whatever the machine's speed: a fixed bound in milliseconds sheds the bursts of a slow
-    hour and lets a fast hour's overload wait several times longer than its normal load does.
-    The maximum wait bounds the answered requests' wait under overload too: there the door
-    keeps the queue near the target, some request then waits under it, the queue counts as
-    draining again, and until it stands once more the waits run up to the maximum (in the
-    queue model, bench/shedding.py, most answered requests at 2x). Without the service
-    counts, `target_ms` and `max_wait_ms` are fixed (and `target_ms` is the mean's first
-    guess)."""
+    The target is `target_services` times the worker's mean service time (measured: `served`
+    is told each request's time, a moving average of the last few dozen), so the rule holds
+    a queue of so much work whatever the machine's speed: a fixed target in milliseconds
+    sheds the bursts of a slow hour and lets a fast hour's overload wait several times longer
+    than its normal load does. Without `target_services`, the target is `target_ms`, fixed
+    (and `target_ms` is the mean's first guess).
+
+    The door (`at_door`, with the target in service times) refuses a request with more work
+    ahead than the target while the queue stands, and from a shed at take-up until a request
+    finds the worker empty. Under overload the queue sheds at its head, a request there then
+    waits under the target, the queue counts as draining again, and for the next interval
+    the door let every request in, up to `serve.max_concurrency`: in the queue model
+    (bench/shedding.py) three answered requests in four at 2x had come in that way, and
+    waited over the target. The door shut until the worker empties holds the queue near the
+    target instead; a burst ends with an empty worker and opens it."""
 
     ALPHA = 0.05  # the moving average's weight of the newest service time
 
     def __init__(
-        self,
-        target_ms: float,
-        max_wait_ms: float,
-        interval_ms: float = 100.0,
-        target_services: float | None = None,
-        max_wait_services: float | None = None,
+        self, target_ms: float, max_wait_ms: float, interval_ms: float = 100.0, target_services: float | None = None
     ) -> None:
-        self.fixed, self.fixed_max, self.interval = target_ms / 1000, max_wait_ms / 1000, interval_ms / 1000
-        self.per_service, self.max_per_service = target_services, max_wait_services
+        self.max_wait, self.interval = max_wait_ms / 1000, interval_ms / 1000
+        self.per_service = target_services
         self.service = target_ms / 1000 / target_services if target_services else 0.0  # mean, seconds
+        self.fixed = target_ms / 1000
         self.drained = time.monotonic()  # the last time a request waited at most the target
         self.shed = 0
+        self.shut = False  # from a shed at take-up until a request finds the worker empty
 
     @classmethod
     def in_services(
-        cls,
-        target_services: float,
-        max_wait_services: float,
-        first_service_ms: float = 10.0,
-        interval_ms: float = 100.0,
+        cls, target_services: float, max_wait_ms: float, first_service_ms: float = 10.0, interval_ms: float = 100.0
     ) -> Deadline:
-        """A target of `target_services` mean service times and a maximum wait of
-        `max_wait_services`, the mean first guessed at `first_service_ms` until requests are served."""
-        return cls(
-            first_service_ms * target_services,
-            first_service_ms * max_wait_services,
-            interval_ms,
-            target_services,
-            max_wait_services,
-        )
+        """A target of `target_services` mean service times, the mean first guessed at
+        `first_service_ms` until requests are served."""
+        return cls(first_service_ms * target_services, max_wait_ms, interval_ms, target_services)
 
     @property
     def target(self) -> float:
         """The queue target now, in seconds."""
         return self.per_service * self.service if self.per_service else self.fixed
-
-    @property
-    def max_wait(self) -> float:
-        """The longest wait served now, in seconds."""
-        return self.max_per_service * self.service if self.max_per_service else self.fixed_max
 
     def served(self, seconds: float) -> None:
         """A request took the worker `seconds` (from take-up to its answer)."""
@@ -122,18 +108,19 @@ class Deadline:
 
     def at_door(self, ahead: int, now: float) -> str | None:
         """Why a request that finds `ahead` requests in the worker is to be shed before it is
-        queued (its body unparsed, no place in the worker's queue taken); None to admit it:
-        when the work ahead (`ahead` times the mean service time) is over the maximum wait,
-        or, while the queue stands, over the target. Either way it would be shed when taken
-        up, later and dearer."""
-        if not self.per_service:
+        queued (its body unparsed, no place in the worker's queue taken); None to admit it.
+        Only while the queue stands or the door is shut (see the class's text), and only when
+        the work ahead (`ahead` times the mean service time) is over the target: it would be
+        shed when taken up, later and dearer."""
+        if ahead == 0:
+            self.shut = False
+        if not self.per_service or (now - self.drained <= self.interval and not self.shut):
             return None
         work = ahead * self.service
-        standing = now - self.drained > self.interval
-        if work <= (self.target if standing else self.max_wait):
+        if work <= self.target:
             return None
         self.shed += 1
-        why = "the queue has stood" if standing else "over the maximum wait"
+        why = "the queue has stood" if now - self.drained > self.interval else "the worker is shedding"
         return f"{ahead} requests ahead (about {work * 1000:.0f} ms of work) and {why}; retry shortly"
 
     def judge(self, waited: float, now: float) -> str | None:
@@ -147,7 +134,8 @@ class Deadline:
         if waited <= (target if standing else self.max_wait):
             return None
         self.shed += 1
-        return "the queue has stood" if standing else "over the maximum wait"
+        self.shut = True
+        return "the queue has stood" if standing else "over serve.max_wait_ms"
 
     def overdue(self) -> Response | None:
         """A 503 for the current request if it is to be shed (see the class's text); None

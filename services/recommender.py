@@ -53,7 +53,7 @@ def _serve():
 
 
 SERVE = _serve()
-DEADLINE = Deadline.in_services(SERVE.queue_target_services, SERVE.max_wait_services)  # one per worker process
+DEADLINE = Deadline.in_services(SERVE.queue_target_services, SERVE.max_wait_ms)  # one per worker process
 
 
 @bentoml.asgi_app(status, path="/status")

@@ -54,7 +54,7 @@ def make_project(dest: Path, **sections) -> Path:
     # a scratch project's service runs beside other tests on a busy machine, where a request
     # can take far longer than on a quiet one: its worker sheds no standing queue (the
     # shedding has tests of its own, tests/unit/test_guard.py), so its answers are all kept
-    params["serve"]["queue_target_services"], params["serve"]["max_wait_services"] = 1_000_000, 1_000_000
+    params["serve"]["queue_target_services"], params["serve"]["max_wait_ms"] = 1_000_000, 60_000
     for key, values in sections.items():
         params[key].update(values)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -115,8 +115,8 @@ def test_requests_over_the_concurrency_limit_get_503_and_retry_after(monkeypatch
         ({"target_ms": 25, "max_wait_ms": 1_000}, 0.3, [200, 503, 503, 503], "the queue has stood"),
         # a burst (0.1 s) that the worker drains within the interval: served, though over the target
         ({"target_ms": 25, "max_wait_ms": 1_000, "interval_ms": 1_000}, 0.1, [200, 200, 200, 200], None),
-        # no standing queue within the interval, but a wait over the maximum: shed
-        ({"target_ms": 25, "max_wait_ms": 100, "interval_ms": 60_000}, 0.3, [200, 503, 503, 503], "maximum wait"),
+        # no standing queue within the interval, but a wait over max_wait_ms: shed
+        ({"target_ms": 25, "max_wait_ms": 100, "interval_ms": 60_000}, 0.3, [200, 503, 503, 503], "max_wait_ms"),
     ],
 )
 def test_the_worker_sheds_a_standing_queue_and_serves_a_burst(deadline, hold, codes, why):
@@ -224,9 +224,7 @@ def test_the_queue_target_in_params_serves_bursts_at_80_percent_and_bounds_2x_in
     model["max_concurrency"] = serve.max_concurrency
 
     def runs(load: float, target: float, seconds: float) -> list[dict]:
-        return [
-            shedding.simulate(load, target, serve.max_wait_services, seconds=seconds, seed=s, **model) for s in range(5)
-        ]
+        return [shedding.simulate(load, target, serve.max_wait_ms, seconds=seconds, seed=s, **model) for s in range(5)]
 
     at_80 = runs(0.8, serve.queue_target_services, 60)
     assert [r["shed"] for r in at_80] == [0] * 5
@@ -279,26 +277,20 @@ def test_while_the_queue_stands_a_request_with_too_much_work_ahead_is_refused_at
     assert r.status_code == 503 and r.headers["retry-after"] == "1" and "queue has stood" in error_of(r)["detail"]
 
 
-def test_the_longest_wait_follows_the_workers_time_per_request_and_the_door_holds_to_it():
-    """With max_wait_services the longest wait served is so many mean service times too; a
-    request with more work ahead than that is refused at the door even while the queue
-    drains (it would be shed when taken up), and one with less is admitted."""
+def test_after_a_shed_the_door_refuses_more_than_the_target_ahead_until_the_worker_empties():
+    """Under overload a request at the head waits under the target now and then, and the
+    queue counts as draining again; the door then stays shut to requests with more than the
+    target's work ahead (from the shed at take-up) until one finds the worker empty."""
     from services.guard import Deadline
 
-    d = Deadline.in_services(25, 26, first_service_ms=10)
-    assert (d.target, d.max_wait) == (pytest.approx(0.25), pytest.approx(0.26))
-    for _ in range(200):
-        d.served(0.002)
-    assert d.max_wait == pytest.approx(0.052, rel=0.01)
-    now = d.drained = 100.0  # a request just waited under the target: the queue drains
-    assert d.judge(0.051, now) is None and d.judge(0.053, now) == "over the maximum wait"
-    assert d.at_door(25, now) is None  # about 50 ms of work ahead: admitted
-    assert "over the maximum wait" in d.at_door(27, now)  # about 54 ms
-    assert "the queue has stood" in d.at_door(26, now + 1.0)  # once it stands: over the target (50 ms)
-
-
-def test_a_longest_wait_below_the_queue_target_is_refused():
-    from newsrec.config import Serve
-
-    with pytest.raises(ValueError, match="max_wait_services"):
-        Serve(queue_target_services=25, max_wait_services=20)
+    d = Deadline(100, 1_000, target_services=10)  # 10 ms a request: a 100 ms target
+    now = 50.0
+    assert d.judge(0.05, now) is None  # waited under the target: the queue drains
+    assert d.at_door(12, now) is None  # 120 ms ahead, but draining and nothing shed: admitted
+    d.drained = now - 1.0  # then no wait under the target for a second: a standing queue
+    assert d.judge(0.2, now) == "the queue has stood" and d.shut
+    assert d.judge(0.05, now) is None  # the head waited under the target: draining again ...
+    assert "the worker is shedding" in d.at_door(12, now)  # ... but the door stays shut
+    assert d.at_door(9, now) is None  # 90 ms ahead: under the target, admitted
+    assert d.at_door(0, now) is None and not d.shut  # the worker empty: the door opens
+    assert d.at_door(12, now) is None
