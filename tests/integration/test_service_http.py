@@ -137,6 +137,9 @@ def _offline_scores(proj: Path, user: str, news: list[str], t: pd.Timestamp) -> 
     ctx = context(root=proj)
     ent = pd.DataFrame({"user_id": user, "news_id": news, "event_timestamp": t, "request_time": t.timestamp()})
     frame = with_context(ctx.feature_store.historical(ent).assign(impression_id=0))  # one request's candidates
+    import ibis
+
+    assert ibis.options.default_backend is None  # the read's DuckDB connection closed, none left for the exit
     model, meta = ctx.registry.load_model(ctx.registry.champion())
     x, _ = fill_defaults(frame, meta["defaults"])
     return dict(zip(frame["news_id"], predict(model, x)))

@@ -273,6 +273,20 @@ def home_of(root: Path) -> FileHome | RedisHome:
     return RedisHome(endpoints()) if profile() == "prod" else FileHome(root)
 
 
+def _close_offline() -> None:
+    """Close ibis's default DuckDB connection, through which Feast's DuckDB offline store
+    reads, so that the interpreter's shutdown has no DuckDB connection left to destroy:
+    DuckDB can abort the process there ("terminate called without an active exception",
+    duckdb/duckdb#13904; once at the end of a `newsrec feast` in CI). The next read opens a
+    new connection."""
+    ibis = sys.modules.get("ibis")
+    backend = ibis.options.default_backend if ibis is not None else None
+    if backend is None:
+        return
+    ibis.options.default_backend = None
+    backend.disconnect()
+
+
 def _config(repo: Path, home: FileHome | RedisHome, name: str):
     """feature_store.yaml, with the registry and the online store of store `name` in `home`."""
     import yaml
@@ -343,8 +357,11 @@ class FeatureStore:
 
     def materialize(self, start: datetime, end: datetime) -> None:
         """Load the latest feature values in [start, end] into the online store."""
-        with _known_warnings():
-            self.fs.materialize(start_date=start, end_date=end)
+        try:
+            with _known_warnings():
+                self.fs.materialize(start_date=start, end_date=end)
+        finally:
+            _close_offline()
 
     def push(self, view: View, rows: pd.DataFrame) -> int:
         """Write each entity's latest row of `rows` (a feature table's columns) online."""
@@ -377,8 +394,11 @@ class FeatureStore:
     def historical(self, entities: pd.DataFrame, service: str = SERVICE) -> pd.DataFrame:
         """Point-in-time join of the FeatureService onto the entity rows; every row comes back."""
         fs = self.fs
-        with _known_warnings():
-            out = fs.get_historical_features(entity_df=entities, features=fs.get_feature_service(service)).to_df()
+        try:
+            with _known_warnings():
+                out = fs.get_historical_features(entity_df=entities, features=fs.get_feature_service(service)).to_df()
+        finally:
+            _close_offline()
         if len(out) != len(entities):
             raise RuntimeError(f"Feast returned {len(out):,} rows for {len(entities):,} entity rows")
         return out
