@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from newsrec.collect import utc
 from newsrec.data.io import atomic_file, write_json
 
 LOSSES = ("dropped", "failed", "quarantined", "lost")
@@ -388,10 +389,8 @@ def write_outcomes(root: Path, outcomes: pd.DataFrame) -> None:
         rating=outcomes["rating"] if "rating" in outcomes else np.nan,
         rating_time=pd.to_datetime(outcomes["rating_time"] if "rating_time" in outcomes else pd.NaT, utc=True),
     )
-    t = outcomes["request_time"]
-    if not (isinstance(t.dtype, pd.DatetimeTZDtype) and str(t.dt.tz) == "UTC"):
-        t = pd.to_datetime(t, utc=True)
-    for d, part in outcomes.groupby(t.dt.floor("D"), sort=True):  # each day formatted once, not each row
+    day = utc(outcomes["request_time"]).dt.floor("D")  # each day formatted once, not each row
+    for d, part in outcomes.groupby(day, sort=True):
         folder = Path(root) / f"date={d:%Y-%m-%d}"
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_file(folder / f"part-{os.getpid()}-{time.time_ns()}.parquet") as tmp:
