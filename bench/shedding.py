@@ -1,22 +1,21 @@
-"""The service's shedding rule (services/guard.Deadline) on a simulated queue, to choose
+"""The service's shedding rule (services/guard.Gate) on a simulated queue, to choose
 serve.queue_target_services without the machine's noise.
 
 `bench/serve.py` loads the real service at 80% and at 2x of its measured capacity, but one
 run is only as good as the machine is steady: its speed here drifts by up to 2x within
 minutes, and a slower minute turns "80%" into 90% or more. This model runs the rule itself
-(the same `Deadline.judge` the service asks) on a clock of its own:
+(the same `Gate` the service's front door keeps, `admit` and `next`) on a clock of its own:
 
 - requests arrive as a Poisson process at a fraction of capacity and are spread at random
   over `serve.workers` workers (each connection belongs to one worker: the workers share a
   listening socket, not a queue);
-- a request that finds `serve.max_concurrency` requests in its worker gets 503 at the door,
-  and so does one with more work ahead than the target while the queue stands, or from a
-  shed at take-up until a request finds the worker empty (at no cost to the worker);
-- each worker takes its requests up one at a time, first come first served, and asks its
-  Deadline: a shed request costs `--shed-ms` of the worker (the body is parsed before the API
-  asks), a served one a service time drawn from a lognormal with the mean that capacity
-  implies (workers / capacity) and the coefficient of variation `--cv`, and the Deadline is
-  told it (its target is so many of the worker's mean service times);
+- a request that finds `serve.max_concurrency` requests in its worker gets 503 at the door;
+- each worker serves one request at a time; when one ends, its Gate sheds what is due and
+  names the next (first come, first served, or newest first once the queue stands). A
+  shed request costs `--shed-ms` of the worker (the body is read before it is shed), a
+  served one a service time drawn from a lognormal with the mean that capacity implies
+  (workers / capacity) and the coefficient of variation `--cv`, and the Deadline is told it
+  (its target is so many of the worker's mean service times);
 - per queue target: the sheds in `--seconds` at 80% and at 90% of capacity (mean and max over
   `--seeds` runs), the p99 of the answered requests at 80% and at 2x, and their ratio.
   In service times the model's figures do not depend on `--capacity`: a faster machine
@@ -34,7 +33,6 @@ Usage: python bench/shedding.py [--capacity 210] [--workers 2] [--cv 0.35] [--sh
 from __future__ import annotations
 
 import argparse
-import collections
 import sys
 from pathlib import Path
 
@@ -43,7 +41,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from newsrec.config import load_params  # noqa: E402
-from services.guard import Deadline  # noqa: E402
+from services.guard import Deadline, Gate  # noqa: E402
+
+
+class _Turn:
+    """A waiting request's turn in the model: what the Gate sets is collected."""
+
+    def __init__(self, i: int, given: list) -> None:
+        self.i, self.given = i, given
+
+    def set_result(self, why: str | None) -> None:
+        self.given.append((self.i, why))
 
 
 def simulate(
@@ -71,25 +79,41 @@ def simulate(
     service = rng.lognormal(np.log(mean_s) - sigma**2 / 2, sigma, n)
     shed, refused, latency = 0, 0, []
     for w in range(workers):
-        d = Deadline.in_services(target_services, max_wait_ms, 1000 * mean_s, interval_ms)
-        d.drained = 0.0  # the model's clock starts at 0
-        free = 0.0  # when the worker is next free
-        inside: collections.deque = collections.deque()  # when each admitted request leaves
-        for i in np.flatnonzero(worker == w):
-            while inside and inside[0] <= arrive[i]:
-                inside.popleft()
-            if len(inside) >= max_concurrency or d.at_door(len(inside), arrive[i]):  # 503 at the door
-                refused += 1
+        gate = Gate(Deadline.in_services(target_services, max_wait_ms, 1000 * mean_s, interval_ms), slots=1)
+        gate.under = 0.0  # the model's clock starts at 0
+        given: list = []
+        done = np.inf  # when the request in the worker ends
+        mine = list(np.flatnonzero(worker == w))
+        k = 0
+        while k < len(mine) or done < np.inf:
+            if k < len(mine) and arrive[mine[k]] < done:  # the next event: an arrival
+                i, now = mine[k], arrive[mine[k]]
+                k += 1
+                if gate.busy + len(gate.waiting) >= max_concurrency:  # 503 at the door
+                    refused += 1
+                elif gate.admit(now):
+                    done = now + service[i]
+                    latency.append(done - now)
+                    gate.deadline.served(service[i])
+                else:
+                    gate.waiting.append((now, _Turn(i, given)))
                 continue
-            start = max(free, arrive[i])  # first come, first served: known on arrival
-            if d.judge(start - arrive[i], start) is None:
-                free = start + service[i]
-                latency.append(free - arrive[i])
-                d.served(service[i])
-            else:
-                free = start + shed_ms / 1000
-                shed += 1
-            inside.append(free)
+            now, done = done, np.inf  # ... or the worker's request ends
+            gate.busy -= 1
+            gate.next(now)
+            cost = 0.0
+            for i, why in given:
+                if why is None:  # its turn: served after the sheds before it
+                    done = now + cost + service[i]
+                    latency.append(done - arrive[i])
+                    gate.deadline.served(service[i])
+                else:  # a 503 costs the worker too (the body was read)
+                    shed += 1
+                    cost += shed_ms / 1000
+            given.clear()
+            if done == np.inf and cost:  # only sheds: the worker is busy with them, then looks again
+                gate.busy += 1
+                done = now + cost
     return {
         "requests": n,
         "shed": shed + refused,

@@ -5,11 +5,11 @@
 - a body over `serve.max_body_bytes` gets 413;
 - at most `serve.max_concurrency` requests in a worker at once: the next get 503 and
   `Retry-After`, instead of queueing without bound;
-- an admitted request the worker should not take up any more gets 503 too (`Deadline`,
-  asked by the API first): under overload the answered requests keep a short wait, and
-  the rest are told at once to come back; while the worker's queue stands, a request with
-  more work ahead of it than the queue target gets that 503 at the door, before its body
-  is parsed or it takes a place in the queue;
+- the order the worker takes its admitted requests up in, and which it sheds (`Gate`): first
+  come, first served while it keeps up; once its queue stands, newest first, and 503 with
+  `Retry-After` for every request that has waited over the queue target (`Deadline`), so
+  under overload the answered requests keep a short wait and the rest are told at once to
+  come back;
 - every error body in the one documented shape, {"error": str, "detail": str} (BentoML
   answers some errors with a list, or a list of field errors as the detail);
 - the OpenAPI document (/docs.json) completed to match: the error statuses above, and the
@@ -18,13 +18,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
 import time
-from contextvars import ContextVar
-
-from starlette.responses import Response
+from collections import deque
 
 API_KEY_ENV = "NEWSREC_API_KEY"
 ERROR_SCHEMA = "Error"
@@ -38,8 +37,6 @@ ERRORS = {
     "500": "Internal Server Error",
     "503": "Service Unavailable: too many requests in flight (retry after Retry-After seconds)",
 }
-# when the guard admitted the request in this context (the API's thread runs in a copy of it)
-ADMITTED: ContextVar[float] = ContextVar("newsrec_admitted", default=0.0)
 RETRY_AFTER = (b"retry-after", b"1")
 
 
@@ -53,28 +50,16 @@ def _error(status: int, error: str, detail: str, headers: list | None = None) ->
 
 
 class Deadline:
-    """Which admitted requests to shed when the worker takes them up (CoDel's idea, as
-    servers use it for request queues): a burst that the worker drains is served, a standing
-    queue is not. While some request has waited at most the target within the last
-    `interval_ms`, the queue drains and only a wait over `max_wait_ms` is shed; once none has
-    for that long, the queue stands, and every wait over the target is shed, so the answered
-    requests keep a short wait and the rest are told at once to come back.
+    """A worker's queue target and longest wait (the Gate sheds by them).
 
     The target is `target_services` times the worker's mean service time (measured: `served`
     is told each request's time, a moving average of the last few dozen), so the rule holds
     a queue of so much work whatever the machine's speed: a fixed target in milliseconds
     sheds the bursts of a slow hour and lets a fast hour's overload wait several times longer
     than its normal load does. Without `target_services`, the target is `target_ms`, fixed
-    (and `target_ms` is the mean's first guess).
-
-    The door (`at_door`, with the target in service times) refuses a request with more work
-    ahead than the target while the queue stands, and from a shed at take-up until a request
-    finds the worker empty. Under overload the queue sheds at its head, a request there then
-    waits under the target, the queue counts as draining again, and for the next interval
-    the door let every request in, up to `serve.max_concurrency`: in the queue model
-    (bench/shedding.py) three answered requests in four at 2x had come in that way, and
-    waited over the target. The door shut until the worker empties holds the queue near the
-    target instead; a burst ends with an empty worker and opens it."""
+    (and `target_ms` is the mean's first guess). `interval_ms`: how long a queue must stand
+    before it is shed; `max_wait_ms`: the longest wait, queue standing or not. `shed`: the
+    requests shed so far."""
 
     ALPHA = 0.05  # the moving average's weight of the newest service time
 
@@ -83,11 +68,9 @@ class Deadline:
     ) -> None:
         self.max_wait, self.interval = max_wait_ms / 1000, interval_ms / 1000
         self.per_service = target_services
-        self.service = target_ms / 1000 / target_services if target_services else 0.0  # mean, seconds
+        self.service = target_ms / 1000 / target_services if target_services else target_ms / 1000
         self.fixed = target_ms / 1000
-        self.drained = time.monotonic()  # the last time a request waited at most the target
         self.shed = 0
-        self.shut = False  # from a shed at take-up until a request finds the worker empty
 
     @classmethod
     def in_services(
@@ -106,51 +89,87 @@ class Deadline:
         """A request took the worker `seconds` (from take-up to its answer)."""
         self.service += self.ALPHA * (seconds - self.service)
 
-    def at_door(self, ahead: int, now: float) -> str | None:
-        """Why a request that finds `ahead` requests in the worker is to be shed before it is
-        queued (its body unparsed, no place in the worker's queue taken); None to admit it.
-        Only while the queue stands or the door is shut (see the class's text), and only when
-        the work ahead (`ahead` times the mean service time) is over the target: it would be
-        shed when taken up, later and dearer."""
-        if ahead == 0:
-            self.shut = False
-        if not self.per_service or (now - self.drained <= self.interval and not self.shut):
-            return None
-        work = ahead * self.service
-        if work <= self.target:
-            return None
-        self.shed += 1
-        why = "the queue has stood" if now - self.drained > self.interval else "the worker is shedding"
-        return f"{ahead} requests ahead (about {work * 1000:.0f} ms of work) and {why}; retry shortly"
 
-    def judge(self, waited: float, now: float) -> str | None:
-        """Why a request that has waited `waited` seconds when the worker takes it up at
-        `now` (monotonic seconds) is to be shed; None to serve it. Counts the sheds."""
-        target = self.target
-        if waited <= target:
-            self.drained = now
-            return None
-        standing = now - self.drained > self.interval
-        if waited <= (target if standing else self.max_wait):
-            return None
-        self.shed += 1
-        self.shut = True
-        return "the queue has stood" if standing else "over serve.max_wait_ms"
+class Gate:
+    """The order in which a worker takes up the requests it admitted, and which it sheds:
+    adaptive LIFO with CoDel's standing-queue test, as large services run their request
+    queues ("Fail at Scale", ACM Queue 2015).
 
-    def overdue(self) -> Response | None:
-        """A 503 for the current request if it is to be shed (see the class's text); None
-        otherwise, and outside a guarded request."""
-        admitted = ADMITTED.get()
-        if not admitted:
+    - While the worker keeps up: first come, first served; a request that has waited over
+      `max_wait_ms` gets 503. A burst the worker drains is served in order, however long.
+    - Once the oldest waiting request has been over the target (`Deadline.target`, in the
+      worker's service times) for `interval_ms` (or the worker was held that long), the queue stands: every request that has
+      waited over the target gets 503 at once, and the newest goes on first. Under overload
+      the answered requests are those that just came, after a short wait; the rest are told
+      at once to come back. It stands until a request finds the worker free: the worker has
+      caught up with the arrivals.
+
+    `slots` requests go on to the API at once: one in the worker's thread and one being read
+    behind it, so the thread never waits for the event loop."""
+
+    RECUR = 10
+
+    def __init__(self, deadline: Deadline, slots: int = 2) -> None:
+        self.deadline, self.slots, self.busy = deadline, slots, 0
+        self.waiting: deque = deque()  # (admitted, future): the future's result is None (go on) or why shed
+        self.under = time.monotonic()  # the last time no request had waited over the target
+        self.standing = False
+        self.caught_up = -1e9  # when the queue last stopped standing
+
+    def admit(self, now: float) -> bool:
+        """Whether a request admitted at `now` goes straight on, holding a slot: the worker has
+        one free and no request waits (it has caught up: the queue no longer stands)."""
+        if self.busy < self.slots and not self.waiting:
+            self.busy += 1
+            if self.standing:
+                self.standing, self.caught_up = False, now
+            self.under = now
+            return True
+        return False
+
+    async def enter(self, admitted: float) -> str | None:
+        """Wait for this request's turn: None to go on to the API (then `leave` after it), or
+        why it is shed."""
+        if self.admit(admitted):
             return None
-        now = time.monotonic()
-        waited = now - admitted
-        if (why := self.judge(waited, now)) is None:
-            return None
-        status, _, body = _error(
-            503, "overloaded", f"waited {waited * 1000:.0f} ms for the worker ({why}); retry shortly"
-        )
-        return Response(body, status_code=status, media_type="application/json", headers={"retry-after": "1"})
+        turn = asyncio.get_running_loop().create_future()
+        entry = (admitted, turn)
+        self.waiting.append(entry)
+        try:
+            return await turn
+        except asyncio.CancelledError:  # the client went away
+            if turn.done() and not turn.cancelled() and turn.result() is None:
+                self.leave()  # its turn had come: passed on
+            elif entry in self.waiting:
+                self.waiting.remove(entry)
+            raise
+
+    def leave(self) -> None:
+        self.busy -= 1
+        self.next(time.monotonic())
+
+    def next(self, now: float) -> None:
+        """Shed what is due and give the free slots their requests."""
+        d, w = self.deadline, self.waiting
+        while self.busy < self.slots and w:
+            target = d.target
+            if now - w[0][0] <= target:
+                self.under = now
+            # the queue stands once no request has been under the target for the interval; or at
+            # once, within RECUR intervals of the last time it stood (overload that a moment's
+            # catching up interrupted, as CoDel resumes dropping)
+            recent = now - self.caught_up < self.RECUR * d.interval
+            if not self.standing and now - self.under > (0.0 if recent else d.interval):
+                self.standing = True
+            limit = target if self.standing else d.max_wait
+            while w and now - w[0][0] > limit:
+                admitted, turn = w.popleft()
+                d.shed += 1
+                why = "the queue has stood" if self.standing else "over serve.max_wait_ms"
+                turn.set_result(f"waited {(now - admitted) * 1000:.0f} ms for the worker ({why}); retry shortly")
+            if w:
+                self.busy += 1
+                (w.pop() if self.standing else w.popleft())[1].set_result(None)
 
 
 def normalized(body: bytes) -> bytes:
@@ -221,11 +240,12 @@ class Guard:
         routes: tuple[str, ...],
         max_body_bytes: int,
         max_concurrency: int,
-        deadline: Deadline | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.app, self.routes = app, tuple(routes)
-        self.max_body, self.max_concurrency, self.deadline = max_body_bytes, max_concurrency, deadline
+        self.max_body, self.max_concurrency = max_body_bytes, max_concurrency
         self.key = os.environ.get(API_KEY_ENV) or None
+        self.gate = gate
         self.active = 0  # one event loop per worker: a plain counter is exact
 
     async def __call__(self, scope, receive, send) -> None:
@@ -242,14 +262,19 @@ class Guard:
             body, refused = await self._body(receive)
         if refused is None and self.active >= self.max_concurrency:
             refused = _error(503, "overloaded", f"{self.active} requests in flight; retry shortly", [RETRY_AFTER])
-        if refused is None and self.deadline and (why := self.deadline.at_door(self.active, time.monotonic())):
-            refused = _error(503, "overloaded", why, [RETRY_AFTER])
         if refused is not None:
             return await _send(send, *refused)
         self.active += 1
-        ADMITTED.set(time.monotonic())
+        admitted = time.monotonic()
         try:
-            await self.app(scope, _replay(body, receive), _ErrorShape(send))
+            if self.gate is None:
+                return await self.app(scope, _replay(body, receive), _ErrorShape(send))
+            if (why := await self.gate.enter(admitted)) is not None:
+                return await _send(send, *_error(503, "overloaded", why, [RETRY_AFTER]))
+            try:
+                await self.app(scope, _replay(body, receive), _ErrorShape(send))
+            finally:
+                self.gate.leave()
         finally:
             self.active -= 1
 

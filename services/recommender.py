@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from newsrec.adapters.bento import BENTO_MODEL
 from newsrec.recommend import BadRequest, Recommendation, RecommendRequest, check_time
-from services.guard import Deadline, Guard
+from services.guard import Deadline, Gate, Guard
 
 MODEL_TAG = os.environ.get("NEWSREC_MODEL_TAG", f"{BENTO_MODEL}:latest")
 # One OpenMP thread per scoring call: a request scores ~100 rows, and every request thread
@@ -54,6 +54,7 @@ def _serve():
 
 SERVE = _serve()
 DEADLINE = Deadline.in_services(SERVE.queue_target_services, SERVE.max_wait_ms)  # one per worker process
+GATE = Gate(DEADLINE)  # the order the worker takes its requests up in, and which it sheds
 
 
 @bentoml.asgi_app(status, path="/status")
@@ -124,20 +125,20 @@ class Recommender:
             "log": {
                 k: getattr(self.log, k) for k in ("written", "dropped", "failed", "quarantined", "lost", "healthy")
             },
-            # the worker's shedding rule now (services/guard.Deadline): its mean time per request,
-            # the queue target it makes, and the requests shed so far
+            # the worker's shedding rule now (services/guard.Gate): its mean time per request, the
+            # queue target it makes, whether its queue stands (newest first), and the requests
+            # waiting and shed so far
             "shedding": {
                 "service_ms": round(DEADLINE.service * 1000, 2),
                 "target_ms": round(DEADLINE.target * 1000, 1),
+                "standing": GATE.standing,
+                "waiting": len(GATE.waiting),
                 "shed": DEADLINE.shed,
             },
         }
 
     @bentoml.api(route="/recommend", input_spec=RecommendRequest)
     def recommend(self, **fields) -> Recommendation:
-        late = DEADLINE.overdue()  # shed from the worker's queue (a standing one, or too long a wait): 503 now
-        if late is not None:
-            return late
         took_up = time.monotonic()
         try:
             req = RecommendRequest(**fields)
@@ -169,5 +170,5 @@ Recommender.add_asgi_middleware(
     routes=("/recommend",),
     max_body_bytes=SERVE.max_body_bytes,
     max_concurrency=SERVE.max_concurrency,
-    deadline=DEADLINE,
+    gate=GATE,
 )

@@ -267,10 +267,10 @@ class Serve(Strict):
     # requests in a worker at once; the next get 503. A worker serves /recommend one request at
     # a time (about 8 ms each), so the limit bounds an admitted request's wait (32: ~0.25 s)
     max_concurrency: int = Field(32, ge=1)
-    # shedding from a worker's queue (services/guard.Deadline): the queue target is
+    # shedding from a worker's queue (services/guard.Gate): the queue target is
     # queue_target_services times the worker's mean time per request (measured); when no
-    # admitted request has waited less than that for 100 ms, those waiting longer get 503; a
-    # wait over max_wait_ms gets 503 at any time (milliseconds)
+    # waiting request has been under it for 100 ms, the queue stands: those waiting longer get
+    # 503 and the newest goes on first; a wait over max_wait_ms gets 503 at any time (milliseconds)
     queue_target_services: float = Field(25.0, gt=0)
     max_wait_ms: float = Field(300.0, gt=0)
     # a request_time later than the server's clock by more than this gets 400 (hours)

@@ -111,7 +111,7 @@ def test_requests_over_the_concurrency_limit_get_503_and_retry_after(monkeypatch
 @pytest.mark.parametrize(
     "deadline, hold, codes, why",
     [
-        # the first holds the thread 0.3 s: the queue behind it stands, each wait over the target is shed
+        # the first holds the worker 0.3 s: the queue behind it stands, each wait over the target is shed
         ({"target_ms": 25, "max_wait_ms": 1_000}, 0.3, [200, 503, 503, 503], "the queue has stood"),
         # a burst (0.1 s) that the worker drains within the interval: served, though over the target
         ({"target_ms": 25, "max_wait_ms": 1_000, "interval_ms": 1_000}, 0.1, [200, 200, 200, 200], None),
@@ -120,40 +120,26 @@ def test_requests_over_the_concurrency_limit_get_503_and_retry_after(monkeypatch
     ],
 )
 def test_the_worker_sheds_a_standing_queue_and_serves_a_burst(deadline, hold, codes, why):
-    """As in BentoML: the API runs on one worker thread (a capacity limiter of 1), in a copy of
-    the request's context, and asks its Deadline first. One request holds the thread; three
-    more arrive behind it."""
-    import functools
+    """Through the Guard and its Gate (one request at a time): one request holds the worker;
+    three more arrive behind it."""
     import threading
     import time
 
-    import anyio
+    from services.guard import Deadline, Gate
 
-    from services.guard import Deadline
+    g = Gate(Deadline(**deadline), slots=1)
 
-    limiter, d = [], Deadline(**deadline)
-
-    def work(hold: float):
-        late = d.overdue()
-        if late is not None:
-            return late
-        time.sleep(hold)
+    async def api(request):
+        await asyncio.sleep((await request.json())["hold"])
         return JSONResponse({"ok": 1})
 
-    async def queued(request):
-        limiter or limiter.append(anyio.CapacityLimiter(1))
-        return await anyio.to_thread.run_sync(
-            functools.partial(work, (await request.json())["hold"]), limiter=limiter[0]
-        )
-
-    app = Starlette(routes=[Route("/recommend", queued, methods=["POST"])])
+    app = Starlette(routes=[Route("/recommend", api, methods=["POST"])])
     got = []
-    # one event loop for every request (the limiter belongs to it), as in a server's worker
-    with TestClient(Guard(app, routes=("/recommend",), max_body_bytes=2_000, max_concurrency=8)) as c:
+    with TestClient(Guard(app, routes=("/recommend",), max_body_bytes=2_000, max_concurrency=8, gate=g)) as c:
         c.post("/recommend", json={"hold": 0})  # a request that did not wait: the queue drained now
         first = threading.Thread(target=lambda: got.append(c.post("/recommend", json={"hold": hold})))
         first.start()
-        time.sleep(0.01)  # the first holds the thread
+        time.sleep(0.01)  # the first holds the worker
         rest = [threading.Thread(target=lambda: got.append(c.post("/recommend", json={"hold": 0}))) for _ in range(3)]
         for t in rest:
             t.start()
@@ -163,9 +149,8 @@ def test_the_worker_sheds_a_standing_queue_and_serves_a_burst(deadline, hold, co
         if why:
             shed = next(r for r in got if r.status_code == 503)
             assert shed.headers["retry-after"] == "1" and why in error_of(shed)["detail"]
-        time.sleep(0.15)
-        assert c.post("/recommend", json={"hold": 0}).status_code == 200  # drained: served again
-    assert d.overdue() is None  # outside a request: nothing to judge
+        assert c.post("/recommend", json={"hold": 0}).status_code == 200  # the worker free: served again
+        assert not g.standing and g.busy == 0 and not g.waiting
 
 
 def test_the_openapi_document_declares_the_guards_statuses_and_nullable_fields(monkeypatch):
@@ -206,7 +191,7 @@ def test_request_time_before_the_store_or_far_ahead_of_the_clock_is_refused():
 
 
 def test_the_queue_target_in_params_serves_bursts_at_80_percent_and_bounds_2x_in_the_queue_model():
-    """bench/shedding.py runs Deadline.judge on a simulated queue (Poisson arrivals over the
+    """bench/shedding.py runs the Gate on a simulated queue (Poisson arrivals over the
     workers, lognormal service times): with params' serve section, an open loop at 80% of
     capacity sheds nothing, and at 2x the answered p99 stays within 3x of the 80% one; a
     target of 10 service times would shed the bursts of an 80% load."""
@@ -239,58 +224,156 @@ def test_the_queue_target_follows_the_workers_time_per_request():
     """With target_services the target is so many of the worker's mean service times: it
     shrinks as requests get faster, so the same wait is shed on a fast worker and served on
     a slow one."""
-    from services.guard import Deadline
+    from services.guard import Deadline, Gate
 
     d = Deadline(100, 1_000, target_services=10)  # first guess: 10 ms a request, a 100 ms target
     assert d.target == pytest.approx(0.1)
-    for _ in range(200):
-        d.served(0.002)
-    assert d.target == pytest.approx(0.02, rel=0.01)
-    d.drained = 0.0  # no wait under the target for a long time: a standing queue
-    assert d.judge(0.05, now=10.0) == "the queue has stood"
-    for _ in range(200):
-        d.served(0.02)
-    d.drained = 0.0
-    assert d.judge(0.05, now=10.0) is None  # 0.05 s is under 10 requests of 20 ms
     assert Deadline(100, 1_000).target == pytest.approx(0.1)  # without target_services: fixed
 
+    async def shed_after_50_ms(service_s: float) -> bool:
+        for _ in range(200):
+            d.served(service_s)
+        g = Gate(d, slots=1)
+        g.under = 0.0  # no request under the target for a long time: a standing queue
+        turn = asyncio.get_running_loop().create_future()
+        g.waiting.append((10.0 - 0.05, turn))  # waited 50 ms
+        g.next(10.0)
+        return turn.result() is not None
 
-def test_while_the_queue_stands_a_request_with_too_much_work_ahead_is_refused_at_the_door(monkeypatch):
-    """Deadline.at_door: only while the queue stands, and only past the target's worth of work
-    ahead; through the Guard, the refused request never reaches the API."""
+    assert asyncio.run(shed_after_50_ms(0.002))  # 0.05 s is over 10 requests of 2 ms
+    assert d.target == pytest.approx(0.02, rel=0.01)
+    assert not asyncio.run(shed_after_50_ms(0.02))  # ... and under 10 requests of 20 ms
+
+
+def _gate(target_ms=100.0, max_wait_ms=1_000.0, interval_ms=100.0, service_ms=10.0, slots=1):
+    from services.guard import Deadline, Gate
+
+    d = Deadline(target_ms, max_wait_ms, interval_ms, target_services=target_ms / service_ms)
+    d.service = service_ms / 1000
+    return Gate(d, slots=slots)
+
+
+def _queue(gate, ages_ms: list[float], now: float) -> list:
+    """Requests admitted `ages_ms` before `now`, oldest first, waiting behind a busy worker."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    turns = [loop.create_future() for _ in ages_ms]
+    gate.waiting.extend((now - a / 1000, t) for a, t in zip(ages_ms, turns, strict=True))
+    return turns
+
+
+def test_the_gate_serves_in_order_while_the_worker_keeps_up_and_sheds_only_past_max_wait():
+    import asyncio
+
+    async def run():
+        g = _gate(max_wait_ms=300)
+        assert await g.enter(0.0) is None and g.busy == 1  # a free worker: straight on
+        now = 10.0
+        g.under = now - 0.05  # a request waited under the target 50 ms ago: within the interval
+        turns = _queue(g, [400, 250, 120, 30], now)  # 4 ahead: 40 ms of work, under the 100 ms target
+        g.busy = 0
+        g.next(now)
+        assert not g.standing
+        assert "over serve.max_wait_ms" in turns[0].result()  # waited 400 ms > max_wait: shed
+        assert turns[1].result() is None  # then the oldest goes on, though over the target: a burst
+        assert not turns[2].done() and not turns[3].done()
+
+    asyncio.run(run())
+
+
+def test_a_standing_queue_serves_the_newest_and_sheds_every_wait_over_the_target():
+    """Adaptive LIFO: once the queue has held more than the target's work for the interval,
+    the newest request goes on and those that waited over the target get 503 at once."""
+    import asyncio
+
+    async def run():
+        g = _gate()  # 10 ms a request, a 100 ms target, a 100 ms interval
+        now = 10.0
+        g.under = now - 0.2  # the oldest waiting has been over the target for 200 ms
+        turns = _queue(g, [250, 180, 90, 60] + [5] * 8, now)  # 12 ahead: 120 ms of work
+        g.next(now)
+        assert g.standing
+        assert all("the queue has stood" in t.result() for t in turns[:2])  # over the target
+        assert turns[-1].result() is None  # the newest goes on
+        assert not any(t.done() for t in turns[2:-1])  # the rest wait their turn, newest first
+        assert g.deadline.shed == 2 and g.busy == 1
+        g.busy = 0  # it ends
+        g.next(now)
+        assert turns[-2].result() is None
+        # it stands, newest first, until a request finds the worker free ...
+        g.waiting.clear()
+        turns = _queue(g, [90, 20], now)
+        g.busy = 0
+        g.next(now)
+        assert g.standing and turns[1].result() is None
+        g.waiting.clear()
+        g.busy = 0
+        assert await g.enter(now) is None and not g.standing
+        # ... then first come, first served again
+        turns = _queue(g, [90, 20], now)
+        g.busy = 0
+        g.next(now)
+        assert not g.standing and turns[0].result() is None and not turns[1].done()
+
+    asyncio.run(run())
+
+
+def test_a_request_whose_client_goes_away_gives_up_its_place_and_its_turn():
+    import asyncio
+
+    async def run():
+        g = _gate(slots=1)
+        assert await g.enter(0.0) is None
+        waiter = asyncio.ensure_future(g.enter(asyncio.get_running_loop().time()))
+        await asyncio.sleep(0)
+        assert len(g.waiting) == 1
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert not g.waiting  # its place is given up
+        g.leave()
+        assert g.busy == 0 and await g.enter(0.0) is None  # the worker is free for the next
+
+    asyncio.run(run())
+
+
+def test_through_the_guard_a_standing_queue_sheds_the_oldest_and_serves_the_newest_first(monkeypatch):
+    """One request holds the worker (a gate of one slot) for 0.6 s while 30 more arrive over
+    0.45 s: when it ends, the queue has stood, so those that waited over the target get 503
+    with Retry-After and never reach the API, and the newest goes on first."""
+    import threading
     import time
 
-    from services.guard import Deadline
+    g = _gate(target_ms=150, max_wait_ms=10_000, interval_ms=50, service_ms=10, slots=1)
+    reached = []
 
-    d = Deadline(100, 1_000, target_services=10)  # 10 ms a request: a 100 ms target
-    d.drained = 0.0
-    assert d.at_door(5, now=10.0) is None  # 50 ms of work ahead: admitted
-    assert "20 requests ahead" in d.at_door(20, now=10.0)
-    assert d.at_door(20, now=0.05) is None  # the queue drained 50 ms ago: not standing
-    assert Deadline(100, 1_000).at_door(1_000, now=1e9) is None  # a fixed target: never at the door
+    async def api(request):
+        body = await request.json()
+        reached.append(body["i"])
+        await asyncio.sleep(body["hold"])
+        return JSONResponse({"ok": 1})
 
-    d.drained, d.service = time.monotonic() - 60, 0.001  # a standing queue of 1 ms requests
-    c = client(monkeypatch, max_concurrency=64, deadline=d)
-    assert c.post("/recommend", json={"a": 1}).status_code == 200  # none ahead: admitted
-    c.app.active = 11  # eleven in the worker: 11 ms of work, over the 10 ms target
-    r = c.post("/recommend", json={"a": 1})
-    assert r.status_code == 503 and r.headers["retry-after"] == "1" and "queue has stood" in error_of(r)["detail"]
+    app = Starlette(routes=[Route("/recommend", api, methods=["POST"])])
+    got = {}
+    with TestClient(Guard(app, routes=("/recommend",), max_body_bytes=2_000, max_concurrency=64, gate=g)) as c:
 
+        def post(i, hold):
+            got[i] = c.post("/recommend", json={"i": i, "hold": hold})
 
-def test_after_a_shed_the_door_refuses_more_than_the_target_ahead_until_the_worker_empties():
-    """Under overload a request at the head waits under the target now and then, and the
-    queue counts as draining again; the door then stays shut to requests with more than the
-    target's work ahead (from the shed at take-up) until one finds the worker empty."""
-    from services.guard import Deadline
-
-    d = Deadline(100, 1_000, target_services=10)  # 10 ms a request: a 100 ms target
-    now = 50.0
-    assert d.judge(0.05, now) is None  # waited under the target: the queue drains
-    assert d.at_door(12, now) is None  # 120 ms ahead, but draining and nothing shed: admitted
-    d.drained = now - 1.0  # then no wait under the target for a second: a standing queue
-    assert d.judge(0.2, now) == "the queue has stood" and d.shut
-    assert d.judge(0.05, now) is None  # the head waited under the target: draining again ...
-    assert "the worker is shedding" in d.at_door(12, now)  # ... but the door stays shut
-    assert d.at_door(9, now) is None  # 90 ms ahead: under the target, admitted
-    assert d.at_door(0, now) is None and not d.shut  # the worker empty: the door opens
-    assert d.at_door(12, now) is None
+        threads = [threading.Thread(target=post, args=(0, 0.6))]
+        threads[0].start()
+        time.sleep(0.1)
+        for i in range(1, 31):  # 30 behind it: 300 ms of work, over the 150 ms target
+            threads.append(threading.Thread(target=post, args=(i, 0)))
+            threads[-1].start()
+            time.sleep(0.015)
+        for t in threads:
+            t.join(timeout=20)
+    shed = sorted(i for i, r in got.items() if r.status_code == 503)
+    served = [i for i in reached if i]
+    assert shed and served and len(shed) + len(served) == 30
+    assert all(got[i].headers["retry-after"] == "1" for i in shed)
+    assert "the queue has stood" in error_of(got[shed[0]])["detail"]
+    assert not set(shed) & set(reached)  # a shed request never reached the API
+    assert max(shed) < min(served)  # the ones shed had waited longest
+    assert len(served) < 2 or served[0] > served[1]  # the newest went on first
