@@ -53,6 +53,9 @@ class _Turn:
     def set_result(self, why: str | None) -> None:
         self.given.append((self.i, why))
 
+    def done(self) -> bool:
+        return False  # the model's clients never go away
+
 
 def simulate(
     load: float,

@@ -164,12 +164,14 @@ class Gate:
             limit = target if self.standing else d.max_wait
             while w and now - w[0][0] > limit:
                 admitted, turn = w.popleft()
+                if turn.done():  # its client went away (cancelled), not yet taken out
+                    continue
                 d.shed += 1
                 why = "the queue has stood" if self.standing else "over serve.max_wait_ms"
                 turn.set_result(f"waited {(now - admitted) * 1000:.0f} ms for the worker ({why}); retry shortly")
-            if w:
+            if w and not (turn := (w.pop() if self.standing else w.popleft())[1]).done():
                 self.busy += 1
-                (w.pop() if self.standing else w.popleft())[1].set_result(None)
+                turn.set_result(None)
 
 
 def normalized(body: bytes) -> bytes:

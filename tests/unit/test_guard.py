@@ -331,6 +331,13 @@ def test_a_request_whose_client_goes_away_gives_up_its_place_and_its_turn():
         waiter.cancel()
         await asyncio.gather(waiter, return_exceptions=True)
         assert not g.waiting  # its place is given up
+        # cancelled but not yet taken out when the worker frees: passed over, not given the turn
+        gone = asyncio.get_running_loop().create_future()
+        gone.cancel()
+        g.waiting.append((0.0, gone))
+        g.leave()
+        assert not g.waiting and g.busy == 0
+        assert await g.enter(0.0) is None
         g.leave()
         assert g.busy == 0 and await g.enter(0.0) is None  # the worker is free for the next
 
