@@ -98,16 +98,17 @@ class Gate:
     - While the worker keeps up: first come, first served; a request that has waited over
       `max_wait_ms` gets 503. A burst the worker drains is served in order, however long.
     - Once the oldest waiting request has been over the target (`Deadline.target`, in the
-      worker's service times) for `interval_ms` (or the worker was held that long), the queue stands: every request that has
-      waited over the target gets 503 at once, and the newest goes on first. Under overload
-      the answered requests are those that just came, after a short wait; the rest are told
-      at once to come back. It stands until a request finds the worker free: the worker has
-      caught up with the arrivals.
+      worker's service times) for `interval_ms` (or the worker was held that long), the queue
+      stands: every request that has waited over the target gets 503 at once, and the newest
+      goes on first. Under overload the answered requests are those that just came, after a
+      short wait; the rest are told at once to come back. It stands until a request finds
+      the worker free (the worker has caught up with the arrivals); within RECUR intervals of
+      that, a wait over the target makes it stand again at once.
 
     `slots` requests go on to the API at once: one in the worker's thread and one being read
     behind it, so the thread never waits for the event loop."""
 
-    RECUR = 10
+    RECUR = 10  # intervals after the queue last stood in which it stands again at once
 
     def __init__(self, deadline: Deadline, slots: int = 2) -> None:
         self.deadline, self.slots, self.busy = deadline, slots, 0
