@@ -68,7 +68,7 @@ class Deadline:
     ) -> None:
         self.max_wait, self.interval = max_wait_ms / 1000, interval_ms / 1000
         self.per_service = target_services
-        self.service = target_ms / 1000 / target_services if target_services else target_ms / 1000
+        self.service = target_ms / 1000 / target_services if target_services else 0.0  # mean, seconds
         self.fixed = target_ms / 1000
         self.shed = 0
 
@@ -147,7 +147,8 @@ class Gate:
 
     def leave(self) -> None:
         self.busy -= 1
-        self.next(time.monotonic())
+        if self.waiting:  # most requests leave with none behind them: nothing to decide
+            self.next(time.monotonic())
 
     def next(self, now: float) -> None:
         """Shed what is due and give the free slots their requests."""
@@ -270,14 +271,13 @@ class Guard:
         self.active += 1
         admitted = time.monotonic()
         try:
-            if self.gate is None:
-                return await self.app(scope, _replay(body, receive), _ErrorShape(send))
-            if (why := await self.gate.enter(admitted)) is not None:
+            if self.gate is not None and (why := await self.gate.enter(admitted)) is not None:
                 return await _send(send, *_error(503, "overloaded", why, [RETRY_AFTER]))
             try:
                 await self.app(scope, _replay(body, receive), _ErrorShape(send))
             finally:
-                self.gate.leave()
+                if self.gate is not None:
+                    self.gate.leave()
         finally:
             self.active -= 1
 
