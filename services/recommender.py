@@ -87,12 +87,13 @@ class Recommender:
             ctx.paths.feature_repo, ctx.paths.online, p.serve.freshest_n, p.serve.store_wait_ms
         )
         # queue: responses; batch: rows; written every second under load and at once when the
-        # traffic pauses, so a response is in the log soon after
+        # traffic pauses for 20 ms, so a response is in the log soon after
         self.log = PredictionLog(
             ctx.paths.predictions,
             max_queue=2_000,
             batch=20_000,
             interval_s=1.0,
+            idle_s=0.02,
             on_failed=LOG_FAILED.inc,
             on_dropped=LOG_DROPPED.inc,
         )

@@ -336,8 +336,9 @@ def _parts(folder: Path) -> list[Path]:
 def read_part(f: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """One part file, as pd.read_parquet gives it, read on the calling thread: a part is a
     flush of the log (tens to thousands of rows), where pyarrow's thread pool costs more
-    than it saves (2.4 against 4.8 ms a file on the live loop's log)."""
-    return pq.read_table(f, columns=columns, use_threads=False).to_pandas(use_threads=False)
+    than it saves (2.4 against 4.8 ms a file on the live loop's log). Read as one file, not
+    through read_table's dataset layer: 1.3 against 2.6 ms a file, the same frame."""
+    return pq.ParquetFile(f).read(columns=columns, use_threads=False).to_pandas(use_threads=False)
 
 
 def read_log(

@@ -25,7 +25,7 @@ def test_the_next_live_day_is_the_first_the_store_has_not_begun(as_of, days):
     assert days_into(pd.Timestamp(as_of, tz="UTC"), START) == days
 
 
-def test_an_hours_answers_join_their_requests_rows_as_a_keyed_concat_does():
+def test_an_hours_answers_join_their_requests_rows_from_the_days_frame():
     """_ask against a real HTTP server that ranks each request's candidates its own way: every
     candidate row gets its request's answer, as the keyed concat (the reference) gives it."""
     import json
@@ -34,6 +34,7 @@ def test_an_hours_answers_join_their_requests_rows_as_a_keyed_concat_does():
 
     import numpy as np
 
+    from newsrec.data.readers import requests
     from newsrec.stages.traffic import _ask
 
     class Ranking(BaseHTTPRequestHandler):
@@ -57,19 +58,28 @@ def test_an_hours_answers_join_their_requests_rows_as_a_keyed_concat_does():
             pass
 
     rng = np.random.default_rng(0)
-    batch = []
+    parts = []
     for u in range(40):
         ids = [f"N{j}" for j in rng.choice(30, int(rng.integers(1, 12)), replace=False)]
-        rows = pd.DataFrame({"news_id": ids, "user_id": f"U{u}", "p_click": rng.random(len(ids))})
-        batch.append(({"user_id": f"U{u}", "candidates": ids}, rows))
+        parts.append(
+            pd.DataFrame({"impression_id": u, "news_id": ids, "user_id": f"U{u}", "p_click": rng.random(len(ids))})
+        )
+    # the day's rows, impressions interleaved as a day's frame may hold them
+    frame = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=1, ignore_index=True)
+    frame["time"] = pd.Timestamp("2026-11-05 10:00", tz="UTC")
+    batch = list(requests(frame))
+    assert [r["user_id"] for r, _ in batch] == list(dict.fromkeys(frame["user_id"]))  # first-seen order
+    for req, pos in batch:
+        assert (frame["user_id"].iloc[pos] == req["user_id"]).all() and req["k"] == len(pos)
+        assert req["candidates"] == frame["news_id"].iloc[pos].tolist()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Ranking)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        got = _ask(f"http://127.0.0.1:{server.server_address[1]}", batch, clients=4)
+        got = _ask(f"http://127.0.0.1:{server.server_address[1]}", batch, 4, frame)
     finally:
         server.shutdown()
     key = ["user_id", "news_id"]
-    want = pd.concat([rows for _, rows in batch], ignore_index=True)
+    want = frame
     assert len(got) == len(want) and got[key].drop_duplicates().shape[0] == len(want)
     got = got.sort_values(key, ignore_index=True)
     pd.testing.assert_frame_equal(got[want.columns], want.sort_values(key, ignore_index=True))

@@ -364,10 +364,18 @@ class FeatureStore:
             _close_offline()
 
     def push(self, view: View, rows: pd.DataFrame) -> int:
-        """Write each entity's latest row of `rows` (a feature table's columns) online."""
+        """Write each entity's latest row of `rows` (a feature table's columns) online,
+        through the online store's own `online_write_batch`, as `write_to_online_store`
+        does; the values are made a column at a time from the view's declared types
+        (`online_values`), where Feast's generic path goes through Arrow and infers each
+        column's type (a third of an hour's push on the live loop). A test holds the two to
+        the same bytes."""
         latest = rows.sort_values("event_timestamp").drop_duplicates(view.key, keep="last")
-        if len(latest):
-            self.fs.write_to_online_store(view.name, latest[[view.key, "event_timestamp", *view.columns]])
+        if len(latest) and latest[list(view.columns)].notna().any().any():  # Feast skips an empty write too
+            provider = self.fs._get_provider()
+            provider.online_write_batch(
+                self.fs.config, self.fs.get_feature_view(view.name), online_values(view, latest), progress=None
+            )
         return len(latest)
 
     def bound_wait(self, ms: int) -> FeatureStore:
@@ -484,6 +492,34 @@ def _articles(rows: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
     return out[out["first_seen_ts"].notna()]
 
 
+def online_values(view: View, rows: pd.DataFrame) -> list[tuple]:
+    """`rows` of `view` as an online store's `online_write_batch` takes them: per row its
+    entity key, its values (Feast's Value protos; an unset Value where a value is missing),
+    its event time (naive UTC) and no created time."""
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import FloatList, Value
+
+    def column(c: str, dtype: str) -> list:
+        s = rows[c]
+        if dtype == "float32[]":
+            # a vector as a list: the proto copies it 4x faster than from a numpy array
+            return [
+                Value() if v is None else Value(float_list_val=FloatList(val=v.tolist() if hasattr(v, "tolist") else v))
+                for v in s.tolist()
+            ]
+        field = {"int64": "int64_val", "float64": "double_val"}[dtype]
+        missing = s.isna().to_numpy()
+        vals = s.astype(np.int64 if dtype == "int64" and not missing.any() else np.float64).tolist()
+        cast = int if dtype == "int64" else float
+        return [Value() if m else Value(**{field: cast(v)}) for v, m in zip(vals, missing, strict=True)]
+
+    names = list(view.columns)
+    values = [column(c, t) for c, t in view.columns.items()]
+    keys = [EntityKey(join_keys=[view.key], entity_values=[Value(string_val=str(k))]) for k in rows[view.key].tolist()]
+    times = pd.DatetimeIndex(pd.to_datetime(rows["event_timestamp"], utc=True)).tz_convert(None).to_pydatetime()
+    return [(k, dict(zip(names, vs, strict=True)), t, None) for k, t, *vs in zip(keys, times, *values, strict=True)]
+
+
 def _value(v):
     """A stored feature value (Feast's Value proto) as Python: a number, a list for a
     vector, None where unset."""
@@ -557,14 +593,18 @@ class OnlineFeatures:
     article."""
 
     def __init__(
-        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float = 0.02
+        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float | None = None
     ) -> None:
-        self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
+        self.repo, self.home, self.freshest_n = repo, home, freshest_n
         self.wait_ms = wait_ms
         self.reloads, self.updates, self.error = 0, 0, None
         self.load_seconds = 0.0  # how long the last store change took to read (pick-up, less the poll)
         self.read_error: str | None = None  # the last failed user read, until a read succeeds
         self.where = home_of(home)
+        # how often the pointer and the state are looked at: a link and a file's time every 5
+        # ms (an hour's move of the live loop is picked up 10 ms sooner than at 20 ms on
+        # average), or two Redis reads every 20 ms (the state names every article)
+        self.poll = poll_seconds or (0.005 if isinstance(self.where, FileHome) else 0.02)
         self.snapshot = self._load(self._version())
         threading.Thread(target=self._follow, name="online-features", daemon=True).start()
 

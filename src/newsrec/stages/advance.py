@@ -11,7 +11,8 @@ sums before it, so its cost does not grow with the log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -36,6 +37,7 @@ class Advanced:
     since: str  # the store's last update before
     until: str  # ... and now
     rows: dict[str, int]  # rows pushed per feature table
+    seconds: dict[str, float] = field(default_factory=dict)  # collect, build, push
 
 
 _LOG: dict = {}  # log files read by this process, by hour (a file never changes once written)
@@ -127,10 +129,12 @@ def advance(p: Params, paths: Paths, store: FeatureStore, until: pd.Timestamp, s
     until = pd.Timestamp(until).tz_convert("UTC") if pd.Timestamp(until).tzinfo else pd.Timestamp(until, tz="UTC")
     if until <= since:
         return Advanced(since.isoformat(), since.isoformat(), {})
-    before = _CHAIN[0]
+    before, t0 = _CHAIN[0], time.monotonic()
     t = known_events(p, paths)
+    t1 = time.monotonic()
     logged_titles = _table(paths.table("news"))["title"]
     ft = _MOVING.build(t, extends(before, _CHAIN[0]), feature_categories(p), p.features, logged_titles, (since, until))
+    t2 = time.monotonic()
     rows, changed = {}, {}
     for v in VIEWS:
         new = getattr(ft, v.table)
@@ -139,5 +143,6 @@ def advance(p: Params, paths: Paths, store: FeatureStore, until: pd.Timestamp, s
         if v is META_VIEW:
             news = state["news"] + new[v.key].tolist()
     store.set_state(until, news, since, changed)
+    seconds = {"collect": t1 - t0, "build": t2 - t1, "push": time.monotonic() - t2}
     say(f"online store {since} -> {until}: " + ", ".join(f"{k} {n:,}" for k, n in rows.items()))
-    return Advanced(since.isoformat(), until.isoformat(), rows)
+    return Advanced(since.isoformat(), until.isoformat(), rows, seconds)

@@ -48,7 +48,7 @@ class Traffic:
 RETRY_503_S = 120  # how long a reader keeps retrying a request the service sheds (503)
 
 
-def _post(url: str, results: list, jobs: list[tuple[dict, pd.DataFrame]], lock: threading.Lock) -> None:
+def _post(url: str, results: list, jobs: list[tuple[dict, np.ndarray]], lock: threading.Lock) -> None:
     """One reader thread: keep-alive requests until the jobs run out. A request the service
     sheds (503: overloaded, on a busy machine) is sent again after its Retry-After, as a
     well-behaved client does, for up to RETRY_503_S seconds; any other answer but 200 stops."""
@@ -73,9 +73,10 @@ def _post(url: str, results: list, jobs: list[tuple[dict, pd.DataFrame]], lock: 
     c.close()
 
 
-def _ask(url: str, batch: list[tuple[dict, pd.DataFrame]], clients: int) -> pd.DataFrame:
-    """Send an hour's requests from `clients` readers at once; the candidate rows with what
-    the service answered (request id, rank, engagement, score, model version)."""
+def _ask(url: str, batch: list[tuple[dict, np.ndarray]], clients: int, frame: pd.DataFrame) -> pd.DataFrame:
+    """Send an hour's requests (each with its rows' positions in the day's `frame`) from
+    `clients` readers at once; the candidate rows with what the service answered (request
+    id, rank, engagement, score, model version)."""
     results, lock, jobs = [], threading.Lock(), list(reversed(batch))
     errors: list[BaseException] = []
 
@@ -103,10 +104,9 @@ def _ask(url: str, batch: list[tuple[dict, pd.DataFrame]], clients: int) -> pd.D
             for r, item in enumerate(resp["items"], start=1)
         ]
     )
-    # each request's candidate rows, numbered by response (concat's keys= built a MultiIndex
-    # for this: 25 ms an hour)
-    rows = pd.concat([rows for _, rows in results], ignore_index=True)
-    rows.insert(0, "_i", np.repeat(np.arange(len(results)), [len(r) for _, r in results]))
+    # each request's candidate rows, numbered by response
+    rows = frame.iloc[np.concatenate([pos for _, pos in results])].reset_index(drop=True)
+    rows.insert(0, "_i", np.repeat(np.arange(len(results)), [len(pos) for _, pos in results]))
     return rows.merge(items, on=["_i", "news_id"], how="inner").drop(columns="_i")
 
 
@@ -157,7 +157,7 @@ def _wait_for(url: str, as_of: pd.Timestamp, workers: int, timeout: float = 60) 
             seen[w] = pd.Timestamp(st["features_as_of"]) if st["features_as_of"] else None
         if len(seen) >= workers and all(v == as_of for v in seen.values()):
             return
-        time.sleep(0.01)
+        time.sleep(0.005)
     raise TimeoutError(f"the service at {url} did not pick up the online store as of {as_of} ({seen})")
 
 
@@ -174,7 +174,7 @@ def _wait_logged(paths: Paths, day: str, ids: set[str], timeout: float = 60) -> 
             missing = {r for r in missing if r not in _SEEN[f]}
         if not missing:
             return
-        time.sleep(0.02)
+        time.sleep(0.005)
     raise TimeoutError(f"{paths.predictions}: responses of {day} missing from the log after {timeout:.0f} s")
 
 
@@ -261,21 +261,25 @@ def traffic(
     per_day, total = [], []
     for d, frame in live_days(w, first, days):
         t0, secs = time.monotonic(), {"advance": 0.0, "requests": 0.0, "log": 0.0}
+        parts = dict.fromkeys(("collect", "build", "push", "pickup"), 0.0)  # the advance's, summed
         day0 = pd.Timestamp(w.start) + pd.Timedelta(days=w.days + d)
         by_hour: dict[int, list] = {}
         for job in requests(frame):  # each reader's request, in the hour it arrives
-            by_hour.setdefault(int((job[1]["time"].iloc[0] - day0) // step), []).append(job)
+            by_hour.setdefault(int((frame["time"].iat[job[1][0]] - day0) // step), []).append(job)
         served = []
         for h in range(int(pd.Timedelta(days=1) / step)):
             s = time.monotonic()
-            advance(p, paths, store, day0 + h * step, say=lambda m: None)
+            moved = advance(p, paths, store, day0 + h * step, say=lambda m: None)
+            s1 = time.monotonic()
             _wait_for(url, day0 + h * step, p.serve.workers)
             secs["advance"] += time.monotonic() - s
+            for k, v in (moved.seconds | {"pickup": time.monotonic() - s1}).items():
+                parts[k] += v
             batch = by_hour.get(h, [])
             if not batch:
                 continue
             s = time.monotonic()
-            got = _ask(url, batch, clients)
+            got = _ask(url, batch, clients, frame)
             write_outcomes(paths.outcomes, got.rename(columns={"time": "request_time"}))
             secs["requests"] += time.monotonic() - s
             s = time.monotonic()
@@ -298,6 +302,7 @@ def traffic(
             | {
                 "oracle": oracle,
                 "seconds": {k: round(v, 1) for k, v in secs.items()} | {"day": round(time.monotonic() - t0, 1)},
+                "advance_seconds": {k: round(v, 2) for k, v in parts.items()},
             }
         )
         total.append(rows)
