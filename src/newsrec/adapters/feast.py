@@ -593,18 +593,14 @@ class OnlineFeatures:
     article."""
 
     def __init__(
-        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float | None = None
+        self, repo: Path, home: Path, freshest_n: int, wait_ms: int = 1000, poll_seconds: float = 0.02
     ) -> None:
-        self.repo, self.home, self.freshest_n = repo, home, freshest_n
+        self.repo, self.home, self.freshest_n, self.poll = repo, home, freshest_n, poll_seconds
         self.wait_ms = wait_ms
         self.reloads, self.updates, self.error = 0, 0, None
         self.load_seconds = 0.0  # how long the last store change took to read (pick-up, less the poll)
         self.read_error: str | None = None  # the last failed user read, until a read succeeds
         self.where = home_of(home)
-        # how often the pointer and the state are looked at: a link and a file's time every 5
-        # ms (an hour's move of the live loop is picked up 10 ms sooner than at 20 ms on
-        # average), or two Redis reads every 20 ms (the state names every article)
-        self.poll = poll_seconds or (0.005 if isinstance(self.where, FileHome) else 0.02)
         self.snapshot = self._load(self._version())
         threading.Thread(target=self._follow, name="online-features", daemon=True).start()
 

@@ -157,7 +157,7 @@ def _wait_for(url: str, as_of: pd.Timestamp, workers: int, timeout: float = 60) 
             seen[w] = pd.Timestamp(st["features_as_of"]) if st["features_as_of"] else None
         if len(seen) >= workers and all(v == as_of for v in seen.values()):
             return
-        time.sleep(0.005)
+        time.sleep(0.01)
     raise TimeoutError(f"the service at {url} did not pick up the online store as of {as_of} ({seen})")
 
 
