@@ -35,8 +35,8 @@ class InterestShock(Strict):
     enabled: bool = False
     day: int = Field(4, ge=0)
     category: str = "news"
-    boost: float = Field(4.0, gt=0)  # interest in `category` x boost (then renormalised)
-    reshuffle: bool = False  # also move each reader's interests to other categories (a rotation)
+    boost: float = Field(4.0, gt=0)  # interest in `category` x boost (after reshuffle's rotation), then renormalised
+    reshuffle: bool = False  # first move each reader's interests on to the next category (a rotation)
 
 
 class NewCohort(Strict):
