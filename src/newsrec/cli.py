@@ -9,6 +9,7 @@ print one line naming the cause and exit non-zero, without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -311,5 +312,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The `newsrec` command: main(), then exit with its code. A process that used DuckDB
+    (Feast's offline store) leaves without the interpreter's finalization, its exit handlers
+    run and its streams flushed first: DuckDB can abort the finalization ("terminate called
+    without an active exception", duckdb/duckdb#13904), and `dvc repro` then fails a stage
+    whose work was done and written (exit -6 after `newsrec feast`, twice in CI, with the
+    offline store's connection already closed: adapters.feast._close_offline)."""
+    code = main()
+    if "duckdb" in sys.modules:
+        import atexit
+        import logging
+
+        atexit._run_exitfuncs()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
