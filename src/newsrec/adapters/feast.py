@@ -507,10 +507,9 @@ def online_values(view: View, rows: pd.DataFrame) -> list[tuple]:
                 Value() if v is None else Value(float_list_val=FloatList(val=v.tolist() if hasattr(v, "tolist") else v))
                 for v in s.tolist()
             ]
-        field = {"int64": "int64_val", "float64": "double_val"}[dtype]
+        field, cast = {"int64": ("int64_val", int), "float64": ("double_val", float)}[dtype]
         missing = s.isna().to_numpy()
-        vals = s.astype(np.int64 if dtype == "int64" and not missing.any() else np.float64).tolist()
-        cast = int if dtype == "int64" else float
+        vals = s.to_numpy(np.float64 if missing.any() else None).tolist()  # Python numbers; NaN where missing
         return [Value() if m else Value(**{field: cast(v)}) for v, m in zip(vals, missing, strict=True)]
 
     names = list(view.columns)

@@ -62,9 +62,9 @@ def requests(frame: pd.DataFrame) -> Iterator[tuple[dict, np.ndarray]]:
     positions of its rows in `frame`, impressions in the order they first appear (a
     position array, not a frame per request: splitting the day into frames and
     concatenating them back cost about a second a day)."""
-    codes, _ = pd.factorize(frame["impression_id"], sort=False)
+    codes, ids = pd.factorize(frame["impression_id"], sort=False)
     order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if len(codes) else 1))
+    bounds = np.searchsorted(codes[order], np.arange(len(ids) + 1))  # impression i: order[bounds[i]:bounds[i+1]]
     users, news = frame["user_id"].astype(str).to_numpy(), frame["news_id"].astype(str).to_numpy()
     times = frame["time"]
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
