@@ -66,6 +66,17 @@ def on_engine(flow: Any) -> Any:
     return flow.with_options(task_runner=task_runner(e, {"PREFECT_API_URL": api}))
 
 
+def in_process(subflow: Any, **kwargs: Any) -> Any:
+    """Run `subflow` inside the calling flow run, without a heartbeat of its own. Prefect's
+    heartbeat thread sleeps in one-second steps and the run's end waits for it, about half a
+    second on every run; a subflow that lives in its parent's process is covered by the
+    parent's heartbeat (a crash takes both)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return subflow(**kwargs)
+
+
 def parts(name: str) -> Any:
     """`run(fn, items)` (newsrec.console.Run) as Prefect tasks: each item a task run named
     `<name>-<item>`, submitted to the flow's task runner, so that under `on_engine` a stage's

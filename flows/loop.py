@@ -19,7 +19,7 @@ import time
 
 from prefect import flow, get_run_logger, task
 
-from flows import entry
+from flows import entry, in_process
 from flows import simulate as simulate_flow
 from flows.monitor import listeners
 from flows.monitor import monitor as monitor_flow
@@ -89,7 +89,7 @@ def live_day(lab: lab_stage.Lab, day: int, scenario: str, shock_day: int) -> dic
     champion = ctx.registry.champion()
     served = traffic(ctx.params, ctx.paths, lab.url, 1, day, scenario, shock_day, say=log.info).per_day[0]
     t0, m0 = time.time(), time.monotonic()
-    verdict = monitor_flow(end=served["date"], retrain="event")
+    verdict = in_process(monitor_flow, end=served["date"], retrain="event")
     secs = dict(served["seconds"]) | {"monitor": round(time.monotonic() - m0, 1)}
     state, spent = None, 0.0
     if verdict["retrain"] and verdict.get("event"):
