@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import entry, parts
+from flows import entry, in_process, parts
 from newsrec.bootstrap import context
 from newsrec.stages.monitor import Monitoring, monitor_days
 from newsrec.stages.monitor import monitor as monitor_stage
@@ -109,7 +109,9 @@ def monitor(
         from flows.retrain import retrain as retrain_flow
 
         log.info("decision: retrain; running the retrain flow here")
-        out["retrain"] = retrain_flow(decision.drift_since or decision.window[0], decision.window[-1])
+        out["retrain"] = in_process(
+            retrain_flow, since=decision.drift_since or decision.window[0], until=decision.window[-1]
+        )
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from prefect import flow, get_run_logger
 
+from flows import in_process
 from flows.deploy import deploy
 from flows.pipeline import pipeline
 from newsrec.bootstrap import context
@@ -30,10 +31,10 @@ def retrain(since: str, until: str) -> dict:
     with project_lock(ctx.paths.root, "flow retrain", log.info):  # the window set is the one trained on
         set_value(ctx.paths.root / "params.yaml", "trainset", "window_days", str(n))
         log.info(f"drift since {since}: training on the last {n} day(s) up to {until} (trainset.window_days = {n})")
-        done = pipeline()
+        done = in_process(pipeline)
     out = {"window_days": n, "pipeline": done, "deployed": None}
     if done["promote"] and done["promote"]["promoted"]:
-        out["deployed"] = deploy()
+        out["deployed"] = in_process(deploy)
     else:
         log.info("the gate kept the champion: nothing to deploy")
     return out

@@ -89,7 +89,13 @@ def report(results: dict[str, list[sim.DayResult]], seconds: float, scenario: st
         log.info(
             f"{name:>8}: {sum(d['retrained'] for d in days)} retrain(s), drift on days "
             f"{[d['day'] for d in days if d['drift']]}, final nDCG@10 {days[-1]['ndcg@10']:.4f}"
-            + (f", recovery {rec['mean']:.3f} of its share of the oracle before the shock" if rec else "")
+            + (
+                f", recovery {rec['mean']:.3f} of its share of the oracle before the shock ("
+                + ", ".join(f"{m} {rec[m]:.3f}" for m in sim.RECOVERY)
+                + ")"
+                if rec
+                else ""
+            )
         )
     log.info("economics: " + verdict(result["economics"]))
     log.info(
