@@ -41,3 +41,66 @@ def test_a_retrain_fits_the_days_since_the_drift_began_at_most_the_window():
     assert window_days("2026-11-12", "2026-11-12", 3) == 1
     assert window_days("2026-11-10", "2026-11-12", 3) == 3
     assert window_days("2026-11-05", "2026-11-12", 3) == 3
+
+
+def test_the_daily_monitoring_deployment_gets_scheduled_runs(tmp_path):
+    """A Prefect server's scheduler turns the daily deployment's cron into scheduled flow runs
+    (with SQLAlchemy 2.1, Prefect 3.8's scheduler failed on every insert and the daily
+    monitoring never ran). The test harness's server runs no scheduler, so this starts a
+    `prefect server` of its own, on a free port, with its own database."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from newsrec.procs import wait_http
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    prefect = Path(sys.executable).parent / "prefect"
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        api = f"http://127.0.0.1:{port}/api"
+        wait_http(api + "/health", 120, "prefect", log)
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            {x.name: x for x in deployments()}["daily"].apply()
+            runs, deadline = [], time.monotonic() + 90
+            with get_client(sync_client=True) as client:
+                while not runs and time.monotonic() < deadline:
+                    time.sleep(1)
+                    runs = client.read_flow_runs(
+                        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["daily"])),
+                        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                        limit=10,
+                    )
+        assert runs, "no scheduled run of the daily deployment within 90 s:\n" + log.read_text()[-3000:]
+        assert {r.state_name for r in runs} == {"Scheduled"}
+        assert {r.expected_start_time.strftime("%H:%M") for r in runs} == {"06:00"}
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
