@@ -35,6 +35,28 @@ def test_the_monitor_flow_says_who_reacts_to_the_drift_event(prefect):
     assert announce(d, [who]) == (True, f"emitted newsrec.drift.detected for window 2026-11-09; it triggers {who}")
 
 
+def test_a_subflow_run_in_process_has_no_heartbeat_of_its_own(prefect):
+    """`in_process`: the subflow gets its arguments and runs without the heartbeat thread
+    whose one-second sleep every flow run's end waited for; its parent keeps its own."""
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    from flows import in_process
+
+    @flow
+    def child(since: str, until: str) -> tuple:
+        return since, until, get_current_settings().flows.heartbeat_frequency
+
+    @flow
+    def parent() -> tuple:
+        inner = in_process(child, since="2026-11-09", until="2026-11-10")
+        return inner, get_current_settings().flows.heartbeat_frequency
+
+    inner, outer = parent()
+    assert inner == ("2026-11-09", "2026-11-10", None)
+    assert outer is not None and outer >= 30
+
+
 def test_a_retrain_fits_the_days_since_the_drift_began_at_most_the_window():
     from flows.retrain import window_days
 
