@@ -86,16 +86,11 @@ def report(results: dict[str, list[sim.DayResult]], seconds: float, scenario: st
     plots.save(plots.simulate(result), paths.simulate_plot)
     for name, days in result["policies"].items():
         rec = (result["recovery"] or {}).get("policies", {}).get(name)
+        by_metric = ", ".join(f"{m} {rec[m]:.3f}" for m in sim.RECOVERY) if rec else ""
         log.info(
             f"{name:>8}: {sum(d['retrained'] for d in days)} retrain(s), drift on days "
             f"{[d['day'] for d in days if d['drift']]}, final nDCG@10 {days[-1]['ndcg@10']:.4f}"
-            + (
-                f", recovery {rec['mean']:.3f} of its share of the oracle before the shock ("
-                + ", ".join(f"{m} {rec[m]:.3f}" for m in sim.RECOVERY)
-                + ")"
-                if rec
-                else ""
-            )
+            + (f", recovery {rec['mean']:.3f} of its share of the oracle before the shock ({by_metric})" if rec else "")
         )
     log.info("economics: " + verdict(result["economics"]))
     log.info(

@@ -70,42 +70,28 @@ def test_the_daily_monitoring_deployment_gets_scheduled_runs(tmp_path):
     (with SQLAlchemy 2.1, Prefect 3.8's scheduler failed on every insert and the daily
     monitoring never ran). The test harness's server runs no scheduler, so this starts a
     `prefect server` of its own, on a free port, with its own database."""
-    import os
-    import socket
-    import subprocess
-    import sys
     import time
-    from pathlib import Path
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from newsrec.procs import wait_http
+    from newsrec import procs
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = procs.free_port()
+    api = f"http://127.0.0.1:{port}/api"
     env = {
-        **os.environ,
+        "PREFECT_API_URL": api,  # its own, whatever the environment says
         "PREFECT_HOME": str(tmp_path),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
-    env.pop("PREFECT_API_URL", None)
-    prefect = Path(sys.executable).parent / "prefect"
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    cmd = [procs.tool("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    procs.start(tmp_path, "prefect", cmd, env)
+    log = procs.log_file(tmp_path, "prefect")
     try:
-        api = f"http://127.0.0.1:{port}/api"
-        wait_http(api + "/health", 120, "prefect", log)
+        procs.wait_http(api + "/health", 120, "prefect", log)
         with temporary_settings(updates={PREFECT_API_URL: api}):
             {x.name: x for x in deployments()}["daily"].apply()
             runs, deadline = [], time.monotonic() + 90
@@ -121,8 +107,4 @@ def test_the_daily_monitoring_deployment_gets_scheduled_runs(tmp_path):
         assert {r.state_name for r in runs} == {"Scheduled"}
         assert {r.expected_start_time.strftime("%H:%M") for r in runs} == {"06:00"}
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        procs.stop(tmp_path, "prefect")
