@@ -130,7 +130,11 @@ def test_the_worker_sheds_a_standing_queue_and_serves_a_burst(deadline, hold, co
     g = Gate(Deadline(**deadline), slots=1)
 
     async def api(request):
-        await asyncio.sleep((await request.json())["hold"])
+        if hold := (await request.json())["hold"]:  # the first: once the three wait behind it, hold on
+            end = time.monotonic() + 10
+            while len(g.waiting) < 3 and time.monotonic() < end:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(hold)
         return JSONResponse({"ok": 1})
 
     app = Starlette(routes=[Route("/recommend", api, methods=["POST"])])
@@ -345,9 +349,9 @@ def test_a_request_whose_client_goes_away_gives_up_its_place_and_its_turn():
 
 
 def test_through_the_guard_a_standing_queue_sheds_the_oldest_and_serves_the_newest_first(monkeypatch):
-    """One request holds the worker (a gate of one slot) for 0.6 s while 30 more arrive over
-    0.45 s: when it ends, the queue has stood, so those that waited over the target get 503
-    with Retry-After and never reach the API, and the newest goes on first."""
+    """One request holds the worker (a gate of one slot) while 30 more arrive over at least
+    0.45 s, until all 30 wait: when it ends, the queue has stood, so those that waited over the
+    target get 503 with Retry-After and never reach the API, and the newest goes on first."""
     import threading
     import time
 
@@ -357,7 +361,10 @@ def test_through_the_guard_a_standing_queue_sheds_the_oldest_and_serves_the_newe
     async def api(request):
         body = await request.json()
         reached.append(body["i"])
-        await asyncio.sleep(body["hold"])
+        if body["hold"]:  # the worker is held until every later request waits (a slow machine's threads start late)
+            end = time.monotonic() + 20
+            while len(g.waiting) < 30 and time.monotonic() < end:
+                await asyncio.sleep(0.01)
         return JSONResponse({"ok": 1})
 
     app = Starlette(routes=[Route("/recommend", api, methods=["POST"])])
@@ -367,15 +374,15 @@ def test_through_the_guard_a_standing_queue_sheds_the_oldest_and_serves_the_newe
         def post(i, hold):
             got[i] = c.post("/recommend", json={"i": i, "hold": hold})
 
-        threads = [threading.Thread(target=post, args=(0, 0.6))]
+        threads = [threading.Thread(target=post, args=(0, True))]
         threads[0].start()
         time.sleep(0.1)
         for i in range(1, 31):  # 30 behind it: 300 ms of work, over the 150 ms target
-            threads.append(threading.Thread(target=post, args=(i, 0)))
+            threads.append(threading.Thread(target=post, args=(i, False)))
             threads[-1].start()
             time.sleep(0.015)
         for t in threads:
-            t.join(timeout=20)
+            t.join(timeout=30)
     shed = sorted(i for i, r in got.items() if r.status_code == 503)
     served = [i for i in reached if i]
     assert shed and served and len(shed) + len(served) == 30
