@@ -766,3 +766,39 @@ def test_the_bento_stands_alone_on_the_prod_profile_and_survives_redis_stopping(
         redis.terminate()
         redis.wait(timeout=30)
         psql(ep, f'drop database if exists "{db}" with (force)')
+
+
+def test_after_an_advance_a_workers_table_read_again_view_by_view_is_what_a_full_read_gives(trained_project, tmp_path):
+    from newsrec.adapters.feast import META_VIEW, NEWS_VIEWS, STATS_VIEW, FeatureStore, OnlineFeatures, _articles
+    from newsrec.bootstrap import context
+
+    paths = context(root=trained_project).paths
+    home = tmp_path / "feast"
+    shutil.copytree(paths.online, home, symlinks=True)
+    features = OnlineFeatures(paths.feature_repo, home, freshest_n=10, poll_seconds=0.01)
+    store = FeatureStore(paths.feature_repo, home)
+    state = store.state()
+    as_of, news = pd.Timestamp(state["as_of"]), state["news"]
+    held = store.online_rows(NEWS_VIEWS, META_VIEW.key, news)
+    key, moved, new_id = META_VIEW.key, news[:5], "N-arrived-this-hour"
+    # an hour: five articles' stats move on (one value goes missing), a new article arrives
+    stats = held.loc[moved, list(STATS_VIEW.columns)].rename_axis(key).reset_index()
+    stats["news_imps"] += 7
+    stats.loc[1, "news_ctr_1h"] = None
+    stats["event_timestamp"] = as_of + pd.Timedelta(minutes=30)
+    arrived = stats.iloc[[0]].assign(**{key: new_id})
+    meta = held.loc[[news[0]], list(META_VIEW.columns)].rename_axis(key).reset_index().assign(**{key: new_id})
+    meta["event_timestamp"] = as_of + pd.Timedelta(minutes=40)
+    store.push(META_VIEW, meta)
+    store.push(STATS_VIEW, pd.concat([stats, arrived], ignore_index=True))
+    until = as_of + pd.Timedelta(hours=1)
+    store.set_state(until, [*news, new_id], as_of, {META_VIEW.name: [new_id], STATS_VIEW.name: [*moved, new_id]})
+    deadline = time.monotonic() + 30
+    while features.snapshot.as_of != until and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert features.snapshot.as_of == until and (features.updates, features.reloads) == (1, 1), features.error
+    got = features.snapshot.table
+    full = _articles(store.online_rows(NEWS_VIEWS, key, [*news, new_id]), until)
+    pd.testing.assert_frame_equal(got, full.sort_index(), check_dtype=False)
+    assert got.loc[moved[0], "news_imps"] == held.loc[moved[0], "news_imps"] + 7
+    assert pd.isna(got.loc[moved[1], "news_ctr_1h"]) and got.loc[new_id, "news_imps"] == got.loc[moved[0], "news_imps"]

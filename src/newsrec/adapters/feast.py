@@ -476,6 +476,27 @@ NEWS_VIEWS = (META_VIEW, STATS_VIEW)
 TS = "__ts"
 
 
+def updated(rows: pd.DataFrame, store: FeatureStore, changed: dict[str, list[str]]) -> pd.DataFrame:
+    """`rows` (`online_rows` of NEWS_VIEWS) after an advance that pushed `changed` (per view
+    name, its keys): what `online_rows` of every article gives, reading again only what was pushed.
+    An article already held gets the views it was pushed to read again, that view's columns
+    alone (an advance pushes every article with events to the stats view, and only the new
+    ones to the meta view, whose title vectors are most of a read); a new article, all views."""
+    held = set(rows.index)
+    new = sorted({k for v in NEWS_VIEWS for k in changed.get(v.name, [])} - held)
+    rows = rows.copy()
+    for v in NEWS_VIEWS:
+        if again := [k for k in changed.get(v.name, []) if k in held]:
+            got = store.online_rows((v,), META_VIEW.key, again)
+            for c in got.columns:  # a column takes the other's values as concat would: widened
+                if rows[c].dtype != got[c].dtype and rows[c].dtype != object:
+                    rows[c] = rows[c].astype(object if got[c].dtype == object else np.result_type(rows[c], got[c]))
+            rows.loc[got.index, got.columns] = got
+    if new:
+        rows = pd.concat([rows, store.online_rows(NEWS_VIEWS, META_VIEW.key, new)])
+    return rows.sort_index()
+
+
 def fresh(rows: pd.DataFrame, views: tuple[View, ...], as_of: pd.Timestamp | None) -> pd.DataFrame:
     """`online_rows` as a request at `as_of` sees them: a view's values older than its TTL
     are missing, as in the offline point-in-time join."""
@@ -616,9 +637,7 @@ class OnlineFeatures:
         if not state["news"]:
             return Snapshot(version, store, as_of, None, self.freshest_n)
         if same and "since" in state and before.as_of == pd.Timestamp(state["since"]):
-            changed = sorted({k for v in NEWS_VIEWS for k in state["changed"].get(v.name, [])})
-            new = store.online_rows(NEWS_VIEWS, META_VIEW.key, changed) if changed else before.rows.iloc[0:0]
-            rows = pd.concat([before.rows[~before.rows.index.isin(new.index)], new]).sort_index()
+            rows = updated(before.rows, store, state["changed"])
             self.updates += 1
         else:
             rows = store.online_rows(NEWS_VIEWS, META_VIEW.key, state["news"])
