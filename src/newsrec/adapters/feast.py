@@ -484,17 +484,22 @@ def updated(rows: pd.DataFrame, store: FeatureStore, changed: dict[str, list[str
     ones to the meta view, whose title vectors are most of a read); a new article, all views."""
     held = set(rows.index)
     new = sorted({k for v in NEWS_VIEWS for k in changed.get(v.name, [])} - held)
-    rows = rows.copy()
+    cols = {c: rows[c].to_numpy() for c in rows.columns}  # replaced, never written in place
     for v in NEWS_VIEWS:
         if again := [k for k in changed.get(v.name, []) if k in held]:
             got = store.online_rows((v,), META_VIEW.key, again)
+            at = rows.index.get_indexer(got.index)
             for c in got.columns:  # a column takes the other's values as concat would: widened
-                if rows[c].dtype != got[c].dtype and rows[c].dtype != object:
-                    rows[c] = rows[c].astype(object if got[c].dtype == object else np.result_type(rows[c], got[c]))
-            rows.loc[got.index, got.columns] = got
+                a, b = cols[c], got[c].to_numpy()
+                wide = (
+                    a.dtype if a.dtype in (b.dtype, object) else object if b.dtype == object else np.result_type(a, b)
+                )
+                cols[c] = a.astype(wide, copy=True)
+                cols[c][at] = b
+    out = pd.DataFrame(cols, index=rows.index)
     if new:
-        rows = pd.concat([rows, store.online_rows(NEWS_VIEWS, META_VIEW.key, new)])
-    return rows.sort_index()
+        out = pd.concat([out, store.online_rows(NEWS_VIEWS, META_VIEW.key, new)])
+    return out.sort_index()
 
 
 def fresh(rows: pd.DataFrame, views: tuple[View, ...], as_of: pd.Timestamp | None) -> pd.DataFrame:
