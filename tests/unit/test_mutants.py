@@ -387,6 +387,26 @@ def test_trailing_sums_match_a_brute_force_sum_in_both_packings(monkeypatch, pac
         assert got2[j] == pytest.approx(want) and got1[j] == pytest.approx(want[0])
 
 
+@pytest.mark.parametrize("packed", [True, False])
+def test_trailing_sums_over_several_windows_are_each_windows_own(monkeypatch, packed):
+    """The events sorted once for several windows (the features' 1h, 6h, 1d and whole past)
+    give each window exactly what `trailing_sums` gives it alone."""
+    import newsrec.features.windows as w
+
+    monkeypatch.setattr(w, "PACK_LIMIT", 2**62 if packed else 1)
+    rng = np.random.default_rng(5)
+    keys, q_keys = rng.integers(0, 9, 600), rng.integers(0, 10, 200)
+    t0 = np.datetime64("2026-01-01T00", "us")
+    times = t0 + rng.integers(0, 3 * 86_400, 600) * np.timedelta64(1, "s")
+    q_times = t0 + rng.integers(-3_600, 4 * 86_400, 200) * np.timedelta64(1, "s")
+    values = np.column_stack([np.ones(600), rng.integers(0, 2, 600)])
+    windows = (None, np.timedelta64(1, "D"), np.timedelta64(6, "h"), np.timedelta64(1, "h"))
+    together = w.trailing_sums_over(keys, times, values, q_keys, q_times, windows)
+    for win, got in zip(windows, together, strict=True):
+        assert np.array_equal(got, w.trailing_sums(keys, times, values, q_keys, q_times, win))
+    assert not np.array_equal(together[0], together[3])  # the windows do differ here
+
+
 # ----------------------------------------------------------------------------- features/content
 
 

@@ -25,7 +25,7 @@ from newsrec.collect import SPLIT as COLLECTED
 from newsrec.config import Features as FeatureParams
 from newsrec.features.content import title_embeddings, unit
 from newsrec.features.spec import STATS_VIEW, USER_VIEW
-from newsrec.features.windows import trailing_sums
+from newsrec.features.windows import trailing_sums, trailing_sums_over
 from newsrec.ranking import weighted_rating
 
 DAY = np.timedelta64(24, "h")
@@ -183,8 +183,9 @@ def user_rows(
         }
     )
     counted = np.column_stack([np.ones(len(every)), clicks, cands])  # impressions, clicks, candidates
-    for name, win in (("1d", DAY), ("7d", 7 * DAY)):
-        sums = trailing_sums(users.codes, t_all, counted, users.codes[q], r_q, win).astype(np.int64)
+    both = trailing_sums_over(users.codes, t_all, counted, users.codes[q], r_q, (DAY, 7 * DAY))
+    for name, sums in zip(("1d", "7d"), both, strict=True):
+        sums = sums.astype(np.int64)
         out[f"user_imps_{name}"], out[f"user_clicks_{name}"] = sums[:, 0], sums[:, 1]
         if name == "7d":
             out["user_cands_7d"] = sums[:, 2]
@@ -268,11 +269,10 @@ def news_stats_rows(
     out = pd.DataFrame({"news_id": ids.to_numpy()[qk], "event_timestamp": _ts(qt)})
     before = np.zeros((len(qk), len(CARRIED))) if carry is None else _carried(carry, ids.to_numpy()[qk])
     total = np.zeros(len(CARRIED)) if carry is None else carry.total
-    for name, win in (("", None), ("_1d", DAY), ("_6h", 6 * HOUR), ("_1h", HOUR)):
-        # a window of `win` before the rows reads no event before the earliest row's
-        use = mine if win is None or not len(qt) else mine & (t_imp >= qt.min() - win)
-        counted = np.column_stack([np.ones(use.sum()), clicked[use]])  # impressions and clicks, summed together
-        sums = trailing_sums(k_imp[use], t_imp[use], counted, qk, qt, win)
+    windows = (("", None), ("_1d", DAY), ("_6h", 6 * HOUR), ("_1h", HOUR))
+    counted = np.column_stack([np.ones(mine.sum()), clicked[mine]])  # impressions and clicks, summed together
+    by_window = trailing_sums_over(k_imp[mine], t_imp[mine], counted, qk, qt, tuple(w for _, w in windows))
+    for (name, win), sums in zip(windows, by_window, strict=True):
         if win is None:  # the whole past: the events before the ones given too
             sums = sums + before[:, :2]
         out[f"news_imps{name}"], out[f"news_clicks{name}"] = sums[:, 0].astype(np.int64), sums[:, 1].astype(np.int64)

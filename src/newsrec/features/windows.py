@@ -24,10 +24,22 @@ def trailing_sums(
     the earliest time where that fits, else (a very long span or very many keys) the times
     are ranked first.
     """
+    return trailing_sums_over(keys, times, values, q_keys, q_times, (window,))[0]
+
+
+def trailing_sums_over(
+    keys: np.ndarray,
+    times: np.ndarray,
+    values: np.ndarray,
+    q_keys: np.ndarray,
+    q_times: np.ndarray,
+    windows: tuple[np.timedelta64 | None, ...],
+) -> list[np.ndarray]:
+    """`trailing_sums` for each of `windows`, the events sorted and summed once for all."""
     t_ev = times.astype("datetime64[us]").astype(np.int64)
     t_q = q_times.astype("datetime64[us]").astype(np.int64)
-    t_lo = None if window is None else t_q - int(np.timedelta64(window, "us").astype(np.int64))
-    every = [t for t in (t_ev, t_q, t_lo) if t is not None and len(t)]
+    t_los = [None if w is None else t_q - int(np.timedelta64(w, "us").astype(np.int64)) for w in windows]
+    every = [t for t in (t_ev, t_q, *t_los) if t is not None and len(t)]
     base = min((int(t.min()) for t in every), default=0)
     top = max((int(t.max()) for t in every), default=0)
     n_keys = int(max(keys.max(initial=0), q_keys.max(initial=0))) + 1
@@ -45,5 +57,8 @@ def trailing_sums(
     csum = np.concatenate([np.zeros((1, *v.shape[1:])), np.cumsum(v, axis=0, dtype=np.float64)])
     hi = np.searchsorted(ev, pack(q_keys, t_q), side="left")
     # the whole past: from the key's first event (its time is at least the earliest, rank >= 1)
-    lo = np.searchsorted(ev, pack(q_keys, t_lo) if t_lo is not None else q_keys.astype(np.int64) * span, side="left")
-    return csum[hi] - csum[lo]
+    return [
+        csum[hi]
+        - csum[np.searchsorted(ev, pack(q_keys, t_lo) if t_lo is not None else q_keys.astype(np.int64) * span, "left")]
+        for t_lo in t_los
+    ]
