@@ -171,8 +171,9 @@ def user_rows(
     w = sparse.csr_matrix((1.0 / known[rows], (rows, codes)), shape=(n, len(news)))
     profile = unit(np.asarray(w @ emb))
     imps = imps if imps is not None else pd.DataFrame({"user_id": [], "time": pd.Series([], dtype="datetime64[us]")})
-    ids = pd.Index(every["user_id"].unique()).union(pd.Index(imps["user_id"].dropna().unique()))  # sorted
-    users = pd.Categorical(every["user_id"], categories=ids)
+    # a code per reader of `every`; an impression of anyone else gets -1 below and is left
+    # out: no row asks for its reader's sums
+    users = pd.Categorical(every["user_id"], categories=every["user_id"].dropna().unique())
     clicks = every["n_clicks"].fillna(0).to_numpy(dtype=np.float64)
     cands = every["n_candidates"].fillna(0).to_numpy(dtype=np.float64)
     out = pd.DataFrame(
@@ -245,7 +246,7 @@ def news_stats_rows(
     `window` (lo, hi]: only the rows in it, from the same events; with `carry`, the sums of
     the events before those given are added)."""
     step = np.timedelta64(p.snapshot_hours, "h")
-    seen = news.dropna(subset=["first_seen"])
+    seen = news.loc[news["first_seen"].notna().to_numpy(), ["news_id", "first_seen"]]  # the two columns read
     ids = pd.Index(seen["news_id"])
     t_imp, t_fb = naive_utc(imps["time"]), naive_utc(feedback["time"])
     k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
