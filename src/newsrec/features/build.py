@@ -145,6 +145,7 @@ def user_rows(
     plan: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     imps: pd.DataFrame | None = None,
     imp_cat: np.ndarray | None = None,
+    imp_times: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The user rows of `plan` (`user_plan`; all of them by default): what the impression's
     history says (length, category affinity, title profile) and what the log says of the user
@@ -201,23 +202,23 @@ def user_rows(
     shown = np.column_stack([np.ones(len(imps)), imps["clicked"].fillna(0).to_numpy(np.float64)])[known]
     q_keys = (users.codes[q].astype(np.int64)[:, None] * n_cats + np.arange(n_cats)).ravel()
     q_t = np.repeat(r_q, n_cats)
-    per = trailing_sums(keys, naive_utc(imps["time"])[known], shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
+    t_imp = naive_utc(imps["time"]) if imp_times is None else imp_times
+    per = trailing_sums(keys, t_imp[known], shown, q_keys, q_t, DAY).reshape(len(q), n_cats, 2)
     out["user_cat_imps_1d"] = pd.Series(list(per[:, :, 0].astype(np.float32)), index=out.index, dtype=object)
     out["user_cat_clicks_1d"] = pd.Series(list(per[:, :, 1].astype(np.float32)), index=out.index, dtype=object)
     return out[["user_id", "event_timestamp", *USER_VIEW.columns]]
 
 
-def _last_day(imps: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
-    """The impressions a day or less before the earliest of the row times `at` (naive UTC)
-    and after: all that a one-day window of those rows counts (all of `imps` when they span
-    less than a day before it; none without rows). Moving the store an hour forward then
-    reads a day of impressions, not the whole log."""
+def _last_day(t: np.ndarray, at: np.ndarray) -> np.ndarray | None:
+    """Which impressions (their times `t`, naive UTC) are a day or less before the earliest
+    of the row times `at` or after: all that a one-day window of those rows counts (None:
+    all of them, when they span less than a day before it; none without rows). Moving the
+    store an hour forward then reads a day of impressions, not the whole log."""
     if not len(at):
-        return imps.iloc[0:0]
-    t = naive_utc(imps["time"])
+        return np.zeros(len(t), bool)
     if not len(t) or t.min() >= at.min() - DAY:
-        return imps
-    return imps[t >= at.min() - DAY]
+        return None
+    return t >= at.min() - DAY
 
 
 def row_times(t: np.ndarray, p: FeatureParams) -> np.ndarray:
@@ -241,15 +242,25 @@ def news_stats_rows(
     p: FeatureParams,
     window: tuple[np.datetime64, np.datetime64] | None = None,
     carry: Carry | None = None,
+    imp_times: np.ndarray | None = None,
+    imp_rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """News engagement and quality at first_seen and after each snapshot with events (with
     `window` (lo, hi]: only the rows in it, from the same events; with `carry`, the sums of
-    the events before those given are added)."""
+    the events before those given are added). `imp_times` and `imp_rows`, where the caller
+    has them: the impressions' times (`naive_utc`) and their articles' rows in `news`."""
     step = np.timedelta64(p.snapshot_hours, "h")
     seen = news.loc[news["first_seen"].notna().to_numpy(), ["news_id", "first_seen"]]  # the two columns read
     ids = pd.Index(seen["news_id"])
-    t_imp, t_fb = naive_utc(imps["time"]), naive_utc(feedback["time"])
-    k_imp, k_fb = _positions(ids, imps["news_id"]), _positions(ids, feedback["news_id"])
+    t_imp = naive_utc(imps["time"]) if imp_times is None else imp_times
+    t_fb = naive_utc(feedback["time"])
+    if imp_rows is None:
+        k_imp = _positions(ids, imps["news_id"])
+    else:  # a row of `news` as its place among those seen (-1: not seen, or not in `news`)
+        has = news["first_seen"].notna().to_numpy()
+        to_seen = np.append(np.where(has, np.cumsum(has) - 1, -1), -1)
+        k_imp = to_seen[imp_rows]
+    k_fb = _positions(ids, feedback["news_id"])
     first = naive_utc(seen["first_seen"])
     # the events that make a row (at the snapshot after them); with a window, only those
     # after lo - step can (floor(t) + step > lo means t > lo - step)
@@ -357,10 +368,12 @@ def build_features(
     win = None if window is None else tuple(np.datetime64(pd.Timestamp(w).tz_convert(None), "us") for w in window)
     plan = user_plan(naive_utc(hist["time"]), profiled(hist, firsts), p, win)
     d = len(described)  # a user's affinity and profile count the described articles only
-    day = _last_day(imps, plan[1])  # the per-category sums read a day before each row, no more
-    at = _positions(pd.Index(news["news_id"]), day["news_id"])  # every shown article is in `news`
-    imp_cat = np.where(at >= 0, cat_idx[at], len(categories) - 1)
-    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, plan, day, imp_cat)
+    t_imps = naive_utc(imps["time"])
+    at = _positions(pd.Index(news["news_id"]), imps["news_id"])  # every shown article is in `news`
+    keep = _last_day(t_imps, plan[1])  # the per-category sums read a day before each row, no more
+    day, day_at, day_t = (imps, at, t_imps) if keep is None else (imps[keep], at[keep], t_imps[keep])
+    imp_cat = np.where(day_at >= 0, cat_idx[day_at], len(categories) - 1)
+    users = user_rows(hist, described, emb[:d], cat_idx[:d], len(categories), p, plan, day, imp_cat, day_t)
     seen = news["first_seen"].notna().to_numpy()
     if win is not None:
         t_first = naive_utc(news["first_seen"])
@@ -374,7 +387,7 @@ def build_features(
         }
     )
     meta["news_emb"] = pd.Series(list(emb[seen]), index=meta.index, dtype=object)
-    stats = news_stats_rows(imps, feedback, news, source, p, win, carry)
+    stats = news_stats_rows(imps, feedback, news, source, p, win, carry, t_imps, at)
     for df in (users, meta, stats):
         df["event_timestamp"] = _ts(df["event_timestamp"])
     return FeatureTables(users, meta, stats, source, n_undescribed, plan[0], plan[2])
