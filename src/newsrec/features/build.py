@@ -74,9 +74,21 @@ def undescribed_rows(news: pd.DataFrame, imps: pd.DataFrame) -> pd.DataFrame:
     return undescribed_of(news, other.groupby("news_id", sort=True)["time"].min())
 
 
+_NONE_UNDESCRIBED: dict = {}  # per layout of `news`: the rows when every article is described (most calls)
+
+
 def undescribed_of(news: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
     """`undescribed_rows` from each article's first impression (`first`, by news_id)."""
-    first = first[~first.index.isin(news["news_id"])].sort_index()
+    first = first[~first.index.isin(news["news_id"])]
+    if not len(first):
+        key = (tuple(news.columns), news["first_seen"].dtype)
+        if key not in _NONE_UNDESCRIBED:
+            _NONE_UNDESCRIBED[key] = _undescribed(news, first)
+        return _NONE_UNDESCRIBED[key].copy()
+    return _undescribed(news, first.sort_index())
+
+
+def _undescribed(news: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
     extra = pd.DataFrame({c: pd.Series([None] * len(first), dtype=object) for c in news.columns})
     extra["news_id"] = first.index.to_numpy()
     extra["first_seen"] = _ts(first.to_numpy()).array

@@ -87,7 +87,9 @@ class Moving:
             p = p.model_copy(update={"quality_source": "ratings" if len(t["feedback"]) else "ctr"})
         news = t["news"]
         undescribed = undescribed_of(news, self.first)
-        seen = pd.concat([news, undescribed], ignore_index=True).dropna(subset=["first_seen"])["news_id"]
+        seen = np.concatenate(
+            [f["news_id"].to_numpy()[f["first_seen"].notna().to_numpy()] for f in (news, undescribed)]
+        )
         carried = pd.DataFrame(self.sums, index=self.articles, columns=list(CARRIED))
         carried = carried[carried.index.isin(seen)]
         part = {n: t[n].iloc[self._between(n, None, hi)] for n in self.pending}
