@@ -482,23 +482,20 @@ def updated(rows: pd.DataFrame, store: FeatureStore, changed: dict[str, list[str
     An article already held gets the views it was pushed to read again, that view's columns
     alone (an advance pushes every article with events to the stats view, and only the new
     ones to the meta view, whose title vectors are most of a read); a new article, all views."""
-    held = set(rows.index)
-    new = sorted({k for v in NEWS_VIEWS for k in changed.get(v.name, [])} - held)
     cols = {c: rows[c].to_numpy() for c in rows.columns}  # replaced, never written in place
+    new: set[str] = set()
     for v in NEWS_VIEWS:
-        if again := [k for k in changed.get(v.name, []) if k in held]:
-            got = store.online_rows((v,), META_VIEW.key, again)
-            at = rows.index.get_indexer(got.index)
+        keys = changed.get(v.name, [])
+        at = rows.index.get_indexer(keys)
+        new.update(k for k, i in zip(keys, at, strict=True) if i < 0)
+        if (at >= 0).any():
+            got = store.online_rows((v,), META_VIEW.key, [k for k, i in zip(keys, at, strict=True) if i >= 0])
             for c in got.columns:  # a column takes the other's values as concat would: widened
-                a, b = cols[c], got[c].to_numpy()
-                wide = (
-                    a.dtype if a.dtype in (b.dtype, object) else object if b.dtype == object else np.result_type(a, b)
-                )
-                cols[c] = a.astype(wide, copy=True)
-                cols[c][at] = b
+                cols[c] = cols[c].astype(np.result_type(cols[c].dtype, got[c].dtype), copy=True)
+                cols[c][at[at >= 0]] = got[c].to_numpy()
     out = pd.DataFrame(cols, index=rows.index)
     if new:
-        out = pd.concat([out, store.online_rows(NEWS_VIEWS, META_VIEW.key, new)])
+        out = pd.concat([out, store.online_rows(NEWS_VIEWS, META_VIEW.key, sorted(new))])
     return out.sort_index()
 
 

@@ -74,21 +74,9 @@ def undescribed_rows(news: pd.DataFrame, imps: pd.DataFrame) -> pd.DataFrame:
     return undescribed_of(news, other.groupby("news_id", sort=True)["time"].min())
 
 
-_NONE_UNDESCRIBED: dict = {}  # per layout of `news`: the rows when every article is described (most calls)
-
-
 def undescribed_of(news: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
     """`undescribed_rows` from each article's first impression (`first`, by news_id)."""
-    first = first[~first.index.isin(news["news_id"])]
-    if not len(first):
-        key = (tuple(news.columns), news["first_seen"].dtype)
-        if key not in _NONE_UNDESCRIBED:
-            _NONE_UNDESCRIBED[key] = _undescribed(news, first)
-        return _NONE_UNDESCRIBED[key].copy()
-    return _undescribed(news, first.sort_index())
-
-
-def _undescribed(news: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
+    first = first[~first.index.isin(news["news_id"])].sort_index()
     extra = pd.DataFrame({c: pd.Series([None] * len(first), dtype=object) for c in news.columns})
     extra["news_id"] = first.index.to_numpy()
     extra["first_seen"] = _ts(first.to_numpy()).array
@@ -262,14 +250,14 @@ def news_stats_rows(
     the events before those given are added). `imp_times` and `imp_rows`, where the caller
     has them: the impressions' times (`naive_utc`) and their articles' rows in `news`."""
     step = np.timedelta64(p.snapshot_hours, "h")
-    seen = news.loc[news["first_seen"].notna().to_numpy(), ["news_id", "first_seen"]]  # the two columns read
+    has = news["first_seen"].notna().to_numpy()
+    seen = news.loc[has, ["news_id", "first_seen"]]  # the two columns read
     ids = pd.Index(seen["news_id"])
     t_imp = naive_utc(imps["time"]) if imp_times is None else imp_times
     t_fb = naive_utc(feedback["time"])
     if imp_rows is None:
         k_imp = _positions(ids, imps["news_id"])
     else:  # a row of `news` as its place among those seen (-1: not seen, or not in `news`)
-        has = news["first_seen"].notna().to_numpy()
         to_seen = np.append(np.where(has, np.cumsum(has) - 1, -1), -1)
         k_imp = to_seen[imp_rows]
     k_fb = _positions(ids, feedback["news_id"])
