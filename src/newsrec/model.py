@@ -13,6 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from newsrec.config import Train, Trainset
 from newsrec.features.spec import MODEL_FEATURES
+from newsrec.forest import probability
 
 # the types skops must trust to load the model (MLflow saves scikit-learn models with skops)
 SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
@@ -163,8 +164,9 @@ def downsample(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
 
 
 def predict(model, x: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Click probabilities for filled model inputs (a frame, or a matrix of MODEL_FEATURES)."""
-    return model.predict_proba(x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())[:, 1]
+    """Click probabilities for filled model inputs (a frame, or a matrix of MODEL_FEATURES):
+    `model.predict_proba`'s, walked by newsrec.forest's compiled loop where it covers the model."""
+    return probability(model, x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())
 
 
 def footprint(model: HistGradientBoostingClassifier) -> dict[str, int]:

@@ -22,6 +22,7 @@ from newsrec.config import Ranking
 from newsrec.features.context import context_arrays
 from newsrec.features.request import fill_matrix, floats, request_arrays
 from newsrec.features.spec import MODEL_FEATURES, NEWS_COLUMNS, USER_COLUMNS, Candidates
+from newsrec.forest import ready
 from newsrec.model import predict
 from newsrec.predlog import Rows
 from newsrec.ranking import blend, popularity, rank_within
@@ -119,7 +120,9 @@ class Ranker:
 
     @classmethod
     def of(cls, model, version: str, meta: dict, ranking: Ranking) -> Ranker:
-        """A Ranker for a model and the metadata logged with it (its fill values)."""
+        """A Ranker for a model and the metadata logged with it (its fill values), ready to
+        score (newsrec.forest.ready)."""
+        ready(model)
         return cls(model, version, meta["defaults"], ranking.engagement_weight, ranking.quality_weight)
 
     def features(

@@ -165,3 +165,52 @@ def test_scoring_cost_is_a_positive_finite_time_per_candidate():
         assert isinstance(us, float) and 0 < us < float("inf")
     with pytest.raises(ValueError, match="no rows"):
         scoring_cost(m, x.iloc[:0])
+
+
+def _fitted(n=4000, features=6, seed=3, **kw):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features))
+    x[rng.random(x.shape) < 0.1] = np.nan  # missing values, sent left or right by each node
+    y = ((np.nan_to_num(x[:, 0]) + 0.5 * np.nan_to_num(x[:, 1], nan=2.0) + rng.normal(size=n)) > 0.8).astype(int)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    params = dict(max_iter=60, max_leaf_nodes=31, min_samples_leaf=20, random_state=0) | kw
+    return HistGradientBoostingClassifier(**params).fit(x, y), x
+
+
+@pytest.mark.parametrize("rows", [1, 7, 100, 4000])
+def test_the_compiled_walk_gives_predict_probas_probabilities_to_the_last_bit(rows):
+    from newsrec.forest import forest_of
+
+    model, x = _fitted()
+    q = x[:rows].copy()
+    q[0, :] = np.nan  # a row with nothing known
+    if rows > 1:
+        q[1, 0] = np.inf  # beyond every threshold
+    assert forest_of(model) is not None  # the compiled walk, not the fallback
+    got, want = predict(model, q), model.predict_proba(q)[:, 1]
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_models_the_walk_does_not_cover_are_scored_by_their_own_predict_proba():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from newsrec.forest import forest_of
+
+    _, x = _fitted()
+    x = np.nan_to_num(x)
+    x[:, 5] = np.abs(np.round(x[:, 5] * 3)) % 8  # a categorical feature: its splits are category sets
+    y = (x[:, 5] > 3).astype(int) ^ (x[:, 0] > 1).astype(int)
+    for model in (
+        HistGradientBoostingClassifier(max_iter=20, categorical_features=[5], random_state=0).fit(x, y),
+        LogisticRegression().fit(x, y),
+    ):
+        assert forest_of(model) is None
+        assert np.array_equal(predict(model, x[:50]), model.predict_proba(x[:50])[:, 1])
+
+
+def test_the_compiled_walk_refuses_rows_of_another_width():
+    model, x = _fitted()
+    with pytest.raises(ValueError, match="X has 5 features, but the model expects 6"):
+        predict(model, x[:3, :5])
