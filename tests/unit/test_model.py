@@ -178,10 +178,12 @@ def _fitted(n=4000, features=6, seed=3, **kw):
     return HistGradientBoostingClassifier(**params).fit(x, y), x
 
 
-@pytest.mark.parametrize("rows", [1, 7, 100, 4000])
-def test_the_compiled_walk_gives_predict_probas_probabilities_to_the_last_bit(rows):
+@pytest.mark.parametrize("rows", [1, 7, 100, 2048, 4000])
+def test_the_compiled_walk_gives_predict_probas_probabilities_to_the_last_bit(rows, monkeypatch):
+    from newsrec import forest
     from newsrec.forest import forest_of
 
+    monkeypatch.setattr(forest, "FEW", 4000)  # every size through the compiled walk
     model, x = _fitted()
     q = x[:rows].copy()
     q[0, :] = np.nan  # a row with nothing known
@@ -208,6 +210,18 @@ def test_models_the_walk_does_not_cover_are_scored_by_their_own_predict_proba():
     ):
         assert forest_of(model) is None
         assert np.array_equal(predict(model, x[:50]), model.predict_proba(x[:50])[:, 1])
+
+
+def test_a_large_batch_goes_to_predict_proba_and_a_request_to_the_compiled_walk(monkeypatch):
+    from newsrec import forest
+
+    model, x = _fitted()
+    walked = []
+    real = forest.raw
+    monkeypatch.setattr(forest, "raw", lambda f, q: walked.append(len(q)) or real(f, q))
+    for rows in (forest.FEW, forest.FEW + 1):
+        assert np.array_equal(predict(model, x[:rows]), model.predict_proba(x[:rows])[:, 1])
+    assert walked == [forest.FEW]
 
 
 def test_the_compiled_walk_refuses_rows_of_another_width():
