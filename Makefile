@@ -169,7 +169,7 @@ test: install lint ## the README's test command (what CI runs): lint, then every
 test-full: install ## every test, the slow end-to-end ones too
 	python -m pytest $(XDIST) $(PYTEST_ARGS)
 
-bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, the shedding rule on a queue model, online reads (Redis vs SQLite), monitoring, simulated days, live days, scale-out on Dask
+bench: install ## benchmarks (ratios in one run): world, ingest+validate, training set, training, serving, the shedding rule on a queue model, online reads (Redis vs SQLite), monitoring, simulated days, recovery across worlds, live days, scale-out on Dask
 	python bench/world.py
 	python bench/ingest_validate.py
 	python bench/trainset.py
@@ -179,6 +179,7 @@ bench: install ## benchmarks (ratios in one run): world, ingest+validate, traini
 	python bench/online.py
 	python bench/monitor.py
 	python bench/simulate.py
+	python bench/recovery.py
 	python bench/loop.py
 	python bench/scale.py
 
