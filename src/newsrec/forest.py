@@ -10,8 +10,8 @@ all the rows (a request's few; a batch of thousands goes to scikit-learn's walk,
 a missing value goes where the node sends missing values, any other goes left when at most
 the threshold), added tree after tree onto the baseline in the same order, and turned into
 a probability by the same function (scipy's `expit`), so the probabilities are equal, not
-close. A model this does not cover (another estimator, more than two classes, a
-categorical split) is scored by its own `predict_proba`.
+close. A model this does not cover (another estimator, more than two classes,
+categorical features, another loss) is scored by its own `predict_proba`.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def forest_of(model) -> Forest | None:
     """The model's Forest (made once per fitted model), or None when it is not covered."""
     try:
         return _FORESTS[model]
-    except (KeyError, TypeError):
+    except KeyError:
         pass
+    except TypeError:  # not weakly referable: laid out each time, never kept
+        return _lay_out(model)
     with _LOCK:
         if model not in _FORESTS:
             _FORESTS[model] = _lay_out(model)
@@ -56,9 +58,14 @@ def forest_of(model) -> Forest | None:
 
 
 def _lay_out(model) -> Forest | None:
+    from sklearn._loss.loss import HalfBinomialLoss
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     if type(model) is not HistGradientBoostingClassifier or not hasattr(model, "_predictors"):
+        return None
+    # categorical features put their columns first (the trees index the reordered ones), and
+    # another loss than the binomial's would not turn raw scores into probabilities by expit
+    if getattr(model, "_preprocessor", None) is not None or type(model._loss) is not HalfBinomialLoss:
         return None
     if len(model.classes_) != 2 or any(len(it) != 1 for it in model._predictors):
         return None

@@ -205,9 +205,11 @@ def test_models_the_walk_does_not_cover_are_scored_by_their_own_predict_proba():
     x[:, 5] = np.abs(np.round(x[:, 5] * 3)) % 8  # a categorical feature: its splits are category sets
     y = (x[:, 5] > 3).astype(int) ^ (x[:, 0] > 1).astype(int)
     for model in (
-        HistGradientBoostingClassifier(max_iter=20, categorical_features=[5], random_state=0).fit(x, y),
-        LogisticRegression().fit(x, y),
+        # categorical features: their columns go first, whether or not a tree splits on them
+        HistGradientBoostingClassifier(max_iter=20, categorical_features=[5], random_state=0),
+        LogisticRegression(),
     ):
+        model.fit(x, y)
         assert forest_of(model) is None
         assert np.array_equal(predict(model, x[:50]), model.predict_proba(x[:50])[:, 1])
 
