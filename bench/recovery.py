@@ -26,8 +26,10 @@ from common import ROOT, save_result
 GOAL = {"drift": (">=", 0.90), "never": ("<=", 0.90)}  # issue 10's goal on recovery
 
 
-def world(p, seed: int, judge, say) -> dict:
-    """One world's simulation (the three policies on the same days) and its recovery."""
+def world(p, seed: int, work: Path, say) -> dict:
+    """One world's simulation (the three policies on the same days, each day judged as
+    `make simulate` judges it, its reports under `work`) and its recovery."""
+    from flows.simulate import judge
     from newsrec import simulate as sim
     from newsrec.stages.features import feature_categories
 
@@ -37,7 +39,8 @@ def world(p, seed: int, judge, say) -> dict:
     t0 = time.monotonic()
     data = sim.prepare(q, feature_categories(q))
     first = sim.train(data, range(0, data.history_days), 1, q)
-    results = {pol: sim.run_policy(pol, data, first, judge(q), q) for pol in q.simulate.policies}
+    judged = judge(q, work / str(seed), work / "evidently")
+    results = {pol: sim.run_policy(pol, data, first, judged, q) for pol in q.simulate.policies}
     result = sim.summary(results, q, time.monotonic() - t0)
     rec = sim.recovery(result)
     retrained = {pol: [d["day"] for d in days if d["retrained"]] for pol, days in result["policies"].items()}
@@ -53,7 +56,6 @@ def world(p, seed: int, judge, say) -> dict:
 def main() -> None:
     os.environ.setdefault("NEWSREC_ROOT", str(ROOT))
     from newsrec.config import load_params
-    from newsrec.stages.monitor import assess
 
     p = load_params()
     if p.simulate.scenario == "none" or not {"never", "drift"} <= set(p.simulate.policies):
@@ -63,16 +65,6 @@ def main() -> None:
         )
     seeds = [int(s) for s in sys.argv[1:]] or sorted({1, 2, 3, 4, 5, p.world.seed})
     work = Path(tempfile.mkdtemp(prefix="newsrec-bench-recovery-"))
-
-    def judge(q):
-        def judged(ref, cur, label: str):
-            _, d = assess(
-                ref, cur, [label.split()[1]], q.monitor, work / "m", work / "ws", say=lambda m: None, html=False
-            )
-            shutil.rmtree(work / "m", ignore_errors=True)
-            return d.retrain, d.reasons
-
-        return judged
 
     print(
         f"{p.simulate.scenario} from simulated day {p.simulate.shock_day}, {p.simulate.days} days, "
@@ -84,7 +76,7 @@ def main() -> None:
     running.parent.mkdir(parents=True, exist_ok=True)
     try:
         for s in seeds:
-            worlds.append(world(p, s, judge, lambda m: print("  " + m, flush=True)))
+            worlds.append(world(p, s, work, lambda m: print("  " + m, flush=True)))
             running.write_text(json.dumps({"seeds": seeds, "worlds": worlds}, indent=2, default=str))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -2,13 +2,14 @@
 `HistGradientBoostingClassifier.predict_proba`, to the last bit, at a fraction of its cost
 on the few candidates of a request.
 
-scikit-learn walks its trees one at a time: for each of the model's few hundred trees a
-Python call sets up its compiled walk over the rows, so a request's 40-100 candidates pay
-about a millisecond of calls around microseconds of walking. Here every tree's nodes are
+scikit-learn walks its trees one at a time: for each of the model's trees (up to a few
+hundred) a Python call sets up its compiled walk over the rows, so a request's tens of
+candidates paid more than half a millisecond of calls around microseconds of walking. Here every tree's nodes are
 laid end to end once per model, and one compiled function (numba) walks all of them over
-all the rows (a request's few; a batch of thousands goes to scikit-learn's walk, on every core). The sums are those of scikit-learn's own walk (`_predict_one_from_raw_data`:
-a missing value goes where the node sends missing values, any other goes left when at most
-the threshold), added tree after tree onto the baseline in the same order, and turned into
+a request's rows (a batch of thousands goes to scikit-learn's walk, on every core). The
+sums are those of scikit-learn's own walk (`_predict_one_from_raw_data`: a missing value
+goes where the node sends missing values, any other goes left when at most the threshold),
+added tree after tree onto the baseline in the same order, and turned into
 a probability by the same function (scipy's `expit`), so the probabilities are equal, not
 close. A model this does not cover (another estimator, more than two classes,
 categorical features, another loss) is scored by its own `predict_proba`.
@@ -21,6 +22,7 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit  # scikit-learn's binomial loss turns raw scores into probabilities with it
 
 _FORESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per fitted model: its Forest, or None
 _LOCK = threading.Lock()
@@ -70,9 +72,9 @@ def _lay_out(model) -> Forest | None:
     if len(model.classes_) != 2 or any(len(it) != 1 for it in model._predictors):
         return None
     trees = [it[0] for it in model._predictors]
-    nodes = np.concatenate([t.nodes for t in trees]) if trees else None
-    if nodes is None or nodes["is_categorical"].any():
+    if not trees:
         return None
+    nodes = np.concatenate([t.nodes for t in trees])
     sizes = np.array([len(t.nodes) for t in trees], dtype=np.int64)
     return Forest(
         roots=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
@@ -93,7 +95,7 @@ def raw(f: Forest, x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != f.n_features:
         raise ValueError(f"X has {x.shape[-1] if x.ndim else 0} features, but the model expects {f.n_features}")
-    return _walk()(x, f.roots, f.value, f.feature, f.threshold, f.missing_left, f.left, f.right, f.leaf, f.baseline)
+    return _walk(x, f.roots, f.value, f.feature, f.threshold, f.missing_left, f.left, f.right, f.leaf, f.baseline)
 
 
 FEW = 2048  # rows: up to this many, the compiled walk; more, predict_proba's own (see below)
@@ -107,8 +109,6 @@ def probability(model, x: np.ndarray) -> np.ndarray:
     f = forest_of(model) if len(x) <= FEW else None
     if f is None:
         return model.predict_proba(x)[:, 1]
-    from scipy.special import expit
-
     return expit(raw(f, x))
 
 
@@ -119,9 +119,11 @@ def ready(model) -> None:
         raw(f, np.zeros((1, f.n_features)))
 
 
-def _walk():
-    """The compiled walk (newsrec._walk): numba compiles it at the first call in a process,
-    about a second, and keeps it on disk beside its file where it may, for later processes."""
+def _walk(*args) -> np.ndarray:
+    """newsrec._walk.walk, imported at the first call in a process (numba then compiles it,
+    about a second, or loads it from its cache on disk) and called directly after that."""
+    global _walk
     from newsrec._walk import walk
 
-    return walk
+    _walk = walk
+    return walk(*args)
