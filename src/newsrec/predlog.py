@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +100,13 @@ class PredictionLog:
         self.root, self.batch, self.interval, self.idle = Path(root), batch, interval_s, idle_s
         self.quarantine = Path(quarantine) if quarantine else quarantine_of(self.root)
         self.on_failed, self.on_dropped = on_failed, on_dropped
-        self._q: queue.Queue = queue.Queue(maxsize=max_queue)
+        # Appended to by the request threads and drained by the writer every half `idle_s`:
+        # an append wakes no thread (a queue.Queue woke the writer on every response, a
+        # switch of the interpreter lock per request); only a full batch or close wakes it.
+        self._q: deque = deque()
+        self.max_queue = max_queue
+        self._appended = time.monotonic()  # the last append's time: the writer's pause
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._seq = 0
         self.dropped = self.written = self.failed = self.quarantined = self.lost = 0
@@ -116,16 +122,18 @@ class PredictionLog:
     def append(self, rows: dict | pd.DataFrame | Rows) -> bool:
         """Queue one record (a flat dict with a `request_time`) or a response's rows (a frame
         or Rows with that column); False if it was dropped."""
-        try:
-            self._q.put_nowait(rows)
+        if len(self._q) < self.max_queue:
+            self._q.append(rows)
+            self._appended = time.monotonic()
+            if len(self._q) >= self.batch:
+                self._wake.set()
             return True
-        except queue.Full:
-            days = _days(rows)
-            self.dropped += len(days)
-            for d in days:
-                self._count(d, dropped=1)
-            _call(self.on_dropped, len(days))
-            return False
+        days = _days(rows)
+        self.dropped += len(days)
+        for d in days:
+            self._count(d, dropped=1)
+        _call(self.on_dropped, len(days))
+        return False
 
     def _count(self, day: str, **n: int) -> None:
         with self._counted:
@@ -148,6 +156,7 @@ class PredictionLog:
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the writer (call on shutdown)."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
 
     def alive(self) -> bool:
@@ -156,25 +165,25 @@ class PredictionLog:
     def _run(self) -> None:
         pending: list[dict | pd.DataFrame | Rows] = []
         rows, last = 0, time.monotonic()
-        while not (self._stop.is_set() and self._q.empty()):
-            try:
-                item = self._q.get(timeout=self.idle)
+        while True:
+            self._wake.wait(self.idle / 2)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            idle = not self._q and time.monotonic() - self._appended >= self.idle
+            while self._q:
+                item = self._q.popleft()
                 pending.append(item)
                 rows += 1 if isinstance(item, dict) else len(item)
-                idle = False
-            except queue.Empty:
-                idle = True
             due = rows >= self.batch or time.monotonic() - last >= self.interval
-            if pending and (due or idle or self._stop.is_set()):
+            if pending and (due or idle or stopping):
                 self._flush(pending)
                 pending, rows, last = [], 0, time.monotonic()
             elif not self.healthy and time.monotonic() - self._probed >= self.PROBE_S:
                 self._probe()
             if self._dirty:
                 self._save_counts()
-        if pending:
-            self._flush(pending)
-        self._save_counts()
+            if stopping and not self._q:
+                break
 
     def _flush(self, items: list[dict | pd.DataFrame | Rows]) -> None:
         """Write the items, a file per day; whatever fails is counted, never raised."""

@@ -81,23 +81,24 @@ def test_responses_laid_out_at_once_equal_a_frame_per_response(tmp_path):
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
-    log = PredictionLog(tmp_path, max_queue=2, batch=10_000, interval_s=60)
-    # a stuck disk: the writer's first write waits until released, so it holds at most one
-    # item and the queue (2) fills up whatever the threads' timing
-    release, write = threading.Event(), log._flush
-    log._flush = lambda items: (release.wait(60), write(items))[1]
-    log._stop.set()  # the writer writes each item as it takes it (and ends once released and drained)
-    accepted = sum(log.append(_rec(i)) for i in range(50))  # put_nowait: never blocks the caller
-    assert accepted <= 3 and log.dropped == 50 - accepted
+    log = PredictionLog(tmp_path, max_queue=2, batch=10_000, interval_s=60, idle_s=0.01)
+    # a stuck disk: the writer's first write waits until released, holding what it took;
+    # the queue (2) behind it fills up
+    release, stuck, write = threading.Event(), threading.Event(), log._flush
+    log._flush = lambda items: (stuck.set(), release.wait(60), write(items))[2]
+    assert log.append(_rec(0))
+    assert stuck.wait(10), "the writer never took the first record"
+    accepted = 1 + sum(log.append(_rec(i)) for i in range(1, 50))  # never blocks the caller
+    assert accepted == 3 and log.dropped == 47
     frame = pd.DataFrame([_rec(i, "2026-11-06") for i in range(3)])  # a response's rows: each row counts
-    assert not log.append(frame) and log.dropped == 53 - accepted
+    assert not log.append(frame) and log.dropped == 50
     release.set()
     log.close()
-    assert log.written == accepted
+    assert log.written == 3
     assert log.by_day["2026-11-06"]["dropped"] == 3
     # on disk beside the log, per day of request, for monitoring to read
-    assert losses(tmp_path, ["2026-11-05"]) == {"dropped": 50 - accepted, "failed": 0, "quarantined": 0, "lost": 0}
-    assert losses(tmp_path)["dropped"] == 53 - accepted
+    assert losses(tmp_path, ["2026-11-05"]) == {"dropped": 47, "failed": 0, "quarantined": 0, "lost": 0}
+    assert losses(tmp_path)["dropped"] == 50
 
 
 def test_a_pause_in_traffic_writes_what_is_held_long_before_the_interval(tmp_path):
