@@ -76,7 +76,8 @@ def frame_of(rows: list[Rows]) -> pd.DataFrame:
 class PredictionLog:
     """A background writer; `append` never blocks the caller. Under load it writes a file
     every `interval_s` (or `batch` rows); when the traffic pauses for `idle_s` it writes
-    what it holds at once, so a burst of responses is in the log soon after its end.
+    what it holds (it looks every half `idle_s`), so a burst of responses is in the log
+    soon after its end.
 
     Counters, in rows: `written`, `dropped` (queue full), `failed` (rows whose write
     failed), of them `quarantined` (kept in the quarantine folder) and `lost`; `on_failed(n)`
