@@ -195,7 +195,7 @@ def scoring_costs(
 ) -> dict[str, float]:
     """`scoring_cost` of several models on the same rows, their passes taken in turn, so that
     a slow spell of the machine weighs on each of them alike and their ratio holds."""
-    from threadpoolctl import threadpool_limits
+    from newsrec.threads import one_thread
 
     m = (x if isinstance(x, np.ndarray) else x[MODEL_FEATURES].to_numpy())[:max_rows]
     if not len(m):
@@ -208,7 +208,7 @@ def scoring_costs(
     # measured 16.1 us per candidate in wall time, 9.4 in CPU time). Other work on the
     # machine still slows passes, for seconds at a time (up to 1.6x measured), and never
     # speeds one up: the fastest pass is the closest to the cost.
-    with threadpool_limits(1):
+    with one_thread():
         for model in models.values():
             predict(model, parts[0])  # the first call pays one-off set-up costs that no request sees again
         for _ in range(repeats):

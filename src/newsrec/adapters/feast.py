@@ -579,9 +579,11 @@ class Snapshot:
         return pd.Timestamp(float(self.table["first_seen_ts"].min()), unit="s", tz="UTC")
 
     @functools.cached_property  # once per snapshot: the article table as arrays
-    def arrays(self) -> tuple[pd.Index, dict[str, np.ndarray]]:
+    def arrays(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+        """Each article's row, by id (a dict: for a request's 10-100 ids, 0.01 ms against
+        0.1 ms of pandas' get_indexer), and the table's columns."""
         t = self.table
-        return t.index, {c: t[c].to_numpy() for c in t.columns}
+        return {k: i for i, k in enumerate(t.index.tolist())}, {c: t[c].to_numpy() for c in t.columns}
 
     def lookup(self, candidates: list[str] | None) -> tuple[Candidates, list[str]]:
         """The candidates' rows and the ids the store does not hold (new articles, or not
@@ -590,8 +592,8 @@ class Snapshot:
         if candidates is None:
             candidates = self.table.nlargest(self.freshest_n, "first_seen_ts").index.tolist()
         ids = list(dict.fromkeys(candidates))
-        index, columns = self.arrays
-        at = index.get_indexer(ids)
+        rows, columns = self.arrays
+        at = np.fromiter((rows.get(i, -1) for i in ids), dtype=np.intp, count=len(ids))
         missing = at < 0
         some_missing = bool(missing.any())
         out = {}

@@ -7,7 +7,8 @@ import functools
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
-from threadpoolctl import ThreadpoolController
+
+from newsrec.threads import one_thread as _one_thread
 
 
 def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] | None = None) -> np.ndarray:
@@ -42,17 +43,6 @@ def _fit(base: tuple[str, ...], dims: int, seed: int) -> tuple[TfidfVectorizer, 
     k = max(1, min(dims, fitted.shape[1] - 1, fitted.shape[0] - 1))
     with _one_thread():
         return vec, TruncatedSVD(n_components=k, random_state=seed).fit(fitted), {}
-
-
-@functools.cache
-def _pools() -> ThreadpoolController:
-    """This process's BLAS and OpenMP thread pools, found once (`threadpool_limits` looks
-    for them again on every call: about 5 ms, paid on each hour's move of the online store)."""
-    return ThreadpoolController()
-
-
-def _one_thread():
-    return _pools().limit(limits=1)
 
 
 def unit(z: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from newsrec.gates import DriftDecision, drift_decision
 from newsrec.model import read_split
 from newsrec.predlog import CorruptLogError, log_days, losses, quarantine_of, read_log
 from newsrec.recommend import score_candidates
+from newsrec.threads import one_thread
 
 if TYPE_CHECKING:
     from newsrec.adapters.mlflow import Registry
@@ -180,14 +181,15 @@ def assess(
                 "model_version": str(version),
             },
         }
-        snaps = {"drift": reports.drift_report(ref_s, cur_s, p, **run)}
-        s.feature_drift, s.score_drift = reports.drift_scores(snaps["drift"])
-        seen = cur_s[cur_s["clicked"].notna() & (cur_s["rank"] <= 10)]
-        if len(seen) and seen["clicked"].nunique() == 2:
-            snaps["performance"] = reports.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
-        files = reports.save(
-            snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project or reports.PROJECT, html
-        )
+        with one_thread():  # BLAS threads waiting for work would take the cores the service answers on
+            snaps = {"drift": reports.drift_report(ref_s, cur_s, p, **run)}
+            s.feature_drift, s.score_drift = reports.drift_scores(snaps["drift"])
+            seen = cur_s[cur_s["clicked"].notna() & (cur_s["rank"] <= 10)]
+            if len(seen) and seen["clicked"].nunique() == 2:
+                snaps["performance"] = reports.performance_report(ref_s[ref_s["clicked"].notna()], seen, **run)
+            files = reports.save(
+                snaps, folder, workspace, f"window {window[0]}..{window[-1]}", project or reports.PROJECT, html
+            )
         for kind, f in files.items():
             say(f"{kind} report {f}")
     decision = drift_decision(s, p)
