@@ -18,7 +18,12 @@ from threadpoolctl import ThreadpoolController
 @functools.cache
 def pools() -> ThreadpoolController:
     """This process's BLAS and OpenMP thread pools, found once (`threadpool_limits` looks for
-    them again on every call: about 5 ms, paid on each hour's move of the online store)."""
+    them again on every call: about 5 ms, paid on each hour's move of the online store). The
+    libraries that bring them (numpy's and scipy's OpenBLAS, scikit-learn's OpenMP) are
+    loaded first, so that none loaded later is left out of the limit."""
+    import scipy.linalg  # noqa: F401
+    import sklearn.utils._openmp_helpers  # noqa: F401
+
     return ThreadpoolController()
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from newsrec.threads import one_thread as _one_thread
+from newsrec.threads import one_thread
 
 
 def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] | None = None) -> np.ndarray:
@@ -27,7 +27,7 @@ def title_embeddings(titles: list[str], dims: int, seed: int, fit_on: list[str] 
     vec, svd, known = _fit(base, dims, seed)
     new = list(dict.fromkeys(t for t in titles if t not in known))
     if new:  # only then: an hour's advance usually brings no new title
-        with _one_thread():
+        with one_thread():
             z = svd.transform(vec.transform(new))
         z = unit(np.pad(z, ((0, 0), (0, dims - z.shape[1])))).astype(np.float32)
         known.update(zip(new, z))
@@ -41,7 +41,7 @@ def _fit(base: tuple[str, ...], dims: int, seed: int) -> tuple[TfidfVectorizer, 
     vec = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(base)
     fitted = vec.transform(base)
     k = max(1, min(dims, fitted.shape[1] - 1, fitted.shape[0] - 1))
-    with _one_thread():
+    with one_thread():
         return vec, TruncatedSVD(n_components=k, random_state=seed).fit(fitted), {}
 
 
